@@ -1,0 +1,52 @@
+// Package state owns retrycoord's breaker state: the per-upstream circuit
+// breaker, the concurrent Table of breakers keyed by upstream, the
+// wire-independent Record with its max-register merge, the hybrid logical
+// clock, fleet-wide failure evidence, and snapshots.
+//
+// It does not own how records travel (package cluster gossips them; package
+// redisledger stores them) nor what an outcome is (package coord classifies
+// responses). Both feed the same Table.Merge, and both learn of changes
+// through Table.Subscribe.
+//
+// # Semantics
+//
+// A breaker opens when FailureThreshold failures fall within the rolling
+// Window (kept in 60 fixed buckets plus one, so a failure exactly Window old
+// still counts), when an optional failure or slow-call rate is reached, or
+// when the fleet's failures, merged from other nodes' Evidence, reach
+// FleetThreshold from at least MinReporters nodes. After OpenTimeout (grown
+// by OpenBackoff on consecutive trips) the probe owner — see
+// Table.SetProbeOwner — moves it to half-open and gets HalfOpenProbes probe
+// permits; one success closes it, one failure re-opens it in a new
+// generation. A permit not settled within ProbeLease is returned.
+//
+// Reading is not acquiring: State, Eligible, Record and Snapshot take
+// nothing. Only Admit takes a probe permit, and every Ticket it hands out
+// must be settled once; a ticket from an earlier phase is ignored, and
+// OutcomeAbandoned returns a permit without counting anything.
+//
+// Every transition becomes a Record. Records merge as a max-register over
+// (Gen, Phase, HLC, Origin): a trip writes the highest generation seen plus
+// one, so it beats every close it has seen, and a close carries the
+// generation it closes, so it never undoes an open it has not seen. Pool
+// entries and the policy document travel as records too (facts), ordered by
+// HLC with ties broken by Origin.
+//
+// # Concurrency
+//
+// A Table is safe for concurrent use. The closed-state hot path (Admit, then
+// Settle with a success) takes no lock, reads no clock and allocates
+// nothing. Each breaker has its own lock; while it is held nothing is sent,
+// called back or logged above Debug. Transitions are published after the lock
+// is released, to bounded Subscriptions that drop (and count) rather than
+// block. A Table starts no goroutines.
+//
+// # Usage
+//
+//	tb, err := state.NewTable(state.Config{Node: "node-1"})
+//	if err != nil { ... }
+//	tk, err := tb.Admit("http://10.0.0.1:8080")
+//	if errors.Is(err, state.ErrOpen) { /* choose another upstream */ }
+//	resp, err := call()
+//	tb.Settle(tk, outcomeOf(resp, err), latency)
+package state

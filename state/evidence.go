@@ -1,0 +1,115 @@
+package state
+
+import "slices"
+
+// Evidence is one node's own failure counts for one upstream within the
+// current window: a grow-only counter per bucket. Nodes send theirs to each
+// other; a receiver keeps the maximum per origin and bucket and sums across
+// origins, so a dead proxy trips after about FleetThreshold failures across
+// the whole fleet rather than FailureThreshold on every node.
+type Evidence struct {
+	Upstream string
+	Gen      uint64           // the breaker generation the counts belong to
+	Buckets  []EvidenceBucket // oldest first; only buckets with failures
+}
+
+// EvidenceBucket is the cumulative failure count of one bucket. Index is
+// wall time divided by the bucket width (Window/60), so that every node
+// numbers buckets alike.
+type EvidenceBucket struct {
+	Index    int64
+	Failures uint32
+}
+
+// Evidence returns this node's own failure counts for an upstream, and
+// false when it has none in the window.
+func (t *Table) Evidence(upstream string) (Evidence, bool) {
+	b := t.lookup(upstream, false)
+	if b == nil {
+		return Evidence{}, false
+	}
+	now := t.now().UnixNano()
+	pol := t.policy.Load()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.evidenceLocked(now, pol)
+}
+
+func (b *breaker) evidenceLocked(now int64, pol *compiledPolicy) (Evidence, bool) {
+	if b.win == nil || b.phase() != PhaseClosed {
+		return Evidence{}, false
+	}
+	buckets := b.windowLocked(now, pol).evidence(nil)
+	if len(buckets) == 0 {
+		return Evidence{}, false
+	}
+	return Evidence{Upstream: b.upstream, Gen: b.gen, Buckets: buckets}, true
+}
+
+func (t *Table) markDirty(b *breaker) {
+	t.dirtyMu.Lock()
+	t.dirty = append(t.dirty, b)
+	t.dirtyMu.Unlock()
+}
+
+// PendingEvidence appends to dst this node's own counts for every upstream
+// whose failures changed since the previous call, and returns it. A node
+// sends these every EvidenceInterval; it is empty when nothing failed.
+func (t *Table) PendingEvidence(dst []Evidence) []Evidence {
+	t.dirtyMu.Lock()
+	dirty := t.dirty
+	t.dirty = nil
+	t.dirtyMu.Unlock()
+	if len(dirty) == 0 {
+		return dst
+	}
+	now := t.now().UnixNano()
+	pol := t.policy.Load()
+	slices.SortFunc(dirty, func(a, b *breaker) int {
+		switch {
+		case a.upstream < b.upstream:
+			return -1
+		case a.upstream > b.upstream:
+			return 1
+		}
+		return 0
+	})
+	dirty = slices.Compact(dirty)
+	for _, b := range dirty {
+		b.mu.Lock()
+		if b.evDirty {
+			b.evDirty = false
+			if ev, ok := b.evidenceLocked(now, pol); ok {
+				dst = append(dst, ev)
+			}
+		}
+		b.mu.Unlock()
+	}
+	return dst
+}
+
+// MergeEvidence folds another node's counts for an upstream into its
+// window and trips the breaker when the fleet's failures reach
+// FleetThreshold from at least MinReporters nodes. Evidence of another
+// generation, for a breaker that is not closed, or naming this node, is
+// ignored. It reports whether the breaker tripped.
+func (t *Table) MergeEvidence(origin string, ev Evidence) (tripped bool) {
+	if origin == t.node {
+		t.stats.evidenceSelf.Add(1)
+		return false
+	}
+	if ev.Upstream == "" || len(ev.Buckets) == 0 {
+		return false
+	}
+	now := t.now().UnixNano()
+	e := t.env()
+	b := t.locked(ev.Upstream)
+	var tr *Transition
+	if b.phase() == PhaseClosed && ev.Gen == b.gen {
+		b.windowLocked(now, e.pol).mergeEvidence(origin, ev.Buckets)
+		tr = b.judgeLocked(now, &e)
+	}
+	b.mu.Unlock()
+	t.publish(tr)
+	return tr != nil
+}

@@ -1,0 +1,103 @@
+package state
+
+import (
+	"slices"
+	"sync/atomic"
+)
+
+// Transition is one change to a table: the record as it now stands, the
+// phase it left (zero for facts, and for breakers seen for the first time is
+// PhaseClosed), and where the change came from.
+type Transition struct {
+	Record Record
+	From   Phase
+	Source Source
+}
+
+// Subscription receives every change to a Table on C, in the order each
+// breaker made them. It never slows the table down: when C is full a
+// transition is dropped and counted. A Subscription is safe for concurrent
+// use.
+type Subscription struct {
+	// C delivers the transitions. It is closed by Close.
+	C <-chan Transition
+
+	c       chan Transition
+	t       *Table
+	dropped atomic.Uint64
+	closed  atomic.Bool
+}
+
+// DefaultSubscriptionBuffer is the buffer of a subscription asked for with
+// a size of 0 or less.
+const DefaultSubscriptionBuffer = 1024
+
+// Subscribe returns a subscription buffering up to buffer transitions
+// (0 or less: DefaultSubscriptionBuffer).
+func (t *Table) Subscribe(buffer int) *Subscription {
+	if buffer <= 0 {
+		buffer = DefaultSubscriptionBuffer
+	}
+	s := &Subscription{c: make(chan Transition, buffer), t: t}
+	s.C = s.c
+	t.subsMu.Lock()
+	var next []*Subscription
+	if cur := t.subs.Load(); cur != nil {
+		next = slices.Clone(*cur)
+	}
+	next = append(next, s)
+	t.subs.Store(&next)
+	t.subsMu.Unlock()
+	return s
+}
+
+// Dropped returns how many transitions this subscription missed because its
+// buffer was full.
+func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+
+// Close stops the subscription and closes C. It is idempotent.
+func (s *Subscription) Close() {
+	t := s.t
+	t.subsMu.Lock()
+	defer t.subsMu.Unlock()
+	if s.closed.Swap(true) {
+		return
+	}
+	if cur := t.subs.Load(); cur != nil {
+		next := slices.DeleteFunc(slices.Clone(*cur), func(x *Subscription) bool { return x == s })
+		t.subs.Store(&next)
+	}
+	close(s.c)
+}
+
+// publish hands a transition to every subscription and logs it. It is
+// called with no lock held; a nil transition is ignored.
+func (t *Table) publish(tr *Transition) {
+	if tr == nil {
+		return
+	}
+	if subs := t.subs.Load(); subs != nil {
+		t.subsMu.Lock() // keeps Close from closing a channel mid-send
+		for _, s := range *subs {
+			if s.closed.Load() {
+				continue
+			}
+			select {
+			case s.c <- *tr:
+			default:
+				s.dropped.Add(1)
+				t.stats.dropped.Add(1)
+				t.logger.Debug("transition dropped: subscription full", "upstream", tr.Record.Upstream)
+			}
+		}
+		t.subsMu.Unlock()
+	}
+	r := &tr.Record
+	if r.kind() == KindBreaker {
+		t.logger.Info("breaker transition", "upstream", r.Upstream, "from", tr.From, "to", r.Phase,
+			"gen", r.Gen, "origin", r.Origin, "source", tr.Source, "reason", r.Reason)
+	} else {
+		t.logger.Info("fact changed", "kind", r.kind(), "key", r.Upstream, "origin", r.Origin,
+			"deleted", r.Deleted, "source", tr.Source)
+	}
+}

@@ -1,0 +1,540 @@
+package state
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/policy"
+)
+
+// ErrOpen is returned by Admit when the upstream's breaker rejects the call:
+// it is open, or half-open with every probe permit taken.
+var ErrOpen = errors.New("state: breaker open")
+
+// Config tunes a Table. The zero Config is ready to use.
+type Config struct {
+	// Policy holds the trip and recovery rules (default: policy.DefaultBreaker()).
+	Policy policy.BreakerPolicy
+	// Node names this node as the Origin of the records it writes
+	// (default "local"). In a cluster it is the member name.
+	Node string
+	// Now reads wall time (default time.Now). Tests inject a fake clock.
+	Now func() time.Time
+	// MaxSkew is how far ahead of local wall time a remote HLC may be before
+	// it is clamped and counted (default 2s).
+	MaxSkew time.Duration
+	// Logger receives transitions at Info and dropped publications at Debug
+	// (default: discard).
+	Logger *slog.Logger
+}
+
+// Table holds one breaker per upstream, created on first use, plus the
+// fleet-wide facts (pool entries, policy document) as max-registers. It is
+// safe for concurrent use. Reading (State, Eligible, Snapshot) never takes a
+// probe permit; only Admit does.
+//
+// Every change — a local trip, a merged remote record, a manual reset — is
+// published, after the locks are released, to each Subscription.
+type Table struct {
+	node   string
+	now    func() time.Time
+	clock  *Clock
+	logger *slog.Logger
+	seed   maphash.Seed
+	shards [shardCount]shard
+
+	policy atomic.Pointer[compiledPolicy]
+	owner  atomic.Pointer[func(string) bool]
+
+	subsMu sync.Mutex // guards subs (copy on write)
+	subs   atomic.Pointer[[]*Subscription]
+
+	factsMu sync.Mutex // guards facts
+	facts   map[factKey]Record
+
+	dirtyMu sync.Mutex // guards dirty
+	dirty   []*breaker // upstreams whose own failures changed since PendingEvidence
+
+	stats struct {
+		breakers     atomic.Int64
+		stale        atomic.Uint64
+		dropped      atomic.Uint64
+		evicted      atomic.Uint64
+		evidenceSelf atomic.Uint64
+	}
+}
+
+const shardCount = 64
+
+// shard holds part of the breakers. Lookups read an immutable map through
+// an atomic pointer, without locks; additions go to a dirty copy under mu,
+// which replaces the read map once lookups have missed it as often as it has
+// entries (the scheme of sync.Map, without boxing the key), so additions
+// cost amortised O(1) and the steady state holds one map.
+type shard struct {
+	read atomic.Pointer[map[string]*breaker] // never written after it is stored
+
+	mu     sync.Mutex          // guards dirty and misses
+	dirty  map[string]*breaker // nil, or read plus the additions since
+	misses int                 // lookups that missed read since dirty was made
+	_      [32]byte            // keep shards on their own cache lines
+}
+
+type factKey struct {
+	kind Kind
+	key  string
+}
+
+// compiledPolicy is a validated policy with what the hot path derives from it.
+type compiledPolicy struct {
+	p           policy.BreakerPolicy
+	bucketWidth int64 // ns
+	countCalls  bool  // successes must be counted (a rate is configured)
+}
+
+func compile(p policy.BreakerPolicy) (*compiledPolicy, error) {
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	return &compiledPolicy{
+		p:           p,
+		bucketWidth: max(1, int64(p.Window)/bucketsPerWindow),
+		countCalls:  p.FailureRate > 0 || (p.SlowCall > 0 && p.SlowCallRate > 0),
+	}, nil
+}
+
+// NewTable returns an empty Table, or an error if the policy is invalid.
+func NewTable(cfg Config) (*Table, error) {
+	pol, err := compile(cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{
+		node:   cmp.Or(cfg.Node, "local"),
+		now:    cfg.Now,
+		logger: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		seed:   maphash.MakeSeed(),
+		facts:  make(map[factKey]Record),
+	}
+	if cfg.Now == nil {
+		t.now = time.Now
+	}
+	t.clock = NewClock(t.now, cfg.MaxSkew)
+	t.policy.Store(pol)
+	return t, nil
+}
+
+// Node returns the name this table writes as the Origin of its records.
+func (t *Table) Node() string { return t.node }
+
+// Clock returns the table's hybrid logical clock.
+func (t *Table) Clock() *Clock { return t.clock }
+
+// Policy returns the breaker policy in force, defaults filled in.
+func (t *Table) Policy() policy.BreakerPolicy { return t.policy.Load().p }
+
+// SetPolicy replaces the breaker policy. Breakers keep their phase; counts
+// taken under a different window width start afresh.
+func (t *Table) SetPolicy(p policy.BreakerPolicy) error {
+	pol, err := compile(p)
+	if err != nil {
+		return err
+	}
+	old := t.policy.Swap(pol)
+	if old.bucketWidth != pol.bucketWidth {
+		for _, b := range t.all() {
+			b.mu.Lock()
+			b.win = nil
+			b.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// SetProbeOwner installs the hook that says whether this node owns the
+// probe of an upstream whose open time has run out (nil: always). Only the
+// owner moves to half-open at once; the others wait ProbeGrace longer for
+// its result. The hook is called with a breaker's lock held: it must be
+// fast and must not call back into the Table.
+func (t *Table) SetProbeOwner(owns func(upstream string) bool) {
+	if owns == nil {
+		t.owner.Store(nil)
+		return
+	}
+	t.owner.Store(&owns)
+}
+
+func (t *Table) env() env {
+	e := env{pol: t.policy.Load(), node: t.node, clock: t.clock}
+	if o := t.owner.Load(); o != nil {
+		e.owner = *o
+	}
+	return e
+}
+
+func (t *Table) shardOf(upstream string) *shard {
+	return &t.shards[maphash.String(t.seed, upstream)%shardCount]
+}
+
+// lookup finds an upstream's breaker, creating it when create is set, and
+// marks it used for the eviction sweep. A breaker found here may be evicted
+// before its caller locks it: slow paths use locked, which checks.
+func (t *Table) lookup(upstream string, create bool) *breaker {
+	s := t.shardOf(upstream)
+	if m := s.read.Load(); m != nil {
+		if b := (*m)[upstream]; b != nil {
+			if !b.used.Load() {
+				b.used.Store(true)
+			}
+			return b
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.dirty[upstream]
+	if s.dirty == nil {
+		if m := s.read.Load(); m != nil {
+			b = (*m)[upstream] // promoted since the lock-free read
+		}
+	}
+	if b == nil && create {
+		if s.dirty == nil {
+			s.dirty = maps.Clone(s.readMap())
+			if s.dirty == nil {
+				s.dirty = make(map[string]*breaker)
+			}
+		}
+		b = newBreaker(strings.Clone(upstream))
+		s.dirty[b.upstream] = b
+		t.stats.breakers.Add(1)
+	}
+	if s.dirty != nil {
+		if s.misses++; s.misses >= len(s.dirty) {
+			s.promoteLocked()
+		}
+	}
+	if b != nil {
+		b.used.Store(true)
+	}
+	return b
+}
+
+func (s *shard) readMap() map[string]*breaker {
+	if m := s.read.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
+// promoteLocked makes the dirty map the read map.
+func (s *shard) promoteLocked() {
+	m := s.dirty
+	s.read.Store(&m)
+	s.dirty, s.misses = nil, 0
+}
+
+// locked returns an upstream's breaker with its lock held, creating it, and
+// never one that an eviction sweep has removed.
+func (t *Table) locked(upstream string) *breaker {
+	for {
+		b := t.lookup(upstream, true)
+		b.mu.Lock()
+		if !b.detached {
+			return b
+		}
+		b.mu.Unlock()
+	}
+}
+
+// all returns every breaker, for sweeps and snapshots.
+func (t *Table) all() []*breaker {
+	out := make([]*breaker, 0, t.stats.breakers.Load())
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		m := s.dirty
+		if m == nil {
+			m = s.readMap()
+		}
+		for _, b := range m {
+			out = append(out, b)
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// Ticket is the permission Admit gives for one call. Settle it exactly once
+// with the call's outcome. A ticket from an earlier phase of the breaker is
+// ignored by Settle. The zero Ticket settles as a no-op.
+type Ticket struct {
+	b      *breaker
+	epoch  uint64
+	permit uint32 // half-open probe permit id; 0 for a closed-state call
+}
+
+// Upstream returns the upstream the ticket is for.
+func (tk Ticket) Upstream() string {
+	if tk.b == nil {
+		return ""
+	}
+	return tk.b.upstream
+}
+
+// Probe reports whether the ticket holds a half-open probe permit.
+func (tk Ticket) Probe() bool { return tk.permit != 0 }
+
+// Admit asks the upstream's breaker to let one call through. A closed
+// breaker admits at once, without locks or clock reads. An open breaker
+// returns ErrOpen until its open time has run out; then its probe owner moves
+// it to half-open and takes a probe permit. Only the upstream actually about
+// to be called should be admitted: every ticket must be settled.
+func (t *Table) Admit(upstream string) (Ticket, error) {
+	b := t.lookup(upstream, true)
+	if w := b.word.Load(); Phase(w&0xff) == PhaseClosed {
+		return Ticket{b: b, epoch: epochOf(w)}, nil
+	}
+	now := t.now().UnixNano()
+	e := t.env()
+	b = t.locked(upstream)
+	permit, ok, tr := b.admitLocked(now, &e)
+	tk := Ticket{b: b, epoch: epochOf(b.word.Load()), permit: permit}
+	b.mu.Unlock()
+	t.publish(tr)
+	if !ok {
+		return Ticket{}, ErrOpen
+	}
+	return tk, nil
+}
+
+// Settle records the outcome of an admitted call and its latency (used for
+// slow-call accounting). A success in the closed state costs nothing unless a
+// rate is configured. Settle is safe to call with a ticket of an earlier phase
+// (it is ignored) and with the zero Ticket.
+func (t *Table) Settle(tk Ticket, outcome Outcome, latency time.Duration) {
+	b := tk.b
+	if b == nil {
+		return
+	}
+	if tk.permit == 0 && (outcome == OutcomeAbandoned || (outcome == OutcomeSuccess && !t.policy.Load().countCalls)) {
+		return
+	}
+	e := t.env()
+	now := t.now().UnixNano()
+	for {
+		b.mu.Lock()
+		if b.detached {
+			// Evicted after this call was admitted: count it on the
+			// breaker that replaced it.
+			b.mu.Unlock()
+			b = t.lookup(b.upstream, true)
+			tk.epoch = epochOf(b.word.Load())
+			continue
+		}
+		if epochOf(b.word.Load()) != tk.epoch {
+			b.mu.Unlock()
+			t.stats.stale.Add(1)
+			return
+		}
+		tr := b.settleLocked(tk, outcome, latency, now, &e)
+		dirty := b.evDirty
+		b.mu.Unlock()
+		if dirty {
+			t.markDirty(b)
+		}
+		t.publish(tr)
+		return
+	}
+}
+
+// State returns the phase of an upstream's breaker as this node records it
+// (closed for an upstream never seen). It takes nothing.
+func (t *Table) State(upstream string) Phase {
+	b := t.lookup(upstream, false)
+	if b == nil {
+		return PhaseClosed
+	}
+	return b.phase()
+}
+
+// Eligible reports whether Admit would let a call through now. It takes
+// nothing: a half-open breaker with a free permit is eligible, and stays so
+// until some call is actually admitted.
+func (t *Table) Eligible(upstream string) bool {
+	b := t.lookup(upstream, false)
+	if b == nil {
+		return true
+	}
+	if b.phase() == PhaseClosed {
+		return true
+	}
+	now := t.now().UnixNano()
+	e := t.env()
+	b.mu.Lock()
+	ok := b.eligibleLocked(now, &e)
+	b.mu.Unlock()
+	return ok
+}
+
+// Record returns an upstream's current record, and false when the upstream
+// is pristine (never tripped) or unknown.
+func (t *Table) Record(upstream string) (Record, bool) {
+	b := t.lookup(upstream, false)
+	if b == nil {
+		return Record{}, false
+	}
+	now := t.now().UnixNano()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.gen == 0 && b.hlc == 0 {
+		return Record{}, false
+	}
+	return b.recordLocked(now), true
+}
+
+// Trip opens an upstream's breaker in a new generation for openFor (0: the
+// policy's open time), as an operator would. It returns the new record.
+func (t *Table) Trip(upstream string, openFor time.Duration, reason string) Record {
+	now := t.now().UnixNano()
+	e := t.env()
+	b := t.locked(upstream)
+	tr := b.tripLocked(now, &e, openFor, cmp.Or(reason, "tripped by operator"), SourceManual)
+	b.mu.Unlock()
+	t.publish(tr)
+	return tr.Record
+}
+
+// Reset closes an upstream's breaker in its current generation, as an
+// operator would. It reports whether anything changed (false when closed).
+func (t *Table) Reset(upstream string) (Record, bool) {
+	now := t.now().UnixNano()
+	e := t.env()
+	b := t.locked(upstream)
+	var tr *Transition
+	if b.phase() != PhaseClosed {
+		tr = b.closeLocked(now, &e, "reset by operator", SourceManual)
+	}
+	rec := b.recordLocked(now)
+	b.mu.Unlock()
+	t.publish(tr)
+	return rec, tr != nil
+}
+
+// Merge folds a record from another node or the ledger into the table and
+// reports whether it changed anything; only then is it published (and only
+// then should a gossiping node pass it on). Records of this node's own
+// origin are merged like any other: a restarted node learns its old records.
+func (t *Table) Merge(rec Record, src Source) (changed bool) {
+	if rec.HLC != 0 {
+		t.clock.Observe(rec.HLC)
+	}
+	if rec.kind() != KindBreaker {
+		return t.mergeFact(rec, src)
+	}
+	if rec.Upstream == "" || rec.Phase < PhaseOpen || rec.Phase > PhaseClosed {
+		return false
+	}
+	now := t.now().UnixNano()
+	b := t.locked(rec.Upstream)
+	tr := b.mergeLocked(rec, now, src)
+	b.mu.Unlock()
+	t.publish(tr)
+	return tr != nil
+}
+
+// Snapshot returns every record that is not pristine: each breaker that has
+// ever tripped (with its open time remaining), and every fact.
+func (t *Table) Snapshot() []Record {
+	now := t.now().UnixNano()
+	var out []Record
+	for _, b := range t.all() {
+		b.mu.Lock()
+		if b.gen != 0 || b.hlc != 0 {
+			out = append(out, b.recordLocked(now))
+		}
+		b.mu.Unlock()
+	}
+	t.factsMu.Lock()
+	for _, r := range t.facts {
+		out = append(out, r)
+	}
+	t.factsMu.Unlock()
+	return out
+}
+
+// EvictIdle removes pristine breakers that no call or read has touched
+// since the previous EvictIdle, and frees windows with nothing left in them.
+// Call it about once per Window (the Coordinator does) so that a pool of
+// 100,000 upstreams does not hold a breaker for each one forever. It returns
+// how many breakers it removed.
+func (t *Table) EvictIdle() int {
+	now := t.now().UnixNano()
+	pol := t.policy.Load()
+	evicted := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		if s.dirty != nil {
+			s.promoteLocked()
+		}
+		var keep map[string]*breaker
+		for key, b := range s.readMap() {
+			b.mu.Lock()
+			if b.win != nil && now/pol.bucketWidth-b.win.head >= windowSlots {
+				b.win = nil
+			}
+			if b.used.Load() {
+				b.used.Store(false)
+			} else if b.pristineLocked() {
+				if keep == nil {
+					keep = maps.Clone(s.readMap())
+				}
+				b.detached = true
+				delete(keep, key)
+				evicted++
+			}
+			b.mu.Unlock()
+		}
+		if keep != nil {
+			s.read.Store(&keep)
+		}
+		s.mu.Unlock()
+	}
+	t.stats.breakers.Add(-int64(evicted))
+	t.stats.evicted.Add(uint64(evicted))
+	return evicted
+}
+
+// Len returns how many breakers the table holds.
+func (t *Table) Len() int { return int(t.stats.breakers.Load()) }
+
+// Stats are a table's counters since it was created.
+type Stats struct {
+	Breakers       int    // breakers held now
+	StaleSettles   uint64 // settles ignored because the breaker had moved on
+	Dropped        uint64 // transitions a full subscription could not take
+	Evicted        uint64 // idle pristine breakers removed
+	SkewClamped    uint64 // remote HLCs clamped to local time + MaxSkew
+	EvidenceEchoes uint64 // evidence ignored because it named this node as origin
+}
+
+// Stats returns the table's counters.
+func (t *Table) Stats() Stats {
+	return Stats{
+		Breakers:       t.Len(),
+		StaleSettles:   t.stats.stale.Load(),
+		Dropped:        t.stats.dropped.Load(),
+		Evicted:        t.stats.evicted.Load(),
+		SkewClamped:    t.clock.Clamped(),
+		EvidenceEchoes: t.stats.evidenceSelf.Load(),
+	}
+}

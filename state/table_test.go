@@ -1,0 +1,222 @@
+package state
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/proxywhirl/retrycoord/policy"
+)
+
+func TestSubscription(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	sub := tb.Subscribe(2)
+	tb.Trip(up, time.Second, "one")
+	clk.Advance(time.Second)
+	probe, _ := tb.Admit(up) // half-open
+	tb.Settle(probe, OutcomeSuccess, 0)
+	got := []string{}
+	for range 2 {
+		tr := <-sub.C
+		got = append(got, fmt.Sprintf("%v>%v/%v", tr.From, tr.Record.Phase, tr.Source))
+	}
+	want := []string{"closed>open/manual", "open>half-open/local"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("transitions (-want +got):\n%s", diff)
+	}
+	if sub.Dropped() != 1 || tb.Stats().Dropped != 1 {
+		t.Fatalf("Dropped = %d, want 1 (buffer of 2, three transitions)", sub.Dropped())
+	}
+	sub.Close()
+	sub.Close()
+	if _, ok := <-sub.C; ok {
+		t.Fatal("C still open after Close")
+	}
+	tb.Trip(up, 0, "after close") // must not panic on a closed subscription
+}
+
+func TestSnapshotLoadsIntoAFreshTable(t *testing.T) {
+	a, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+	a.Trip("http://p1:1", time.Minute, "x")
+	a.Trip("http://p2:1", time.Minute, "y")
+	a.Reset("http://p2:1")
+	succeed(t, a, "http://p3:1", 0) // pristine: not in the snapshot
+	a.PutFact(KindPool, "http://p4:1", []byte(`{"region":"eu"}`))
+	a.PutFact(KindPolicy, "", []byte(`{}`))
+	a.DeleteFact(KindPool, "http://p5:1")
+
+	b, _ := newTestTable(t, "b", policy.BreakerPolicy{})
+	for _, r := range a.Snapshot() {
+		b.Merge(r, SourceLedger)
+	}
+	sorted := func(rs []Record) []Record {
+		slices.SortFunc(rs, func(x, y Record) int {
+			return strings.Compare(fmt.Sprint(x.Kind, x.Upstream), fmt.Sprint(y.Kind, y.Upstream))
+		})
+		return rs
+	}
+	want, got := sorted(a.Snapshot()), sorted(b.Snapshot())
+	if len(want) != 5 {
+		t.Fatalf("a's snapshot has %d records, want 5: %+v", len(want), want)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("snapshots differ (-a +b):\n%s", diff)
+	}
+	if b.State("http://p1:1") != PhaseOpen {
+		t.Fatal("loaded open breaker is not open")
+	}
+}
+
+func TestFacts(t *testing.T) {
+	a, clkA := newTestTable(t, "a", policy.BreakerPolicy{})
+	b, _ := newTestTable(t, "b", policy.BreakerPolicy{})
+	add := a.PutFact(KindPool, "http://p:1", []byte("v1"))
+	clkA.Advance(time.Millisecond)
+	del := a.DeleteFact(KindPool, "http://p:1")
+	// b hears the removal first, then the older addition.
+	if !b.Merge(del, SourceGossip) || b.Merge(add, SourceGossip) {
+		t.Fatal("older addition beat a newer removal")
+	}
+	if _, ok := b.Fact(KindPool, "http://p:1"); ok {
+		t.Fatal("removed entry is live on b")
+	}
+	readd := b.PutFact(KindPool, "http://p:1", []byte("v2"))
+	a.Merge(readd, SourceGossip)
+	got, ok := a.Fact(KindPool, "http://p:1")
+	if !ok || string(got.Value) != "v2" || got.Origin != "b" {
+		t.Fatalf("Fact on a = %+v, %v; want v2 from b", got, ok)
+	}
+	if n := len(a.Facts(KindPool)); n != 1 {
+		t.Fatalf("Facts(pool) = %d, want 1", n)
+	}
+}
+
+func TestEvictIdle(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	for i := range 1000 {
+		succeed(t, tb, fmt.Sprintf("http://p%d:1", i), 0)
+	}
+	tb.Trip("http://p0:1", 0, "kept: not pristine")
+	fail(t, tb, "http://p1:1") // kept while its failure is in the window
+	if n := tb.EvictIdle(); n != 0 {
+		t.Fatalf("first sweep evicted %d breakers that were just used", n)
+	}
+	if n := tb.EvictIdle(); n != 998 {
+		t.Fatalf("second sweep evicted %d, want 998", n)
+	}
+	clk.Advance(2 * time.Minute)
+	tb.EvictIdle()
+	if n := tb.Len(); n != 1 {
+		t.Fatalf("after the window passed %d breakers remain, want 1 (the tripped one)", n)
+	}
+
+	// A call admitted before its breaker is evicted is counted on the
+	// breaker that replaces it.
+	tk, _ := tb.Admit("http://late:1")
+	tb.EvictIdle()
+	tb.EvictIdle()
+	tb.Settle(tk, OutcomeFailure, 0)
+	if ev, ok := tb.Evidence("http://late:1"); !ok || ev.Buckets[0].Failures != 1 {
+		t.Fatalf("failure of an evicted breaker's ticket lost: %+v %v", ev, ok)
+	}
+}
+
+// TestConcurrentAdmitSettle runs many goroutines against shared upstreams
+// and checks that every failure is counted exactly once and that each
+// upstream tripped exactly when its count reached the threshold.
+func TestConcurrentAdmitSettle(t *testing.T) {
+	const (
+		goroutines = 10
+		perG       = 10
+	)
+	t.Run("10 goroutines x 10 failures are counted exactly", func(t *testing.T) {
+		tb, _ := newTestTable(t, "a", policy.BreakerPolicy{FailureThreshold: goroutines*perG + 1})
+		var wg sync.WaitGroup
+		for range goroutines {
+			wg.Go(func() {
+				for range perG {
+					tk, err := tb.Admit(up)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					tb.Settle(tk, OutcomeFailure, 0)
+				}
+			})
+		}
+		wg.Wait()
+		ev, _ := tb.Evidence(up)
+		var sum uint32
+		for _, b := range ev.Buckets {
+			sum += b.Failures
+		}
+		if sum != goroutines*perG {
+			t.Fatalf("counted %d failures, want %d", sum, goroutines*perG)
+		}
+		wantPhase(t, tb, up, PhaseClosed)
+		fail(t, tb, up)
+		wantPhase(t, tb, up, PhaseOpen)
+	})
+	t.Run("20,000 admits and settles over 50 upstreams", func(t *testing.T) {
+		tb, clk := newTestTable(t, "a", policy.BreakerPolicy{FailureThreshold: 10_000})
+		sub := tb.Subscribe(100_000)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		failures := map[string]int{}
+		for g := range 40 {
+			wg.Go(func() {
+				local := map[string]int{}
+				for i := range 500 {
+					u := fmt.Sprintf("http://p%d:1", (g*7+i)%50)
+					tk, err := tb.Admit(u)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					switch i % 3 {
+					case 0:
+						tb.Settle(tk, OutcomeFailure, time.Millisecond)
+						local[u]++
+					case 1:
+						tb.Settle(tk, OutcomeSuccess, time.Millisecond)
+					default:
+						tb.Settle(tk, OutcomeAbandoned, 0)
+					}
+					if i%100 == 0 {
+						_ = tb.Snapshot()
+						_ = tb.Eligible(u)
+						clk.Advance(time.Millisecond)
+					}
+				}
+				mu.Lock()
+				for k, v := range local {
+					failures[k] += v
+				}
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		total := 0
+		for u, want := range failures {
+			ev, _ := tb.Evidence(u)
+			got := 0
+			for _, b := range ev.Buckets {
+				got += int(b.Failures)
+			}
+			if got != want {
+				t.Errorf("%s: counted %d failures, want %d", u, got, want)
+			}
+			total += got
+		}
+		if total != 40*167 {
+			t.Fatalf("total failures %d, want %d", total, 40*167)
+		}
+		if len(sub.C) != 0 {
+			t.Fatalf("%d transitions without any trip", len(sub.C))
+		}
+	})
+}
