@@ -29,8 +29,8 @@ type breaker struct {
 	hlc       HLC        // HLC of the current record
 	origin    string     // origin of the current record
 	reason    string     // reason of the current record
-	since     int64 // unix ns when the current phase was entered here
-	openUntil int64 // unix ns when an open breaker's open time runs out
+	since     int64      // unix ns when the current phase was entered here
+	openUntil int64      // unix ns when an open breaker's open time runs out
 	trips     uint32
 	win       *window
 	probes    *probeSet // permits while half-open on this node

@@ -322,3 +322,17 @@ func TestResetAndTrip(t *testing.T) {
 		t.Fatalf("Reset = %+v, %v; want gen 1 closed", rec, changed)
 	}
 }
+
+func TestPhaseText(t *testing.T) {
+	for _, p := range []Phase{PhaseOpen, PhaseHalfOpen, PhaseClosed} {
+		b, _ := p.MarshalText()
+		var got Phase
+		if err := got.UnmarshalText(b); err != nil || got != p {
+			t.Errorf("round trip of %v: %v, %v", p, got, err)
+		}
+	}
+	var p Phase
+	if err := p.UnmarshalText([]byte("ajar")); err == nil {
+		t.Error("UnmarshalText(ajar) succeeded")
+	}
+}

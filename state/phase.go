@@ -1,6 +1,9 @@
 package state
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Phase is where a breaker stands. Phases are wire values: they start at 1 so
 // that 0 means unset, and they are append-only. Within one generation the
@@ -81,3 +84,23 @@ func (s Source) String() string {
 	}
 	return "source(" + strconv.Itoa(int(s)) + ")"
 }
+
+// MarshalText returns the phase's name, so that logs and JSON show "open".
+func (p Phase) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads a phase's name.
+func (p *Phase) UnmarshalText(b []byte) error {
+	for _, c := range []Phase{PhaseOpen, PhaseHalfOpen, PhaseClosed} {
+		if string(b) == c.String() {
+			*p = c
+			return nil
+		}
+	}
+	return fmt.Errorf("state: unknown phase %q (want open, half-open or closed)", b)
+}
+
+// MarshalText returns the outcome's name.
+func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// MarshalText returns the source's name.
+func (s Source) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

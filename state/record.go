@@ -99,3 +99,6 @@ func (r Record) kind() Kind {
 	}
 	return r.Kind
 }
+
+// MarshalText returns the kind's name.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
