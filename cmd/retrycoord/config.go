@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+// envPrefix starts the environment variable of every setting:
+// --api-token is RETRYCOORD_API_TOKEN.
+const envPrefix = "RETRYCOORD_"
+
+// envName returns the environment variable of a flag.
+func envName(flag string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// secretSettings are never printed: not in logs, not in errors.
+var secretSettings = map[string]bool{
+	"api-token":  true,
+	"encrypt":    true,
+	"redis-url":  true,
+	"proxy-auth": true,
+}
+
+// applyConfig fills every flag that was not given on the command line from
+// its environment variable, then from the YAML config file, in that order:
+// flags beat the environment, which beats the file. The file's keys are the
+// flag names; unknown keys are errors. configFlag names the flag holding the
+// file's path (it may itself come from the environment).
+func applyConfig(fs *pflag.FlagSet, configFlag string, lookupEnv func(string) (string, bool)) error {
+	setFrom := func(f *pflag.Flag, value, source string) error {
+		if err := f.Value.Set(value); err != nil {
+			shown := strconv.Quote(value)
+			if secretSettings[f.Name] {
+				shown = "(redacted)"
+			}
+			return fmt.Errorf("%s: %s: invalid value %s: %v", source, f.Name, shown, cleanFlagError(err))
+		}
+		f.Changed = true
+		return nil
+	}
+
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		if v, ok := lookupEnv(envName(f.Name)); ok {
+			if err := setFrom(f, v, "environment "+envName(f.Name)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+
+	path := fs.Lookup(configFlag).Value.String()
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	values, err := parseConfigFile(data)
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		f := fs.Lookup(key)
+		if f == nil || key == configFlag {
+			errs = append(errs, fmt.Errorf("config file %s: unknown setting %q", path, key))
+			continue
+		}
+		if f.Changed {
+			continue
+		}
+		if err := setFrom(f, values[key], "config file "+path); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parseConfigFile reads a flat YAML mapping of setting names to scalars or
+// lists of scalars; lists become comma-separated values.
+func parseConfigFile(data []byte) (map[string]string, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return map[string]string{}, nil
+		}
+		return nil, err
+	}
+	if len(root.Content) == 0 {
+		return map[string]string{}, nil
+	}
+	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: want a mapping of setting: value", doc.Line)
+	}
+	out := make(map[string]string, len(doc.Content)/2)
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		k, v := doc.Content[i], doc.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("line %d: a setting name must be a plain word", k.Line)
+		}
+		if _, dup := out[k.Value]; dup {
+			return nil, fmt.Errorf("line %d: %s is set twice", k.Line, k.Value)
+		}
+		switch v.Kind {
+		case yaml.ScalarNode:
+			out[k.Value] = v.Value
+		case yaml.SequenceNode:
+			items := make([]string, 0, len(v.Content))
+			for _, item := range v.Content {
+				if item.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("line %d: %s: list items must be plain values", item.Line, k.Value)
+				}
+				items = append(items, item.Value)
+			}
+			out[k.Value] = strings.Join(items, ",")
+		default:
+			return nil, fmt.Errorf("line %d: %s: want a value or a list of values", v.Line, k.Value)
+		}
+	}
+	return out, nil
+}
+
+// cleanFlagError drops pflag's and strconv's repetition of the value, so a
+// secret given with a bad form is not echoed back.
+func cleanFlagError(err error) string {
+	var numErr *strconv.NumError
+	if errors.As(err, &numErr) {
+		return numErr.Err.Error()
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
+}
