@@ -1,0 +1,71 @@
+package coord
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/policy"
+)
+
+func benchPool(n int) []PoolEntry {
+	out := make([]PoolEntry, n)
+	for i := range out {
+		out[i] = PoolEntry{URL: fmt.Sprintf("http://10.%d.%d.%d:8080", i>>16&0xff, i>>8&0xff, i&0xff)}
+	}
+	return out
+}
+
+// BenchmarkOverhead measures what the coordinator adds to one attempt:
+// select, admit, settle, classify, record. The request function answers 200
+// at once.
+func BenchmarkOverhead(b *testing.B) {
+	c, err := New(Config{Pool: benchPool(100)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ok := &http.Response{StatusCode: 200, Body: http.NoBody}
+	fn := func(context.Context, *Upstream) (*http.Response, error) { return ok, nil }
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Do(ctx, fn); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkSelect measures choosing an upstream from a pool of 1,000 that
+// all have history. p2c samples; best scans (O(pool)).
+func BenchmarkSelect(b *testing.B) {
+	for _, s := range []policy.Strategy{policy.StrategyP2C, policy.StrategyRoundRobin, policy.StrategyRandom, policy.StrategyBest} {
+		name := "pool=1000"
+		if s != policy.StrategyP2C {
+			name += "/" + s.String()
+		}
+		b.Run(name, func(b *testing.B) {
+			c, err := New(Config{Pool: benchPool(1000), Document: policy.Document{Select: policy.SelectPolicy{Strategy: s}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i, u := range c.Upstreams() {
+				feed(u, 100, 50+i%50, time.Duration(1+i%7)*time.Millisecond)
+			}
+			sp := c.pol.Load().sel
+			list := c.pool.load().list
+			now := time.Now().UnixNano()
+			b.ReportAllocs()
+			for b.Loop() {
+				if c.sel.pick(list, &sp, "", nil, now) == nil {
+					b.Fatal("nothing picked")
+				}
+			}
+		})
+	}
+}

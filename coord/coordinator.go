@@ -1,0 +1,339 @@
+package coord
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/policy"
+	"github.com/proxywhirl/retrycoord/state"
+)
+
+// Gossip spreads this node's records to the fleet. Publish must not block.
+type Gossip interface{ Publish(rec state.Record) }
+
+// Ledger stores this node's records in the shared ledger. Append must not
+// block.
+type Ledger interface{ Append(rec state.Record) }
+
+// DefaultMaxReplayBody is the largest request body buffered for replay.
+const DefaultMaxReplayBody = 1 << 20
+
+// Config configures a Coordinator. The zero Config is a complete
+// single-node coordinator with an empty pool and the default policies.
+type Config struct {
+	// Table holds the breakers and the fleet's facts (default: a new
+	// state.Table). New puts Document.Breaker in force on it.
+	Table *state.Table
+	// Document holds the retry, breaker and selection policies (default: the
+	// zero Document, every default). A policy fact already in Table wins.
+	Document policy.Document
+	// Pool is the initial pool, added locally (not written as facts).
+	Pool []PoolEntry
+	// Gossip and Ledger, when set, receive every Local and Manual
+	// transition of Table (breakers and facts) from Run.
+	Gossip Gossip
+	Ledger Ledger
+	// Classifier maps attempts to outcomes (zero: the defaults).
+	Classifier Classifier
+	// Logger receives attempts at Debug and degraded states at Warn
+	// (default: discard).
+	Logger *slog.Logger
+	// Now reads wall time for latencies and metrics (default time.Now).
+	Now func() time.Time
+	// MaxReplayBody is the largest request body Transport buffers so that it
+	// can be sent again (default 1 MiB; negative: never buffer). A request
+	// with a larger body gets one attempt.
+	MaxReplayBody int64
+}
+
+// Coordinator chooses upstream proxies, retries requests through them with
+// failover, and records what happened. It is safe for concurrent use.
+type Coordinator struct {
+	tb       *state.Table
+	pool     *pool
+	sel      selector
+	pol      atomic.Pointer[compiledDoc]
+	cls      Classifier
+	rec      *Recorder
+	logger   *slog.Logger
+	now      func() time.Time
+	gossip   Gossip
+	ledger   Ledger
+	maxBody  int64
+	reqID    atomic.Uint64
+	badFacts atomic.Uint64
+
+	runMu   sync.Mutex // guards running, closed, cancel, done
+	running bool
+	closed  bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+type compiledDoc struct {
+	doc   policy.Document     // as given
+	retry policy.RetryPolicy  // defaults filled
+	sel   policy.SelectPolicy // defaults filled
+}
+
+func compileDoc(d policy.Document) (*compiledDoc, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("coord: %w", err)
+	}
+	f := d.WithDefaults()
+	return &compiledDoc{doc: d, retry: f.Retry, sel: f.Select}, nil
+}
+
+// New returns a Coordinator, or an error naming the first bad pool URL (its
+// password redacted) or the policy field out of bounds.
+func New(cfg Config) (*Coordinator, error) {
+	cd, err := compileDoc(cfg.Document)
+	if err != nil {
+		return nil, err
+	}
+	c := &Coordinator{
+		tb:      cfg.Table,
+		pool:    newPool(),
+		cls:     cfg.Classifier,
+		logger:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		now:     cfg.Now,
+		gossip:  cfg.Gossip,
+		ledger:  cfg.Ledger,
+		maxBody: cmp.Or(cfg.MaxReplayBody, DefaultMaxReplayBody),
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.tb == nil {
+		if c.tb, err = state.NewTable(state.Config{Policy: cfg.Document.Breaker, Logger: cfg.Logger}); err != nil {
+			return nil, fmt.Errorf("coord: %w", err)
+		}
+	} else if err := c.tb.SetPolicy(cfg.Document.Breaker); err != nil {
+		return nil, fmt.Errorf("coord: %w", err)
+	}
+	c.pol.Store(cd)
+	c.sel.tb = c.tb
+	c.rec = newRecorder(c.now)
+	for _, e := range cfg.Pool {
+		u, err := ParseUpstream(e)
+		if err != nil {
+			return nil, err
+		}
+		c.pool.put(u, cd.sel.Window)
+	}
+	c.syncFacts()
+	return c, nil
+}
+
+// syncFacts applies the table's live pool and policy facts. Removals are
+// seen only as they arrive (Run), since the table keeps no live fact for
+// them.
+func (c *Coordinator) syncFacts() {
+	if rec, ok := c.tb.Fact(state.KindPolicy, ""); ok && !bytes.Equal(rec.Value, c.policyValue()) {
+		if err := c.applyPolicyFact(rec); err != nil {
+			c.logger.Warn("policy fact ignored", "err", err)
+		}
+	}
+	for _, rec := range c.tb.Facts(state.KindPool) {
+		c.applyPoolFact(rec)
+	}
+}
+
+// policyValue is the JSON of the document in force, or nil.
+func (c *Coordinator) policyValue() []byte {
+	b, _ := c.pol.Load().doc.MarshalJSON()
+	return b
+}
+
+// Table returns the coordinator's breaker table.
+func (c *Coordinator) Table() *state.Table { return c.tb }
+
+// Recorder returns the coordinator's attempt and event recorder.
+func (c *Coordinator) Recorder() *Recorder { return c.rec }
+
+// Document returns the policy document in force (zero fields kept zero).
+func (c *Coordinator) Document() policy.Document { return c.pol.Load().doc }
+
+// SetDocument validates d, puts it in force on this node and writes it as
+// a fact, so that it reaches the fleet.
+func (c *Coordinator) SetDocument(d policy.Document) error {
+	if err := c.setDocument(d); err != nil {
+		return err
+	}
+	b, err := d.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("coord: %w", err)
+	}
+	c.tb.PutFact(state.KindPolicy, "", b)
+	return nil
+}
+
+func (c *Coordinator) setDocument(d policy.Document) error {
+	cd, err := compileDoc(d)
+	if err != nil {
+		return err
+	}
+	if err := c.tb.SetPolicy(d.Breaker); err != nil {
+		return fmt.Errorf("coord: %w", err)
+	}
+	c.pol.Store(cd)
+	return nil
+}
+
+func (c *Coordinator) applyPolicyFact(rec state.Record) error {
+	d, err := policy.ParseDocument(rec.Value)
+	if err != nil {
+		c.badFacts.Add(1)
+		return err
+	}
+	return c.setDocument(d)
+}
+
+// Add parses e, adds it to the pool (replacing an entry with the same key)
+// and writes it as a fact so that it reaches the fleet.
+func (c *Coordinator) Add(e PoolEntry) (*Upstream, error) {
+	u, err := ParseUpstream(e)
+	if err != nil {
+		return nil, err
+	}
+	c.pool.put(u, c.pol.Load().sel.Window)
+	c.tb.PutFact(state.KindPool, u.key, entryValue(u))
+	return c.Upstream(u.key), nil
+}
+
+// Remove removes the upstream with the given key (or URL) from the pool and
+// writes a tombstone fact so that it leaves the fleet's pools too. It
+// reports whether the upstream was in this node's pool.
+func (c *Coordinator) Remove(key string) bool {
+	if u, err := ParseUpstream(PoolEntry{URL: key}); err == nil {
+		key = u.key
+	}
+	ok := c.pool.remove(key)
+	c.tb.DeleteFact(state.KindPool, key)
+	return ok
+}
+
+// Upstreams returns the pool, sorted by key.
+func (c *Coordinator) Upstreams() []*Upstream { return c.pool.load().list }
+
+// Upstream returns the upstream with the given key, or nil.
+func (c *Coordinator) Upstream(key string) *Upstream { return c.pool.load().byKey[key] }
+
+// BadFacts returns how many pool and policy facts could not be decoded.
+func (c *Coordinator) BadFacts() uint64 { return c.badFacts.Load() }
+
+func (c *Coordinator) applyPoolFact(rec state.Record) {
+	if rec.Deleted {
+		c.pool.remove(rec.Upstream)
+		return
+	}
+	e, err := parseEntryValue(rec.Value)
+	if err == nil {
+		var u *Upstream
+		if u, err = ParseUpstream(e); err == nil && u.key != rec.Upstream {
+			err = fmt.Errorf("coord: pool fact key %q does not match its URL", rec.Upstream)
+		}
+		if err == nil {
+			c.pool.put(u, c.pol.Load().sel.Window)
+			return
+		}
+	}
+	c.badFacts.Add(1)
+	c.logger.Warn("pool fact ignored", "upstream", rec.Upstream, "origin", rec.Origin, "err", err)
+}
+
+// ErrRunning is returned by Run when the Coordinator is already running
+// or closed.
+var ErrRunning = errors.New("coord: already running or closed")
+
+// Run subscribes to the table until ctx ends or Close is called. It hands
+// every Local and Manual transition (breakers and facts) to Gossip.Publish
+// and Ledger.Append, applies pool and policy facts that arrive from gossip
+// or the ledger, records breaker events, and evicts idle breakers about once
+// per breaker Window. It returns nil when stopped; a second Run is
+// ErrRunning. Do and Transport work without Run, but then nothing is
+// published and no events are recorded.
+func (c *Coordinator) Run(ctx context.Context) error {
+	c.runMu.Lock()
+	if c.running || c.closed {
+		c.runMu.Unlock()
+		return ErrRunning
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	c.running, c.cancel, c.done = true, cancel, make(chan struct{})
+	sub := c.tb.Subscribe(4096)
+	done := c.done
+	c.runMu.Unlock()
+	defer close(done)
+	c.syncFacts() // facts merged between New and Subscribe
+	defer cancel()
+	defer sub.Close()
+	evict := time.NewTicker(c.tb.Policy().Window)
+	defer evict.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case tr, ok := <-sub.C:
+			if !ok {
+				return nil
+			}
+			c.handle(tr)
+		case <-evict.C:
+			c.tb.EvictIdle()
+		}
+	}
+}
+
+func (c *Coordinator) handle(tr state.Transition) {
+	rec := tr.Record
+	if tr.Source == state.SourceLocal || tr.Source == state.SourceManual {
+		if c.gossip != nil {
+			c.gossip.Publish(rec)
+		}
+		if c.ledger != nil {
+			c.ledger.Append(rec)
+		}
+	}
+	remote := tr.Source == state.SourceGossip || tr.Source == state.SourceLedger
+	switch rec.Kind {
+	case state.KindPool:
+		if remote {
+			c.applyPoolFact(rec)
+		}
+	case state.KindPolicy:
+		if remote {
+			if err := c.applyPolicyFact(rec); err != nil {
+				c.logger.Warn("policy fact ignored", "origin", rec.Origin, "err", err)
+			}
+		}
+	default:
+		c.rec.event(Event{
+			Time: c.now(), Upstream: rec.Upstream, From: tr.From, To: rec.Phase,
+			Gen: rec.Gen, Source: tr.Source, Origin: rec.Origin, Reason: rec.Reason,
+		})
+	}
+}
+
+// Close stops Run and waits for it to return. It is idempotent and always
+// returns nil.
+func (c *Coordinator) Close() error {
+	c.runMu.Lock()
+	c.closed = true
+	running, done := c.running, c.done
+	if running {
+		c.cancel()
+	}
+	c.runMu.Unlock()
+	if running {
+		<-done
+	}
+	return nil
+}

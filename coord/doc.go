@@ -1,0 +1,71 @@
+// Package coord is the coordinator a scraper embeds: it chooses an upstream
+// proxy for every attempt, retries failed requests through other proxies
+// with backoff, respects per-upstream circuit breakers shared by the fleet,
+// classifies outcomes (bans included) and records what happened.
+//
+// It owns the pool of upstreams (parsed from http, https and socks5 URLs,
+// keyed "scheme://host:port" without credentials), the selector (score =
+// SuccessWeight·success_rate + LatencyWeight·(1 − latency/max_latency) over
+// each upstream's last Window outcomes, ×RegionBonus for a matching region,
+// capped at 1; strategies p2c, best, round-robin and random), the retry
+// executor (Coordinator.Do and Coordinator.Transport), the Classifier and
+// the Recorder. It defines the two small interfaces it feeds, Gossip and
+// Ledger. It does not own breaker state (package state), policies (package
+// policy), how records travel (cluster, redisledger: they implement Gossip
+// and Ledger), the admin API or the forward proxy (coord/api,
+// coord/forward).
+//
+// # Semantics
+//
+// Every attempt selects an eligible upstream (read-only: Table.Eligible),
+// preferring ones this request has not tried; only the chosen one is
+// admitted (Table.Admit), and its ticket is always settled — as abandoned
+// when the caller's context ends or the request function panics (the panic
+// is re-raised). Connect errors, timeouts, 407, the policy's RetryStatus and
+// bans (403/429 by default, plus Classifier.IsBan) are failures for the
+// upstream and are retried elsewhere after the policy's backoff, or after
+// Retry-After (seconds or HTTP-date) up to MaxDelay. Waits are clipped to
+// the request's Timeout and no attempt starts past it. Other statuses are
+// the caller's answer. Non-idempotent methods, and requests whose body is
+// larger than MaxReplayBody, get one attempt. Errors: ErrNoUpstream at once
+// when nothing is eligible; *GiveUpError when the attempts ran out; the
+// context's error as is; fatal request errors (Fatal) as is.
+//
+// The initial Config.Pool is this node's own; Add, Remove and SetDocument
+// also write facts to the Table, which Run hands to Gossip and Ledger, and
+// Run applies the pool and policy facts other nodes write. A pool fact's
+// value is the JSON {"url", "meta"} with the URL's credentials, so that
+// other nodes can dial it: encrypt gossip and protect the ledger.
+//
+// p2c samples two eligible upstreams at random (a bounded number of draws,
+// then a scan) and takes the higher score, treating scores within 0.05 as
+// a tie and ignoring scores on one choice in eight, so that equally good
+// upstreams share load and one slow outlier does not starve an upstream.
+// Its max_latency is the pool's, cached and refreshed by a scan at most
+// every 100ms. best scans the whole pool (O(pool), tens of µs at 1,000);
+// round-robin and random scan only past ineligible upstreams.
+//
+// # Concurrency
+//
+// A Coordinator is safe for concurrent use. Do, Transport and Select take
+// no coordinator-wide lock: the pool is an immutable snapshot replaced on
+// change, per-upstream statistics have their own tiny lock with lock-free
+// reads, and the Recorder takes one short lock per attempt. Run owns the
+// only goroutine the package starts; Close stops it and waits.
+//
+// # Usage
+//
+//	c, err := coord.New(coord.Config{
+//		Pool: coord.Entries("http://user:pw@10.0.0.1:8080", "socks5://10.0.0.2:1080"),
+//	})
+//	if err != nil { ... }
+//	go c.Run(ctx)
+//	defer c.Close()
+//	client := &http.Client{Transport: c.Transport(nil)}
+//	resp, err := client.Get("https://example.com/")
+//	var gu *coord.GiveUpError
+//	switch {
+//	case errors.Is(err, coord.ErrNoUpstream): // every breaker open
+//	case errors.As(err, &gu): // gu.Attempts, gu.Last
+//	}
+package coord

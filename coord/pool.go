@@ -1,0 +1,218 @@
+package coord
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// PoolEntry is an upstream proxy as configured: its URL (http, https or
+// socks5, credentials allowed) and free-form metadata. The "region" key is
+// used by selection. On the fleet it travels as the JSON {"url", "meta"}.
+type PoolEntry struct {
+	URL  string            `json:"url"`
+	Meta map[string]string `json:"meta,omitempty"`
+}
+
+// Entries returns a PoolEntry without metadata for each URL.
+func Entries(urls ...string) []PoolEntry {
+	out := make([]PoolEntry, len(urls))
+	for i, u := range urls {
+		out[i] = PoolEntry{URL: u}
+	}
+	return out
+}
+
+// MetaRegion is the metadata key of an upstream's region.
+const MetaRegion = "region"
+
+// Upstream is one proxy of the pool. Its Key, URL and metadata never change;
+// its outcome statistics are updated by every attempt through it. It is safe
+// for concurrent use.
+type Upstream struct {
+	key    string
+	url    *url.URL // with credentials: for dialing only
+	meta   map[string]string
+	region string
+	stats  stats
+}
+
+// Key returns the upstream's key, "scheme://host:port", without credentials.
+// Breakers, facts, metrics and logs name upstreams by it.
+func (u *Upstream) Key() string { return u.key }
+
+// URL returns the URL to dial the upstream with, credentials included. It is
+// shared: do not modify it, and never log it (log Key instead).
+func (u *Upstream) URL() *url.URL { return u.url }
+
+// Region returns the upstream's "region" metadata, or "".
+func (u *Upstream) Region() string { return u.region }
+
+// Meta returns a copy of the upstream's metadata.
+func (u *Upstream) Meta() map[string]string { return maps.Clone(u.meta) }
+
+// Entry returns the upstream as a PoolEntry, credentials included.
+func (u *Upstream) Entry() PoolEntry { return PoolEntry{URL: u.url.String(), Meta: u.Meta()} }
+
+// String returns the key.
+func (u *Upstream) String() string { return u.key }
+
+// redact removes the upstream's password from s.
+func (u *Upstream) redact(s string) string {
+	if u == nil || u.url.User == nil {
+		return s
+	}
+	if p, ok := u.url.User.Password(); ok && p != "" {
+		s = strings.ReplaceAll(s, p, "xxxxx")
+		s = strings.ReplaceAll(s, url.QueryEscape(p), "xxxxx")
+	}
+	return s
+}
+
+// ErrBadUpstream is wrapped by the errors of ParseUpstream.
+var ErrBadUpstream = errors.New("coord: bad upstream URL")
+
+// ParseUpstream parses a pool entry into an Upstream. The URL must be
+// absolute with scheme http, https or socks5 and a host; a missing port
+// defaults to 80, 443 and 1080. The error wraps ErrBadUpstream and names the
+// URL with its password redacted.
+func ParseUpstream(e PoolEntry) (*Upstream, error) {
+	u, err := url.Parse(strings.TrimSpace(e.URL))
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %v", ErrBadUpstream, redactRaw(e.URL), redactErr(err))
+	}
+	shown := u.Redacted()
+	var port string
+	switch u.Scheme {
+	case "http":
+		port = "80"
+	case "https":
+		port = "443"
+	case "socks5":
+		port = "1080"
+	default:
+		return nil, fmt.Errorf("%w %q: scheme %q not supported (want http, https or socks5)", ErrBadUpstream, shown, u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("%w %q: no host", ErrBadUpstream, shown)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%w %q: a proxy URL has no path, query or fragment", ErrBadUpstream, shown)
+	}
+	if p := u.Port(); p != "" {
+		port = p
+	}
+	hostport := net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+	dial := &url.URL{Scheme: u.Scheme, User: u.User, Host: hostport}
+	up := &Upstream{
+		key:    u.Scheme + "://" + hostport,
+		url:    dial,
+		meta:   maps.Clone(e.Meta),
+		region: e.Meta[MetaRegion],
+	}
+	return up, nil
+}
+
+// redactRaw hides what looks like a password in a URL that did not parse.
+func redactRaw(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	start := strings.Index(s, "://")
+	if start < 0 || start+3 > at {
+		start = -3
+	}
+	creds := s[start+3 : at]
+	if i := strings.Index(creds, ":"); i >= 0 {
+		return s[:start+3] + creds[:i] + ":xxxxx" + s[at:]
+	}
+	return s
+}
+
+// redactErr keeps url.Parse's reason but not the URL it quotes.
+func redactErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return "invalid URL"
+}
+
+// pool is the set of upstreams: an immutable snapshot read without locks,
+// replaced copy-on-write under mu.
+type pool struct {
+	mu   sync.Mutex // guards writers of snap
+	snap atomic.Pointer[poolSnap]
+}
+
+type poolSnap struct {
+	list  []*Upstream // sorted by key
+	byKey map[string]*Upstream
+}
+
+func newPool() *pool {
+	p := &pool{}
+	p.snap.Store(&poolSnap{byKey: map[string]*Upstream{}})
+	return p
+}
+
+func (p *pool) load() *poolSnap { return p.snap.Load() }
+
+// put adds or replaces an upstream. An upstream with the same key, URL and
+// metadata is kept (with its statistics); it reports whether anything
+// changed.
+func (p *pool) put(u *Upstream, window int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cur := p.load()
+	if old := cur.byKey[u.key]; old != nil {
+		if old.url.String() == u.url.String() && maps.Equal(old.meta, u.meta) {
+			return false
+		}
+		u.stats.copyFrom(&old.stats)
+	}
+	u.stats.init(window)
+	next := &poolSnap{byKey: maps.Clone(cur.byKey)}
+	next.byKey[u.key] = u
+	next.list = slices.SortedFunc(maps.Values(next.byKey), func(a, b *Upstream) int { return strings.Compare(a.key, b.key) })
+	p.snap.Store(next)
+	return true
+}
+
+// remove removes an upstream by key; it reports whether it was there.
+func (p *pool) remove(key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cur := p.load()
+	if cur.byKey[key] == nil {
+		return false
+	}
+	next := &poolSnap{byKey: maps.Clone(cur.byKey)}
+	delete(next.byKey, key)
+	next.list = slices.DeleteFunc(slices.Clone(cur.list), func(u *Upstream) bool { return u.key == key })
+	p.snap.Store(next)
+	return true
+}
+
+// entryValue encodes a pool entry as a fact value.
+func entryValue(u *Upstream) []byte {
+	b, _ := json.Marshal(u.Entry()) // strings and a map of strings: cannot fail
+	return b
+}
+
+// parseEntryValue decodes a fact value.
+func parseEntryValue(b []byte) (PoolEntry, error) {
+	var e PoolEntry
+	if err := json.Unmarshal(b, &e); err != nil {
+		return PoolEntry{}, fmt.Errorf("coord: bad pool fact: %w", err)
+	}
+	return e, nil
+}
