@@ -46,10 +46,14 @@ func NewProxy(t testing.TB) *Proxy {
 }
 
 // Listen starts a healthy proxy on a free loopback port, for callers without
-// a testing.TB (examples, benchmarks' setup, the compose test farm). The
-// caller must Close it.
-func Listen() (*Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// a testing.TB (examples, benchmarks' setup). The caller must Close it.
+func Listen() (*Proxy, error) { return ListenAddr("127.0.0.1:0") }
+
+// ListenAddr starts a healthy proxy on addr ("host:port"; port 0 picks a free
+// one), for the compose test farm, which listens on every interface of its
+// container. The caller must Close it.
+func ListenAddr(addr string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("testproxy: listen: %w", err)
 	}
@@ -68,10 +72,10 @@ func Listen() (*Proxy, error) {
 	return p, nil
 }
 
-// URL returns the proxy's URL, "http://127.0.0.1:port".
+// URL returns the proxy's URL, "http://" + Addr().
 func (p *Proxy) URL() string { return "http://" + p.Addr() }
 
-// Addr returns the proxy's listening address, "127.0.0.1:port".
+// Addr returns the proxy's listening address, e.g. "127.0.0.1:port".
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // Set switches the proxy's fault; requests arriving from now on see it.
