@@ -1,0 +1,106 @@
+package redisledger
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/proxywhirl/retrycoord/state"
+)
+
+func TestCodecRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		rec  state.Record
+	}{
+		{"open breaker", state.Record{Kind: state.KindBreaker, Upstream: "http://10.0.0.1:8080", Gen: 7,
+			Phase: state.PhaseOpen, HLC: state.NewHLC(1_700_000_000_000, 3), Origin: "node-1",
+			OpenFor: 30 * time.Second, Reason: "5 failures"}},
+		{"max values", state.Record{Kind: state.KindBreaker, Upstream: "u", Gen: 1<<64 - 1,
+			Phase: state.PhaseClosed, HLC: 1<<64 - 1, Origin: "n"}},
+		{"pool fact", state.Record{Kind: state.KindPool, Upstream: "http://p:1", HLC: 9, Origin: "a",
+			Value: []byte(`{"region":"eu"}`)}},
+		{"tombstone", state.Record{Kind: state.KindPool, Upstream: "http://p:1", HLC: 10, Origin: "a", Deleted: true}},
+		{"policy", state.Record{Kind: state.KindPolicy, HLC: 11, Origin: "a", Value: []byte("doc")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeRecord(encodeRecord(nil, tt.rec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.rec, got); diff != "" {
+				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	good := encodeRecord(nil, state.Record{Kind: state.KindBreaker, Upstream: "u", Gen: 1, Phase: 1, Origin: "o"})
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"empty", nil},
+		{"short", good[:3]},
+		{"version", append([]byte{9}, good[1:]...)},
+		{"kind", append([]byte{1, 99}, good[2:]...)},
+		{"flags", append([]byte{1, 1, 1, 2}, good[4:]...)},
+		{"truncated", good[:len(good)-2]},
+		{"trailing", append(append([]byte(nil), good...), 0)},
+		{"huge length", []byte{1, 1, 1, 0, 1, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := decodeRecord(tt.b); err == nil {
+				t.Errorf("decodeRecord(%x) succeeded", tt.b)
+			}
+		})
+	}
+}
+
+// compareKey must order records exactly as state.Compare orders their
+// (Gen, Phase, HLC, Origin), including 64-bit values a double cannot hold.
+func TestCompareKeyOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	gens := []uint64{0, 1, 2, 1 << 53, 1<<53 + 1, 1<<64 - 2, 1<<64 - 1}
+	origins := []string{"", "a", "ab", "b", "node-10", "node-9", "\xff"}
+	pick := func() state.Record {
+		return state.Record{
+			Gen:    gens[r.IntN(len(gens))],
+			Phase:  state.Phase(1 + r.IntN(3)),
+			HLC:    state.HLC(gens[r.IntN(len(gens))]),
+			Origin: origins[r.IntN(len(origins))],
+		}
+	}
+	for range 5000 {
+		a, b := pick(), pick()
+		want := state.Compare(a, b)
+		got := strings.Compare(compareKey(a), compareKey(b))
+		if want != got {
+			t.Fatalf("compare(%+v, %+v): key order %d, state.Compare %d", a, b, got, want)
+		}
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(encodeRecord(nil, state.Record{Kind: state.KindBreaker, Upstream: "u", Gen: 3, Phase: 1, Origin: "o", OpenFor: time.Second}))
+	f.Add(encodeRecord(nil, state.Record{Kind: state.KindPool, Upstream: "p", Value: []byte("v"), Deleted: true}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec, err := decodeRecord(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeRecord(encodeRecord(nil, rec))
+		if err != nil {
+			t.Fatalf("re-encoded record does not decode: %v", err)
+		}
+		if diff := cmp.Diff(rec, again); diff != "" {
+			t.Fatalf("re-encode changed the record (-first +second):\n%s", diff)
+		}
+	})
+}

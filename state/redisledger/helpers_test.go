@@ -1,0 +1,151 @@
+package redisledger
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/proxywhirl/retrycoord/state"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	redis.SetLogger(RedisLogger{}) // go-redis logs dial failures to stderr by default
+	goleak.VerifyTestMain(m)
+}
+
+// coord's Ledger interface is exactly this; the check lives here so that
+// the dependency does not point up.
+var _ interface{ Append(rec state.Record) } = (*Ledger)(nil)
+
+// eventually polls cond every 10ms until it holds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func newTable(t testing.TB, node string) *state.Table {
+	t.Helper()
+	tb, err := state.NewTable(state.Config{Node: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+// testConfig is a config for tests: short waits so that Close is quick.
+func testConfig(addr string, store Store) Config {
+	return Config{
+		URL:           "redis://" + addr,
+		Store:         store,
+		FlushInterval: 2 * time.Millisecond,
+		FlushTimeout:  time.Second,
+		ReadBlock:     100 * time.Millisecond,
+		RetryMax:      200 * time.Millisecond,
+	}
+}
+
+func newLedger(t testing.TB, cfg Config) *Ledger {
+	t.Helper()
+	l, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// run starts l.Run and makes the test's cleanup close l and wait for Run.
+func run(t testing.TB, l *Ledger) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- l.Run(context.Background()) }()
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// wire does what coord.Coordinator.Run will: every local or manual
+// transition of tb is appended to l.
+func wire(t testing.TB, tb *state.Table, l *Ledger) {
+	t.Helper()
+	sub := tb.Subscribe(8192)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for tr := range sub.C {
+			if tr.Source == state.SourceLocal || tr.Source == state.SourceManual {
+				l.Append(tr.Record)
+			}
+		}
+	})
+	t.Cleanup(func() { sub.Close(); wg.Wait() })
+}
+
+// normalize sorts records by kind and key and clears OpenFor (it is a
+// remaining time, so it differs with when it is read).
+func normalize(recs []state.Record) []state.Record {
+	out := slices.Clone(recs)
+	for i := range out {
+		out[i].OpenFor = 0
+		if out[i].Kind == 0 {
+			out[i].Kind = state.KindBreaker
+		}
+		if len(out[i].Value) == 0 {
+			out[i].Value = nil
+		}
+	}
+	slices.SortFunc(out, func(a, b state.Record) int {
+		if a.Kind != b.Kind {
+			return int(a.Kind) - int(b.Kind)
+		}
+		return strings.Compare(a.Upstream, b.Upstream)
+	})
+	return out
+}
+
+func sameRecords(a, b []state.Record) bool {
+	return cmp.Equal(normalize(a), normalize(b), cmpopts.EquateEmpty())
+}
+
+func diffRecords(want, got []state.Record) string {
+	return cmp.Diff(normalize(want), normalize(got), cmpopts.EquateEmpty())
+}
+
+// countingHandler counts log records by level.
+type countingHandler struct {
+	warn, info, err atomic.Int64
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	switch {
+	case r.Level >= slog.LevelError:
+		h.err.Add(1)
+	case r.Level >= slog.LevelWarn:
+		h.warn.Add(1)
+	case r.Level >= slog.LevelInfo:
+		h.info.Add(1)
+	}
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
