@@ -1,0 +1,362 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/state"
+)
+
+// The wire format of every message: a kind byte and a version byte, then the
+// body. All integers are varints; every length is bounded before anything is
+// allocated.
+//
+//	records  (kind 1, version 1): record*           until the end of the message
+//	evidence (kind 2, version 1): origin evidence*  until the end of the message
+//
+//	record:   kind:u8 upstream:str gen:uvarint phase:u8 hlc:uvarint origin:str
+//	          openFor:varint(ns) reason:str flags:u8(1=deleted) value:bytes
+//	evidence: upstream:str gen:uvarint nbuckets:uvarint (index:varint failures:uvarint)*
+//	str, bytes: length:uvarint, then that many bytes
+
+// msgKind is the first byte of a message. Kinds are wire values: they start
+// at 1 and are append-only.
+type msgKind uint8
+
+const (
+	msgRecords  msgKind = 1 // a batch of records
+	msgEvidence msgKind = 2 // one node's failure evidence
+)
+
+// codecVersion is the only body version this codec reads and writes.
+const codecVersion = 1
+
+// PacketBudget is the largest message sent by UDP, in bytes: what fits in
+// memberlist's 1,400-byte packets after its own framing and AES-GCM
+// encryption.
+const PacketBudget = 1366
+
+// Bounds on what a message may carry. A message exceeding any of them is
+// malformed.
+const (
+	maxKeyLen      = 2048    // upstream key, bytes
+	maxOriginLen   = 256     // node name, bytes
+	maxReasonLen   = 1024    // record reason, bytes
+	maxValueLen    = 1 << 20 // fact value (pool entry, policy document), bytes
+	maxRecords     = 1 << 20 // records in one message (push/pull carries the whole table)
+	maxEvidence    = 1 << 16 // evidence entries in one message
+	maxBuckets     = 128     // buckets in one evidence entry (a window has 61)
+	headerLen      = 2
+	evidenceMaxLen = 16 << 20 // whole evidence message, bytes
+)
+
+// Decoding errors. Each is counted separately in Stats.
+var (
+	errMalformed      = errors.New("cluster: malformed message")
+	errUnknownKind    = errors.New("cluster: unknown message kind")
+	errUnknownVersion = errors.New("cluster: unknown message version")
+)
+
+// message is a decoded message.
+type message struct {
+	kind     msgKind
+	records  []state.Record // msgRecords
+	unknown  int            // records of a kind this node does not know, skipped
+	origin   string         // msgEvidence
+	evidence []state.Evidence
+}
+
+// appendHeader starts a message.
+func appendHeader(dst []byte, k msgKind) []byte {
+	return append(dst, byte(k), codecVersion)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// appendRecord appends one record's encoding.
+func appendRecord(dst []byte, r state.Record) []byte {
+	k := r.Kind
+	if k == 0 {
+		k = state.KindBreaker
+	}
+	dst = append(dst, byte(k))
+	dst = appendString(dst, r.Upstream)
+	dst = binary.AppendUvarint(dst, r.Gen)
+	dst = append(dst, byte(r.Phase))
+	dst = binary.AppendUvarint(dst, uint64(r.HLC))
+	dst = appendString(dst, r.Origin)
+	dst = binary.AppendVarint(dst, int64(r.OpenFor))
+	dst = appendString(dst, r.Reason)
+	var flags byte
+	if r.Deleted {
+		flags |= 1
+	}
+	dst = append(dst, flags)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Value)))
+	return append(dst, r.Value...)
+}
+
+// recordFits reports whether a record can be sent at all: its fields are
+// within the bounds a receiver enforces.
+func recordFits(r state.Record) bool {
+	return len(r.Upstream) <= maxKeyLen && len(r.Origin) <= maxOriginLen &&
+		len(r.Reason) <= maxReasonLen && len(r.Value) <= maxValueLen
+}
+
+// encodeRecords returns one records message holding every record.
+func encodeRecords(recs []state.Record) []byte {
+	buf := appendHeader(make([]byte, 0, 64*len(recs)+headerLen), msgRecords)
+	for _, r := range recs {
+		if recordFits(r) {
+			buf = appendRecord(buf, r)
+		}
+	}
+	return buf
+}
+
+// packRecords splits records into messages of at most budget bytes each. A
+// record too large for any packet on its own is returned in big, for a
+// reliable send.
+func packRecords(recs []state.Record, budget int) (packets [][]byte, big []state.Record) {
+	var cur []byte
+	var one []byte
+	for _, r := range recs {
+		if !recordFits(r) {
+			continue
+		}
+		one = appendRecord(one[:0], r)
+		if headerLen+len(one) > budget {
+			big = append(big, r)
+			continue
+		}
+		if cur != nil && len(cur)+len(one) > budget {
+			packets = append(packets, cur)
+			cur = nil
+		}
+		if cur == nil {
+			cur = appendHeader(make([]byte, 0, budget), msgRecords)
+		}
+		cur = append(cur, one...)
+	}
+	if cur != nil {
+		packets = append(packets, cur)
+	}
+	return packets, big
+}
+
+// appendEvidence appends one evidence entry, at most maxBuckets buckets
+// (the newest).
+func appendEvidence(dst []byte, ev state.Evidence) []byte {
+	bs := ev.Buckets
+	if len(bs) > maxBuckets {
+		bs = bs[len(bs)-maxBuckets:]
+	}
+	dst = appendString(dst, ev.Upstream)
+	dst = binary.AppendUvarint(dst, ev.Gen)
+	dst = binary.AppendUvarint(dst, uint64(len(bs)))
+	for _, b := range bs {
+		dst = binary.AppendVarint(dst, b.Index)
+		dst = binary.AppendUvarint(dst, uint64(b.Failures))
+	}
+	return dst
+}
+
+// packEvidence splits evidence into messages of at most budget bytes, each
+// starting with the origin.
+func packEvidence(origin string, evs []state.Evidence, budget int) [][]byte {
+	var packets [][]byte
+	var cur, one []byte
+	start := func() []byte {
+		return appendString(appendHeader(make([]byte, 0, budget), msgEvidence), origin)
+	}
+	for _, ev := range evs {
+		if len(ev.Upstream) > maxKeyLen {
+			continue
+		}
+		one = appendEvidence(one[:0], ev)
+		if cur != nil && len(cur)+len(one) > budget {
+			packets = append(packets, cur)
+			cur = nil
+		}
+		if cur == nil {
+			cur = start()
+		}
+		cur = append(cur, one...) // one entry over budget goes alone
+	}
+	if cur != nil {
+		packets = append(packets, cur)
+	}
+	return packets
+}
+
+// decoder reads a message body, remembering the first error.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errMalformed
+	}
+	d.buf = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.buf)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if len(d.buf) < 1 {
+		d.fail()
+		return 0
+	}
+	b := d.buf[0]
+	d.buf = d.buf[1:]
+	return b
+}
+
+func (d *decoder) bytes(limit int) []byte {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(limit) || n > uint64(len(d.buf)) {
+		d.fail()
+		return nil
+	}
+	b := d.buf[:n:n]
+	d.buf = d.buf[n:]
+	return b
+}
+
+func (d *decoder) string(limit int) string { return string(d.bytes(limit)) }
+
+// decode parses a message. Strings and values are copied: the result does
+// not alias buf.
+func decode(buf []byte) (message, error) {
+	if len(buf) < headerLen {
+		return message{}, errMalformed
+	}
+	m := message{kind: msgKind(buf[0])}
+	if m.kind != msgRecords && m.kind != msgEvidence {
+		return message{}, errUnknownKind
+	}
+	if buf[1] != codecVersion {
+		return message{}, errUnknownVersion
+	}
+	d := &decoder{buf: buf[headerLen:]}
+	switch m.kind {
+	case msgRecords:
+		for len(d.buf) > 0 && d.err == nil {
+			if len(m.records)+m.unknown >= maxRecords {
+				d.fail()
+				break
+			}
+			r, known := decodeRecord(d)
+			if d.err != nil {
+				break
+			}
+			if !known {
+				m.unknown++
+				continue
+			}
+			m.records = append(m.records, r)
+		}
+	case msgEvidence:
+		if len(buf) > evidenceMaxLen {
+			return message{}, errMalformed
+		}
+		m.origin = d.string(maxOriginLen)
+		if d.err == nil && m.origin == "" {
+			d.fail()
+		}
+		for len(d.buf) > 0 && d.err == nil {
+			if len(m.evidence) >= maxEvidence {
+				d.fail()
+				break
+			}
+			ev := decodeEvidence(d)
+			if d.err == nil {
+				m.evidence = append(m.evidence, ev)
+			}
+		}
+	}
+	if d.err != nil {
+		return message{}, d.err
+	}
+	return m, nil
+}
+
+func decodeRecord(d *decoder) (state.Record, bool) {
+	var r state.Record
+	r.Kind = state.Kind(d.byte())
+	r.Upstream = d.string(maxKeyLen)
+	r.Gen = d.uvarint()
+	r.Phase = state.Phase(d.byte())
+	r.HLC = state.HLC(d.uvarint())
+	r.Origin = d.string(maxOriginLen)
+	r.OpenFor = time.Duration(d.varint())
+	r.Reason = d.string(maxReasonLen)
+	flags := d.byte()
+	if v := d.bytes(maxValueLen); len(v) > 0 {
+		r.Value = append([]byte(nil), v...)
+	}
+	if d.err != nil {
+		return state.Record{}, false
+	}
+	if flags&^1 != 0 {
+		d.fail()
+		return state.Record{}, false
+	}
+	r.Deleted = flags&1 != 0
+	if r.OpenFor < 0 {
+		r.OpenFor = 0
+	}
+	known := r.Kind >= state.KindBreaker && r.Kind <= state.KindPolicy
+	return r, known
+}
+
+func decodeEvidence(d *decoder) state.Evidence {
+	var ev state.Evidence
+	ev.Upstream = d.string(maxKeyLen)
+	ev.Gen = d.uvarint()
+	n := d.uvarint()
+	if d.err != nil || n > maxBuckets || n > uint64(len(d.buf))/2 {
+		d.fail()
+		return state.Evidence{}
+	}
+	if n > 0 {
+		ev.Buckets = make([]state.EvidenceBucket, 0, n)
+	}
+	for range n {
+		idx := d.varint()
+		f := d.uvarint()
+		if f > math.MaxUint32 {
+			d.fail()
+		}
+		if d.err != nil {
+			return state.Evidence{}
+		}
+		ev.Buckets = append(ev.Buckets, state.EvidenceBucket{Index: idx, Failures: uint32(f)})
+	}
+	return ev
+}

@@ -1,0 +1,209 @@
+package cluster
+
+import (
+	"errors"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/state"
+)
+
+// delegate is the Node as memberlist's Delegate. Its methods never block and
+// may be called before memberlist.Create returns.
+type delegate Node
+
+// events is the Node as memberlist's EventDelegate. memberlist calls it with
+// its node lock held: it must not call back into memberlist.
+type events Node
+
+// Node metadata: a version byte, then flags.
+const (
+	metaVersion     = 1
+	metaFlagSuspect = 1
+)
+
+// NodeMeta advertises whether the poison guard suspects this node.
+func (d *delegate) NodeMeta(limit int) []byte {
+	var flags byte
+	if (*Node)(d).guard.suspect.Load() {
+		flags |= metaFlagSuspect
+	}
+	return []byte{metaVersion, flags}
+}
+
+func metaSuspect(meta []byte) bool {
+	return len(meta) >= 2 && meta[0] == metaVersion && meta[1]&metaFlagSuspect != 0
+}
+
+// NotifyMsg copies a message and hands it to the receiver; when the inbound
+// queue is full it is dropped and counted.
+func (d *delegate) NotifyMsg(buf []byte) {
+	n := (*Node)(d)
+	if len(buf) == 0 {
+		n.stats.malformed.Add(1)
+		return
+	}
+	select {
+	case n.inbox <- append([]byte(nil), buf...):
+	default:
+		n.stats.inboxDropped.Add(1)
+	}
+}
+
+// GetBroadcasts returns queued named broadcasts to piggyback on gossip.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return (*Node)(d).queue.GetBroadcasts(overhead, limit)
+}
+
+// LocalState returns every non-pristine record for a push/pull exchange.
+func (d *delegate) LocalState(join bool) []byte {
+	n := (*Node)(d)
+	recs := n.store.Snapshot()
+	if n.guard.suspect.Load() {
+		recs = n.guard.withholdOwnTrips(recs)
+	}
+	return encodeRecords(recs)
+}
+
+// MergeRemoteState merges a push/pull peer's records and marks the node
+// ready.
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	n := (*Node)(d)
+	if len(buf) > 0 {
+		n.handle(buf, false)
+	}
+	n.markReady()
+}
+
+func (e *events) NotifyJoin(m *memberlist.Node)   { (*Node)(e).peers.set(m.Name, metaSuspect(m.Meta)) }
+func (e *events) NotifyUpdate(m *memberlist.Node) { (*Node)(e).peers.set(m.Name, metaSuspect(m.Meta)) }
+func (e *events) NotifyLeave(m *memberlist.Node)  { (*Node)(e).peers.remove(m.Name) }
+
+// receiveLoop decodes and merges what NotifyMsg queued.
+func (n *Node) receiveLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.done:
+			return
+		case buf := <-n.inbox:
+			n.handle(buf, true)
+		}
+	}
+}
+
+// handle decodes one message and merges it. With requeue (packets and
+// gossip, not push/pull) the records that changed the table are queued for
+// gossip again, so that they spread beyond the peers memberlist chose.
+func (n *Node) handle(buf []byte, requeue bool) {
+	n.stats.received.Add(1)
+	m, err := decode(buf)
+	switch {
+	case errors.Is(err, errUnknownKind):
+		n.stats.unknownKind.Add(1)
+		return
+	case errors.Is(err, errUnknownVersion):
+		n.stats.unknownVersion.Add(1)
+		return
+	case err != nil:
+		n.stats.malformed.Add(1)
+		n.log.Debug("message dropped", "err", err, "bytes", len(buf))
+		return
+	}
+	n.stats.unknownKind.Add(uint64(m.unknown))
+	switch m.kind {
+	case msgRecords:
+		now := time.Now()
+		for _, r := range m.records {
+			n.mergeRecord(r, now, requeue)
+		}
+	case msgEvidence:
+		n.mergeEvidence(m.origin, m.evidence)
+	}
+}
+
+// mergeRecord merges one remote record through the poison guard.
+func (n *Node) mergeRecord(r state.Record, now time.Time, requeue bool) {
+	if r.Kind == state.KindBreaker && r.Phase == state.PhaseOpen && r.Origin != n.name {
+		if n.peers.suspect(r.Origin) {
+			n.stats.suspectIgnored.Add(1)
+			return
+		}
+		var ok bool
+		if r, ok = n.guard.confirm(r, now); !ok {
+			n.stats.unconfirmed.Add(1)
+			return
+		}
+	}
+	n.merge(r, now, requeue)
+}
+
+func (n *Node) merge(r state.Record, now time.Time, requeue bool) {
+	if !n.store.Merge(r, state.SourceGossip) {
+		n.stats.stale.Add(1)
+		return
+	}
+	n.stats.changed.Add(1)
+	if r.HLC != 0 {
+		n.stats.observe(now.Sub(r.HLC.Time()))
+	}
+	if requeue {
+		n.enqueueBroadcast(r)
+	}
+}
+
+func (n *Node) mergeEvidence(origin string, evs []state.Evidence) {
+	if origin == n.name {
+		return
+	}
+	if n.peers.suspect(origin) {
+		n.stats.suspectIgnored.Add(uint64(len(evs)))
+		return
+	}
+	for _, ev := range evs {
+		n.stats.evidenceMerged.Add(1)
+		if n.store.MergeEvidence(origin, ev) {
+			n.stats.evidenceTripped.Add(1)
+		}
+	}
+}
+
+// broadcast is one record queued for gossip, named by kind and key so that
+// a newer record of the same key replaces a queued older one.
+type broadcast struct {
+	name string
+	msg  []byte
+}
+
+func (b *broadcast) Name() string    { return b.name }
+func (b *broadcast) Message() []byte { return b.msg }
+func (b *broadcast) Finished()       {}
+func (b *broadcast) Invalidates(o memberlist.Broadcast) bool {
+	nb, ok := o.(memberlist.NamedBroadcast)
+	return ok && nb.Name() == b.name
+}
+
+var _ memberlist.NamedBroadcast = (*broadcast)(nil)
+
+// maxQueued bounds the gossip queue: beyond it the most-sent broadcasts are
+// pruned (anti-entropy still carries them), so an isolated node does not
+// grow it without bound.
+const maxQueued = 8192
+
+func (n *Node) enqueueBroadcast(r state.Record) {
+	if !recordFits(r) {
+		return
+	}
+	k := r.Kind
+	if k == 0 {
+		k = state.KindBreaker
+	}
+	msg := appendRecord(appendHeader(nil, msgRecords), r)
+	if len(msg) > PacketBudget {
+		return // too big to gossip; fan-out and push/pull carry it
+	}
+	n.queue.QueueBroadcast(&broadcast{name: string(rune('0'+k)) + ":" + r.Upstream, msg: msg})
+	if n.queue.NumQueued() > maxQueued {
+		n.queue.Prune(maxQueued)
+	}
+}

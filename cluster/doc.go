@@ -1,0 +1,65 @@
+// Package cluster makes retrycoord's breakers fleet-wide: a trip on one node
+// is open on every node within milliseconds, a recovering proxy is probed by
+// one node instead of all of them, a dead proxy trips after about
+// FailureThreshold failures across the whole fleet, and one node with a
+// broken network cannot open healthy proxies everywhere.
+//
+// # What it owns
+//
+// A Node is one member of a hashicorp/memberlist cluster. It owns:
+//
+//   - the wire format: a versioned binary codec (kind byte, version byte,
+//     varints, bounded lengths) for batches of records and for failure
+//     evidence; unknown kinds and versions are dropped and counted;
+//   - dissemination (DESIGN §4): a background sender fans each published
+//     record out directly to every member by UDP, in packets within
+//     PacketBudget (bursts go by TCP, a few peers at a time); the same record
+//     is queued for gossip as a named broadcast (kind + key), and receivers
+//     re-queue only what changed their table; push/pull anti-entropy
+//     exchanges every non-pristine record; the seeds are re-joined
+//     periodically so that partitions longer than memberlist's dead-node
+//     memory heal;
+//   - failure evidence: every EvidenceInterval, and only when something
+//     failed, this node's own failure counts go to every member; what
+//     arrives is merged with Store.MergeEvidence;
+//   - probe ownership: rendezvous hashing of (upstream, member) over the
+//     alive, non-suspect members, installed with Store.SetProbeOwner;
+//   - the poison guard: a node that sees most of its pool fail at once keeps
+//     its trips and evidence to itself and advertises itself as suspect in
+//     its node metadata; the others ignore a suspect node's trips and
+//     evidence. ConfirmTrips adopts a remote trip only once that many
+//     distinct nodes reported it;
+//   - gossip encryption (keyring, verified both ways) and the cluster label;
+//   - memberlist's log lines, bridged into slog with their levels.
+//
+// It does not own the breakers, the merge or the records' meaning (package
+// state), nor which records to publish: the coordinator subscribes to the
+// table and calls Publish for every local or manual transition. The package
+// faultnet holds an in-memory transport with loss, delay and partitions for
+// tests.
+//
+// # Concurrency
+//
+// A Node is safe for concurrent use. Publish never blocks: it enqueues into
+// the bounded queue of one sender goroutine and drops (and counts) when that
+// is full. memberlist's delegate callbacks never block either: NotifyMsg
+// copies each message to a bounded queue served by one receiver goroutine.
+// New starts the sender, the receiver and a ticker goroutine (evidence,
+// re-join, membership view); Close stops memberlist and them and returns once
+// they have exited. Close is idempotent.
+//
+// # Usage
+//
+//	tb, _ := state.NewTable(state.Config{Node: "node-1"})
+//	n, err := cluster.New(cluster.Config{
+//		Store:    tb,
+//		BindAddr: "0.0.0.0", BindPort: 7946,
+//		Seeds:    []string{"10.0.0.2:7946"},
+//		Keys:     []string{os.Getenv("RETRYCOORD_GOSSIP_KEY")},
+//	})
+//	if err != nil { ... }
+//	defer n.Close()
+//	go n.Join(ctx, nil)  // and re-joined every RejoinInterval
+//	<-n.Ready()          // the fleet's state is in tb
+//	// coordinator: for each local transition, n.Publish(tr.Record)
+package cluster

@@ -1,0 +1,201 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/cluster/faultnet"
+	"github.com/proxywhirl/retrycoord/state"
+)
+
+// startFaultCluster starts size nodes on an in-memory faulty network, each
+// seeded with every other node's address.
+func startFaultCluster(t *testing.T, size int, fn *faultnet.Network, tweak func(*Config)) []*member {
+	t.Helper()
+	var trs []*faultnet.Transport
+	var addrs []string
+	for i := range size {
+		tr := fn.NewTransport(fmt.Sprintf("node-%02d", i))
+		trs = append(trs, tr)
+		addrs = append(addrs, tr.Addr())
+	}
+	var ms []*member
+	t.Cleanup(func() {
+		for _, m := range ms {
+			m.close()
+		}
+	})
+	for i := range size {
+		m := startMember(t, fmt.Sprintf("node-%02d", i), clusterOpts{}, addrs, func(c *Config) {
+			c.Transport = trs[i]
+			if tweak != nil {
+				tweak(c)
+			}
+		})
+		ms = append(ms, m)
+	}
+	for _, m := range ms[1:] {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := m.node.Join(ctx, addrs[:1])
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "full membership", func() bool { return wholeMembership(ms) })
+	return ms
+}
+
+func wholeMembership(ms []*member) bool {
+	for _, m := range ms {
+		if len(m.node.Members()) != len(ms) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestLossConvergesWithinPushPull(t *testing.T) {
+	for _, mode := range []string{"hybrid", "gossip"} {
+		t.Run(mode, func(t *testing.T) {
+			var fn faultnet.Network
+			ms := startFaultCluster(t, 5, &fn, func(c *Config) {
+				c.PushPullInterval = time.Second
+				c.DisableFanout = mode == "gossip"
+				c.PoisonMinUpstreams = -1 // each node trips every upstream it knows: not a broken network here
+			})
+			fn.SetFault(faultnet.Fault{Drop: 0.10, Delay: time.Millisecond})
+			var ups []string
+			for i := range 20 {
+				up := fmt.Sprintf("http://10.0.4.%d:80", i)
+				ups = append(ups, up)
+				ms[i%len(ms)].tb.Trip(up, time.Hour, "")
+			}
+			// One push/pull interval, plus the time an exchange takes
+			// under loss.
+			eventually(t, 2*time.Second, "every trip on every node", func() bool {
+				for _, up := range ups {
+					if !allPhase(ms, up, state.PhaseOpen) {
+						return false
+					}
+				}
+				return true
+			})
+			if fn.Dropped() == 0 {
+				t.Error("the network dropped nothing")
+			}
+		})
+	}
+}
+
+func TestPartitionHeals(t *testing.T) {
+	var fn faultnet.Network
+	ms := startFaultCluster(t, 5, &fn, nil)
+	fn.Partition("left", "node-00", "node-01")
+	fn.Partition("right", "node-02", "node-03", "node-04")
+	eventually(t, 10*time.Second, "split membership", func() bool {
+		for i, m := range ms {
+			want := 3
+			if i < 2 {
+				want = 2
+			}
+			if len(m.node.Members()) != want {
+				return false
+			}
+		}
+		return true
+	})
+	// Outlast memberlist's memory of dead nodes (GossipToTheDeadTime), so
+	// that only the periodic re-join of the seeds can heal the split.
+	<-time.After(3 * fastBase().GossipToTheDeadTime)
+	ms[0].tb.Trip("http://left:80", time.Hour, "")
+	ms[4].tb.Trip("http://right:80", time.Hour, "")
+	eventually(t, 5*time.Second, "each trip on its side", func() bool {
+		return allPhase(ms[:2], "http://left:80", state.PhaseOpen) && allPhase(ms[2:], "http://right:80", state.PhaseOpen)
+	})
+	if ms[2].tb.State("http://left:80") != state.PhaseClosed {
+		t.Fatal("a trip crossed the partition")
+	}
+	fn.Heal()
+	eventually(t, 10*time.Second, "healed", func() bool {
+		return wholeMembership(ms) && allPhase(ms, "http://left:80", state.PhaseOpen) && allPhase(ms, "http://right:80", state.PhaseOpen)
+	})
+}
+
+func TestRestartedNodeReadyWithFleetState(t *testing.T) {
+	ms := startCluster(t, 3, clusterOpts{})
+	const up = "http://10.0.5.1:80"
+	r1 := ms[0].tb.Trip(up, time.Hour, "")
+	ms[1].tb.PutFact(state.KindPool, "http://10.0.5.2:80", []byte("v"))
+	eventually(t, 5*time.Second, "open on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
+
+	// Node 2 leaves and comes back with an empty table.
+	old := ms[2]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := old.node.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old.close()
+	fresh := startMember(t, old.node.Name(), clusterOpts{}, []string{ms[0].node.Addr()}, nil)
+	ms[2] = fresh
+	select {
+	case <-fresh.node.Ready():
+		t.Fatal("ready before any sync")
+	default:
+	}
+	if _, err := fresh.node.Join(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-fresh.node.Ready():
+	case <-ctx.Done():
+		t.Fatal("not ready after Join")
+	}
+	// Ready means the fleet's state is already here.
+	if got, ok := fresh.tb.Record(up); !ok || got.Gen != r1.Gen || got.Phase != state.PhaseOpen {
+		t.Errorf("record at ready = %+v, %v; want gen %d open", got, ok, r1.Gen)
+	}
+	if _, ok := fresh.tb.Fact(state.KindPool, "http://10.0.5.2:80"); !ok {
+		t.Error("pool fact missing at ready")
+	}
+	// Its next trip starts from the fleet's generation.
+	ms[0].tb.Reset(up)
+	eventually(t, 5*time.Second, "closed on all", func() bool { return allPhase(ms, up, state.PhaseClosed) })
+	r2 := fresh.tb.Trip(up, time.Hour, "")
+	if r2.Gen != r1.Gen+1 {
+		t.Errorf("trip after restart: gen %d, want %d", r2.Gen, r1.Gen+1)
+	}
+}
+
+func TestConcurrentTripsOneGeneration(t *testing.T) {
+	ms := startCluster(t, 5, clusterOpts{})
+	const up = "http://10.0.6.1:80"
+	start := make(chan struct{})
+	done := make(chan struct{})
+	for _, m := range ms[:2] {
+		go func() {
+			<-start
+			m.tb.Trip(up, time.Hour, "")
+			done <- struct{}{}
+		}()
+	}
+	close(start)
+	<-done
+	<-done
+	eventually(t, 5*time.Second, "one record everywhere", func() bool {
+		first, ok := ms[0].tb.Record(up)
+		if !ok {
+			return false
+		}
+		for _, m := range ms[1:] {
+			r, ok := m.tb.Record(up)
+			if !ok || r.Gen != first.Gen || r.Origin != first.Origin || r.HLC != first.HLC || r.Phase != state.PhaseOpen {
+				return false
+			}
+		}
+		return first.Gen == 1
+	})
+}

@@ -1,0 +1,141 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/policy"
+	"github.com/proxywhirl/retrycoord/state"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// memberlist's probe goroutine does not watch for shutdown: an
+	// in-flight probe ends by its own timeouts, after Shutdown returns.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"))
+}
+
+// eventually polls cond every 2ms until it holds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// fastBase is a memberlist configuration for quick loopback tests.
+func fastBase() *memberlist.Config {
+	c := memberlist.DefaultLocalConfig()
+	c.GossipInterval = 20 * time.Millisecond
+	c.ProbeInterval = 200 * time.Millisecond
+	c.ProbeTimeout = 100 * time.Millisecond
+	c.SuspicionMult = 2
+	c.TCPTimeout = time.Second
+	c.GossipToTheDeadTime = 500 * time.Millisecond
+	c.DeadNodeReclaimTime = time.Millisecond
+	return c
+}
+
+// member is one node of a test cluster with the loop that coord.Run would
+// run: every local or manual transition is published.
+type member struct {
+	tb   *state.Table
+	node *Node
+	sub  *state.Subscription
+	done chan struct{}
+}
+
+func (m *member) close() {
+	_ = m.node.Close()
+	m.sub.Close()
+	<-m.done
+}
+
+type clusterOpts struct {
+	policy policy.BreakerPolicy
+	tweak  func(i int, c *Config)
+}
+
+// startMember starts one node that publishes its table's local transitions.
+func startMember(t testing.TB, name string, o clusterOpts, seeds []string, tweak func(*Config)) *member {
+	t.Helper()
+	tb, err := state.NewTable(state.Config{Node: name, Policy: o.policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Store: tb, Base: fastBase(), Seeds: seeds, PushPullInterval: time.Second, RejoinInterval: time.Second}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &member{tb: tb, node: n, sub: tb.Subscribe(4096), done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		for tr := range m.sub.C {
+			if tr.Source == state.SourceLocal || tr.Source == state.SourceManual {
+				n.Publish(tr.Record)
+			}
+		}
+	}()
+	return m
+}
+
+// startCluster starts size nodes over loopback, joined to the first.
+func startCluster(t testing.TB, size int, o clusterOpts) []*member {
+	t.Helper()
+	var ms []*member
+	t.Cleanup(func() {
+		for _, m := range ms {
+			m.close()
+		}
+	})
+	for i := range size {
+		var seeds []string
+		if i > 0 {
+			seeds = []string{ms[0].node.Addr()}
+		}
+		var tweak func(*Config)
+		if o.tweak != nil {
+			tweak = func(c *Config) { o.tweak(i, c) }
+		}
+		m := startMember(t, fmt.Sprintf("node-%02d", i), o, seeds, tweak)
+		ms = append(ms, m)
+		if i > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := m.node.Join(ctx, nil)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	eventually(t, 10*time.Second, "full membership", func() bool {
+		for _, m := range ms {
+			if len(m.node.Members()) != size {
+				return false
+			}
+		}
+		return true
+	})
+	return ms
+}
+
+// allPhase reports whether every member sees upstream in phase p.
+func allPhase(ms []*member, upstream string, p state.Phase) bool {
+	for _, m := range ms {
+		if m.tb.State(upstream) != p {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,317 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/state"
+)
+
+// ErrClosed is returned by Join and Leave on a closed Node.
+var ErrClosed = errors.New("cluster: node closed")
+
+// Node is this process's member of the fleet: it spreads the records handed
+// to Publish, merges what other nodes send into its Store, exchanges failure
+// evidence, decides probe ownership and guards the fleet against its own
+// broken network. A Node is safe for concurrent use; Publish never blocks.
+type Node struct {
+	cfg   Config
+	store Store
+	name  string
+	log   *slog.Logger
+
+	ml     atomic.Pointer[memberlist.Memberlist]
+	queue  *memberlist.TransmitLimitedQueue
+	outbox chan state.Record // Publish → sender
+	inbox  chan []byte       // NotifyMsg → receiver
+
+	peers  peers
+	guard  guard
+	stats  counters
+	seedMu sync.Mutex // guards seeds
+	seeds  []string
+
+	ready     chan struct{}
+	readyOnce sync.Once
+
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup
+}
+
+// New starts a node: memberlist listening, and the sender, receiver and
+// evidence goroutines. It does not contact anyone; call Join.
+func New(cfg Config) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	kr, err := keyring(cfg.Keys)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:    cfg,
+		store:  cfg.Store,
+		name:   cfg.Name,
+		log:    cfg.Logger.With("node", cfg.Name),
+		outbox: make(chan state.Record, cfg.QueueSize),
+		inbox:  make(chan []byte, cfg.QueueSize),
+		ready:  make(chan struct{}),
+		done:   make(chan struct{}),
+		seeds:  slices.Clone(cfg.Seeds),
+	}
+	n.peers.init(n.name)
+	n.guard.init(n)
+	n.queue = &memberlist.TransmitLimitedQueue{NumNodes: n.numNodes, RetransmitMult: 4}
+
+	mc := memberlist.DefaultLANConfig()
+	// Our messages are small varint batches: LZW costs more CPU on every
+	// packet than it saves in bytes.
+	mc.EnableCompression = false
+	if cfg.Base != nil {
+		c := *cfg.Base
+		mc = &c
+	}
+	mc.Name = n.name
+	mc.BindAddr, mc.BindPort = cfg.BindAddr, cfg.BindPort
+	mc.AdvertiseAddr, mc.AdvertisePort = cfg.AdvertiseAddr, cfg.AdvertisePort
+	if cfg.GossipInterval > 0 {
+		mc.GossipInterval = cfg.GossipInterval
+	}
+	mc.PushPullInterval = cfg.PushPullInterval
+	mc.Keyring, mc.SecretKey = kr, nil
+	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	mc.Label = cfg.Label
+	mc.Delegate = (*delegate)(n)
+	mc.Events = (*events)(n)
+	mc.LogOutput, mc.Logger = nil, newMemberlistLogger(cfg.Logger)
+	mc.Transport = cfg.Transport
+	n.queue.RetransmitMult = mc.RetransmitMult
+
+	n.wg.Add(2)
+	go n.receiveLoop()
+	go n.sendLoop()
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		close(n.done)
+		n.wg.Wait()
+		return nil, fmt.Errorf("cluster: start memberlist: %w", err)
+	}
+	n.ml.Store(ml)
+	n.store.SetProbeOwner(n.ownsProbe)
+	if len(n.seeds) == 0 {
+		n.markReady()
+	}
+	n.wg.Add(1)
+	go n.tickLoop()
+	n.log.Debug("cluster node started", "addr", n.Addr())
+	return n, nil
+}
+
+// Name returns the node's member name.
+func (n *Node) Name() string { return n.name }
+
+// Addr returns the "host:port" other nodes join this one at.
+func (n *Node) Addr() string {
+	ml := n.ml.Load()
+	if ml == nil {
+		return ""
+	}
+	ln := ml.LocalNode()
+	return net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
+}
+
+// Ready is closed once the node holds the fleet's state: after its first
+// push/pull exchange with another node, or at New when Config.Seeds is
+// empty (the first node of a fleet). While no seed answers it stays open;
+// the periodic re-join keeps trying.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+func (n *Node) markReady() { n.readyOnce.Do(func() { close(n.ready) }) }
+
+// Join contacts the seeds (nil: Config.Seeds), exchanging full state with
+// the first one reached, and remembers them for the periodic re-join. It
+// returns how many were reached, and an error when none was. It gives up
+// waiting when ctx ends (memberlist finishes the attempt in the background).
+func (n *Node) Join(ctx context.Context, seeds []string) (int, error) {
+	ml := n.ml.Load()
+	if n.closed() || ml == nil {
+		return 0, ErrClosed
+	}
+	if seeds == nil {
+		seeds = n.cfg.Seeds
+	}
+	seeds = n.addSeeds(seeds)
+	if len(seeds) == 0 {
+		n.markReady()
+		return 0, nil
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	ch := make(chan result, 1)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		c, err := ml.Join(seeds)
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return r.n, fmt.Errorf("cluster: join: %w", r.err)
+		}
+		return r.n, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// addSeeds records seeds for re-joining and returns them without this
+// node's own address.
+func (n *Node) addSeeds(seeds []string) []string {
+	self := n.Addr()
+	out := make([]string, 0, len(seeds))
+	n.seedMu.Lock()
+	defer n.seedMu.Unlock()
+	for _, s := range seeds {
+		if s == "" || s == self {
+			continue
+		}
+		out = append(out, s)
+		if !slices.Contains(n.seeds, s) {
+			n.seeds = append(n.seeds, s)
+		}
+	}
+	return out
+}
+
+func (n *Node) seedList() []string {
+	self := n.Addr()
+	n.seedMu.Lock()
+	defer n.seedMu.Unlock()
+	return slices.DeleteFunc(slices.Clone(n.seeds), func(s string) bool { return s == self })
+}
+
+// Publish hands one of this node's records to the background sender. It
+// never blocks: when the queue is full the record is dropped and counted
+// (gossip and anti-entropy still carry the table's state).
+func (n *Node) Publish(rec state.Record) {
+	n.stats.published.Add(1)
+	if n.closed() {
+		n.stats.publishDropped.Add(1)
+		return
+	}
+	select {
+	case n.outbox <- rec:
+	default:
+		n.stats.publishDropped.Add(1)
+		n.log.Debug("record dropped: send queue full", "upstream", rec.Upstream)
+	}
+}
+
+// Leave announces that this node leaves the fleet and waits for the
+// announcement to spread until ctx ends (at most 5s). Call Close after it.
+func (n *Node) Leave(ctx context.Context) error {
+	ml := n.ml.Load()
+	if n.closed() || ml == nil {
+		return ErrClosed
+	}
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, max(time.Millisecond, time.Until(d)))
+	}
+	if err := ml.Leave(timeout); err != nil {
+		return fmt.Errorf("cluster: leave: %w", err)
+	}
+	return nil
+}
+
+// Close stops memberlist and every goroutine of the node, and returns once
+// they have exited. It is idempotent. It does not announce a departure: call
+// Leave first for a graceful exit.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.store.SetProbeOwner(nil)
+		if ml := n.ml.Load(); ml != nil {
+			if err := ml.Shutdown(); err != nil {
+				n.closeErr = fmt.Errorf("cluster: shutdown: %w", err)
+			}
+		}
+		close(n.done)
+		n.wg.Wait()
+	})
+	return n.closeErr
+}
+
+func (n *Node) closed() bool {
+	select {
+	case <-n.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Members returns the names of the alive members, this node included,
+// sorted.
+func (n *Node) Members() []string {
+	ml := n.ml.Load()
+	if ml == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range ml.Members() {
+		if m.State == memberlist.StateAlive {
+			out = append(out, m.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats {
+	s := n.stats.snapshot()
+	s.Members = len(n.Members())
+	s.Suspect = n.guard.suspect.Load()
+	s.BroadcastQueue = n.queue.NumQueued()
+	return s
+}
+
+func (n *Node) numNodes() int {
+	if ml := n.ml.Load(); ml != nil {
+		return ml.NumMembers()
+	}
+	return 1
+}
+
+// alivePeers returns the members other than this node that are alive or
+// merely suspected by memberlist's failure detector (a busy node is often
+// suspected; a packet to it costs little).
+func (n *Node) alivePeers() []*memberlist.Node {
+	ml := n.ml.Load()
+	if ml == nil {
+		return nil
+	}
+	ms := ml.Members()
+	out := ms[:0]
+	for _, m := range ms {
+		if (m.State == memberlist.StateAlive || m.State == memberlist.StateSuspect) && m.Name != n.name {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,208 @@
+package cluster
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/state"
+)
+
+const (
+	// burstPackets is the most packets a batch is sent as by UDP; a larger
+	// burst goes to each peer as one reliable (TCP) message.
+	burstPackets = 4
+	// reliableParallel bounds concurrent reliable sends.
+	reliableParallel = 8
+	// maxBatch bounds the records taken from the queue at once.
+	maxBatch = 4096
+)
+
+// sendLoop is the background sender: it takes what Publish queued, queues
+// each record for gossip and sends the batch directly to every alive member.
+func (n *Node) sendLoop() {
+	defer n.wg.Done()
+	batch := make([]state.Record, 0, 64)
+	for {
+		select {
+		case <-n.done:
+			return
+		case r := <-n.outbox:
+			batch = append(batch[:0], r)
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-n.outbox:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		n.disseminate(batch)
+	}
+}
+
+func (n *Node) disseminate(batch []state.Record) {
+	out := batch[:0]
+	evaluated, suspect := false, false
+	for _, r := range batch {
+		if n.guard.ownTrip(r) {
+			if !evaluated {
+				suspect, evaluated = n.guard.evaluate(), true
+			}
+			if suspect {
+				n.stats.withheld.Add(1)
+				continue
+			}
+		}
+		out = append(out, r)
+		n.enqueueBroadcast(r)
+	}
+	if len(out) == 0 || n.cfg.DisableFanout {
+		return
+	}
+	peers := n.alivePeers()
+	if len(peers) == 0 {
+		return
+	}
+	packets, big := packRecords(out, PacketBudget)
+	if len(packets) <= burstPackets && len(big) == 0 {
+		n.sendPackets(peers, packets)
+		return
+	}
+	n.sendReliable(peers, encodeRecords(out))
+}
+
+// sendPackets sends every packet to every peer by UDP.
+func (n *Node) sendPackets(peers []*memberlist.Node, packets [][]byte) {
+	if ml := n.ml.Load(); ml != nil {
+		n.sendPacketsTo(ml, peers, packets)
+	}
+}
+
+func (n *Node) sendPacketsTo(ml *memberlist.Memberlist, peers []*memberlist.Node, packets [][]byte) {
+	for _, p := range peers {
+		for _, pkt := range packets {
+			if err := ml.SendBestEffort(p, pkt); err != nil {
+				n.stats.sendErrors.Add(1)
+				continue
+			}
+			n.stats.packetsSent.Add(1)
+		}
+	}
+}
+
+// sendReliable sends one message to every peer over TCP, a few at a time,
+// and returns when all are done (each bounded by memberlist's TCPTimeout).
+func (n *Node) sendReliable(peers []*memberlist.Node, msg []byte) {
+	ml := n.ml.Load()
+	if ml == nil {
+		return
+	}
+	sem := make(chan struct{}, reliableParallel)
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := ml.SendReliable(p, msg); err != nil {
+				n.stats.sendErrors.Add(1)
+				n.log.Debug("reliable send failed", "to", p.Name, "err", err)
+				return
+			}
+			n.stats.reliableSends.Add(1)
+		}()
+	}
+	wg.Wait()
+}
+
+// maintainInterval is how often the member view, the poison guard (while
+// suspect) and pending confirmations are refreshed.
+const maintainInterval = 500 * time.Millisecond
+
+// guardEvalInterval bounds how often a burst of failures across many
+// upstreams re-evaluates the poison guard (a pass over the table) before
+// evidence is sent.
+const guardEvalInterval = 100 * time.Millisecond
+
+// tickLoop sends evidence, re-joins the seeds and keeps the views fresh.
+func (n *Node) tickLoop() {
+	defer n.wg.Done()
+	evidence := time.NewTicker(n.cfg.EvidenceInterval)
+	defer evidence.Stop()
+	rejoin := time.NewTicker(n.cfg.RejoinInterval)
+	defer rejoin.Stop()
+	maintain := time.NewTicker(maintainInterval)
+	defer maintain.Stop()
+	var buf []state.Evidence
+	var lastEval time.Time
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-evidence.C:
+			buf = n.store.PendingEvidence(buf[:0])
+			if len(buf) == 0 {
+				continue
+			}
+			if len(buf) >= n.cfg.PoisonMinUpstreams && n.cfg.PoisonMinUpstreams > 0 && time.Since(lastEval) > guardEvalInterval {
+				lastEval = time.Now()
+				n.guard.evaluate()
+			}
+			n.sendEvidence(buf)
+			clear(buf)
+		case <-rejoin.C:
+			n.rejoin()
+		case now := <-maintain.C:
+			n.peers.setAlive(n.Members())
+			if n.guard.suspect.Load() {
+				n.guard.evaluate()
+			}
+			n.guard.prune(now)
+		}
+	}
+}
+
+// sendEvidence sends this node's failure counts to every alive member,
+// unless the poison guard suspects this node.
+func (n *Node) sendEvidence(evs []state.Evidence) {
+	if n.guard.suspect.Load() {
+		return
+	}
+	peers := n.alivePeers()
+	if len(peers) == 0 {
+		return
+	}
+	n.stats.evidenceSent.Add(uint64(len(evs)))
+	n.sendPackets(peers, packEvidence(n.name, evs, PacketBudget))
+}
+
+// rejoin joins the seeds that are not alive members now: after a partition
+// longer than memberlist's dead-node memory, nothing else would contact
+// them again.
+func (n *Node) rejoin() {
+	ml := n.ml.Load()
+	if ml == nil {
+		return
+	}
+	seeds := n.seedList()
+	if len(seeds) == 0 {
+		return
+	}
+	known := make(map[string]bool)
+	for _, m := range ml.Members() {
+		if m.State == memberlist.StateAlive || m.State == memberlist.StateSuspect {
+			known[m.Address()] = true
+		}
+	}
+	seeds = slices.DeleteFunc(seeds, func(s string) bool { return known[s] })
+	if len(seeds) == 0 {
+		return
+	}
+	if _, err := ml.Join(seeds); err != nil {
+		n.log.Debug("re-join failed", "err", err)
+	}
+}

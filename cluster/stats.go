@@ -1,0 +1,85 @@
+package cluster
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats are a node's counters since it was created. Counters only grow.
+type Stats struct {
+	Members        int  // alive members, this node included
+	Suspect        bool // the poison guard suspects this node's own network
+	BroadcastQueue int  // named broadcasts waiting to be gossiped
+
+	Published      uint64 // records handed to Publish
+	PublishDropped uint64 // records Publish dropped: the queue was full or the node closed
+	PacketsSent    uint64 // best-effort fan-out and evidence packets sent
+	ReliableSends  uint64 // batches sent by SendReliable (bursts)
+	SendErrors     uint64 // sends memberlist refused
+
+	MessagesReceived uint64 // messages taken from memberlist (packets and gossip)
+	InboxDropped     uint64 // messages dropped: the inbound queue was full
+	Malformed        uint64 // messages that did not decode
+	UnknownKind      uint64 // messages, or records, of a kind this node does not know
+	UnknownVersion   uint64 // messages of a version this node does not read
+
+	RecordsChanged   uint64 // remote records that changed the table (and were re-gossiped)
+	RecordsStale     uint64 // remote records the table already had
+	SuspectIgnored   uint64 // trips and evidence ignored because their origin is suspect
+	TripsWithheld    uint64 // own trips not sent because this node is suspect
+	TripsUnconfirmed uint64 // remote trips held until ConfirmTrips nodes report them
+
+	EvidenceSent    uint64 // evidence entries sent
+	EvidenceMerged  uint64 // evidence entries merged
+	EvidenceTripped uint64 // trips caused by merged evidence
+
+	// Propagation is the delay from a record's HLC wall time to the moment
+	// it changed this node's table.
+	Propagation Histogram
+}
+
+// Histogram counts durations in buckets: Counts[i] holds those ≤ Bounds[i],
+// the last count those above every bound.
+type Histogram struct {
+	Bounds []time.Duration
+	Counts []uint64
+}
+
+var propagationBounds = []time.Duration{
+	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
+	500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second,
+}
+
+type counters struct {
+	published, publishDropped, packetsSent, reliableSends, sendErrors atomic.Uint64
+	received, inboxDropped, malformed, unknownKind, unknownVersion    atomic.Uint64
+	changed, stale, suspectIgnored, withheld, unconfirmed             atomic.Uint64
+	evidenceSent, evidenceMerged, evidenceTripped                     atomic.Uint64
+	propagation                                                       [13]atomic.Uint64
+}
+
+func (c *counters) observe(d time.Duration) {
+	i := 0
+	for i < len(propagationBounds) && d > propagationBounds[i] {
+		i++
+	}
+	c.propagation[i].Add(1)
+}
+
+func (c *counters) snapshot() Stats {
+	s := Stats{
+		Published: c.published.Load(), PublishDropped: c.publishDropped.Load(),
+		PacketsSent: c.packetsSent.Load(), ReliableSends: c.reliableSends.Load(), SendErrors: c.sendErrors.Load(),
+		MessagesReceived: c.received.Load(), InboxDropped: c.inboxDropped.Load(), Malformed: c.malformed.Load(),
+		UnknownKind: c.unknownKind.Load(), UnknownVersion: c.unknownVersion.Load(),
+		RecordsChanged: c.changed.Load(), RecordsStale: c.stale.Load(), SuspectIgnored: c.suspectIgnored.Load(),
+		TripsWithheld: c.withheld.Load(), TripsUnconfirmed: c.unconfirmed.Load(),
+		EvidenceSent: c.evidenceSent.Load(), EvidenceMerged: c.evidenceMerged.Load(), EvidenceTripped: c.evidenceTripped.Load(),
+		Propagation: Histogram{Bounds: append([]time.Duration(nil), propagationBounds...), Counts: make([]uint64, len(c.propagation))},
+	}
+	for i := range c.propagation {
+		s.Propagation.Counts[i] = c.propagation[i].Load()
+	}
+	return s
+}
