@@ -1,0 +1,72 @@
+// Package forward is retrycoord's HTTP forward proxy: any client that can
+// use an HTTP proxy (HTTP_PROXY, curl -x, a scraper in any language) sends
+// its requests to it, and a coord.Coordinator carries them through the
+// fleet's upstream proxies with retries, failover and shared breakers.
+//
+// It owns the client side of the proxy: parsing proxy requests, client
+// authentication (Basic Proxy-Authorization), hop-by-hop header handling
+// (RFC 9110 §7.6.1: Connection and the fields it lists, Proxy-Connection,
+// Keep-Alive, Proxy-Authenticate, Proxy-Authorization, TE, Trailer,
+// Transfer-Encoding and Upgrade are removed both ways; Via is added),
+// establishing CONNECT tunnels through upstream proxies and splicing them.
+// It does not own selection, retries, classification or breakers (package
+// coord), nor binding the listener in the agent, nor metrics export (Stats
+// gives the counters to whoever exports them).
+//
+// # Semantics
+//
+// An absolute-form request (GET http://host/path, or https://) goes
+// through Coordinator.Transport over Config.Base: each attempt goes through
+// an upstream chosen by the coordinator; request bodies up to the
+// coordinator's MaxReplayBody are buffered and sent again on a retry. The
+// response carries coord.HeaderAttempts and coord.HeaderUpstream (the
+// upstream's key, never its credentials); its body is streamed, flushed
+// after every read for event streams and bodies of unknown length.
+//
+// A CONNECT host:port is established through an upstream proxy with
+// Coordinator.Do: every attempt dials the chosen upstream (TLS first for an
+// https upstream; its URL's credentials become Proxy-Authorization; socks5
+// upstreams through golang.org/x/net/proxy), sends CONNECT and reads the
+// answer. 200 is a success for the upstream; 407, the retry policy's
+// statuses, bans and connect errors are failures retried elsewhere; any
+// other status is relayed to the client. Once established, the client
+// connection is hijacked, answered "200 Connection established" (with the
+// attempts headers) and spliced both ways; a side reaching EOF half-closes
+// the other, an error closes both. Each attempt (dial, TLS, answer) is
+// bounded by Config.ConnectTimeout. CONNECT counts as idempotent: nothing
+// has been sent to the target before the tunnel stands.
+//
+// Answers of the proxy itself are short text/plain explanations:
+// 400 for a request that is not a proxy request (GET / to the proxy), a
+// bad CONNECT target or a fatal request error; 407 with
+// Proxy-Authenticate: Basic realm="retrycoord" when ClientAuth is set and
+// the client's credentials are missing or wrong; 503 (attempts 0) when no
+// upstream is eligible (coord.ErrNoUpstream); 502 when the coordinator gave
+// up (*coord.GiveUpError; the last upstream's key and reason, passwords
+// redacted). When the client goes away first, nothing is written and the
+// connection is dropped.
+//
+// # Concurrency
+//
+// A Proxy is an http.Handler safe for concurrent use. Tunnels are the only
+// work it owns beyond the server's handler goroutines: each runs on its
+// handler goroutine plus one goroutine of its own. Close ends every tunnel
+// and waits for them; it is idempotent, and after it every request is
+// answered 503. Serve and ListenAndServe run an http.Server until their
+// context ends. Serve the proxy over plain HTTP/1.1 (as they do): CONNECT
+// needs to hijack the client's connection, which HTTP/2 cannot give.
+//
+// # Usage
+//
+//	p, err := forward.New(forward.Config{
+//		Coordinator: c, // a *coord.Coordinator, running
+//		ClientAuth:  forward.Credentials{User: "scraper", Password: pw},
+//	})
+//	if err != nil { ... }
+//	defer p.Close()
+//	err = p.ListenAndServe(ctx, forward.DefaultAddr) // 127.0.0.1:7948; returns when ctx ends
+//
+// and then, for example:
+//
+//	curl -x http://scraper:pw@127.0.0.1:7948 https://example.com/
+package forward

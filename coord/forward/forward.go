@@ -1,0 +1,108 @@
+package forward
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// forward sends an absolute-form request through the coordinator's
+// Transport and streams the answer back.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Scheme != "http" && r.URL.Scheme != "https" {
+		p.bad.Add(1)
+		plain(w, http.StatusBadRequest, "retrycoord: unsupported scheme "+strconv.Quote(r.URL.Scheme)+" (want http or https)")
+		return
+	}
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	out.Close = false
+	out.Trailer = nil
+	removeHop(out.Header)
+	addVia(out.Header, r.ProtoMajor, r.ProtoMinor)
+	if r.ContentLength == 0 {
+		out.Body = http.NoBody
+	}
+	resp, err := p.rt.RoundTrip(out)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	defer resp.Body.Close()
+	removeHop(resp.Header)
+	addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor)
+	h := w.Header()
+	for k, vs := range resp.Header {
+		h[k] = vs
+	}
+	announced := len(resp.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		h["Trailer"] = []string{strings.Join(keys, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := copyBody(w, resp, streaming(resp)); err != nil {
+		if errors.Is(err, errClientWrite) {
+			p.canceled.Add(1)
+			return
+		}
+		// A body cut short by the upstream: drop the client's connection so
+		// that it cannot take the truncated body for a whole one.
+		panic(http.ErrAbortHandler)
+	}
+	for k, vs := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vs
+	}
+}
+
+// streaming says whether every chunk of resp's body should be flushed to
+// the client at once: event streams and bodies of unknown length.
+func streaming(resp *http.Response) bool {
+	if resp.ContentLength == -1 {
+		return true
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return ct == "text/event-stream"
+}
+
+var errClientWrite = errors.New("forward: writing to the client")
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyBody copies resp's body to w, flushing after every read when flush
+// is set. It returns errClientWrite when the client side failed.
+func copyBody(w http.ResponseWriter, resp *http.Response, flush bool) error {
+	rc := http.NewResponseController(w)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return errClientWrite
+			}
+			if flush {
+				if ferr := rc.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
+					return errClientWrite
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package forward
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestRemoveHop(t *testing.T) {
+	h := http.Header{
+		"Connection":          {"X-A, x-b", " keep-alive "},
+		"X-A":                 {"1"},
+		"X-B":                 {"2"},
+		"Keep-Alive":          {"300"},
+		"Proxy-Authorization": {"Basic eA=="},
+		"Te":                  {"trailers"},
+		"Upgrade":             {"websocket"},
+		"X-Kept":              {"3"},
+	}
+	removeHop(h)
+	if diff := cmp.Diff(http.Header{"X-Kept": {"3"}}, h); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestAddVia(t *testing.T) {
+	h := http.Header{"Via": {"1.0 fred", "1.1 p.example"}}
+	addVia(h, 1, 0)
+	if got, want := h.Get("Via"), "1.0 fred, 1.1 p.example, 1.0 retrycoord"; got != want {
+		t.Errorf("Via %q, want %q", got, want)
+	}
+}
+
+func TestAuthenticator(t *testing.T) {
+	a := newAuthenticator(Credentials{User: "alice", Password: "pa:ss"})
+	tests := []struct {
+		name   string
+		header string
+		want   bool
+	}{
+		{"right", basicAuth("alice", "pa:ss"), true},
+		{"scheme case", "bAsIc " + basicAuth("alice", "pa:ss")[6:], true},
+		{"empty", "", false},
+		{"wrong password", basicAuth("alice", "pa"), false},
+		{"wrong user", basicAuth("alic", "pa:ss"), false},
+		{"bearer", "Bearer abc", false},
+		{"bad base64", "Basic !!!", false},
+		{"no colon", "Basic YWxpY2U=", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := a.ok(tt.header); got != tt.want {
+				t.Errorf("ok(%q) = %v, want %v", tt.header, got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzAuthenticator(f *testing.F) {
+	a := newAuthenticator(Credentials{User: "u", Password: "p"})
+	for _, s := range []string{"", "Basic dTpw", "basic ", "Basic =", "Basic dTo="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		_ = a.ok(header) // must not panic
+	})
+}
