@@ -141,7 +141,8 @@ func (rt *roundTripper) replayable(req *http.Request) (getBody func() (io.ReadCl
 	buf, err := io.ReadAll(io.LimitReader(body, limit+1))
 	if err != nil {
 		closeBody()
-		return nil, false, nil, fmt.Errorf("coord: reading request body: %w", err)
+		// The client's body failed, not an upstream: no retry can mend it.
+		return nil, false, nil, Fatal(fmt.Errorf("coord: reading request body: %w", err))
 	}
 	if int64(len(buf)) <= limit {
 		return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }, true, closeBody, nil
