@@ -61,8 +61,8 @@ fuzz: ## run every fuzz target for FUZZTIME each (PKG narrows the packages)
 integration: ## run the docker compose integration suite
 	bash scripts/integration.sh
 
-run: ## run the demo program
-	$(GO) run ./cmd/retrycoord demo
+run: ## run a dev agent on loopback over examples/pool.txt, with a local proxy farm
+	bash scripts/run.sh
 
 build: ## build a static bin/retrycoord stamped with VERSION and COMMIT
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/retrycoord ./cmd/retrycoord

@@ -1,5 +1,6 @@
-// Command retrycoord is retrycoord's one binary. Today it has the demo and
-// version subcommands; the agent and the admin subcommands follow.
+// Command retrycoord is retrycoord's one binary: the agent (a cluster node
+// with its admin API, metrics and forward proxy), the admin subcommands that
+// talk to an agent's API, and a simulation of one breaker's life.
 package main
 
 import (
@@ -31,6 +32,7 @@ func newRootCommand() *cobra.Command {
 	}
 	var logOpts logOptions
 	logOpts.register(root)
-	root.AddCommand(newDemoCommand(&logOpts), newVersionCommand())
+	root.AddCommand(newAgentCommand(&logOpts), newSimulateCommand(&logOpts), newVersionCommand())
+	root.AddCommand(newAdminCommands()...)
 	return root
 }

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
+
+	"github.com/proxywhirl/retrycoord/coord"
 )
 
 // poolLine is one upstream read from a pool file.
@@ -43,7 +44,7 @@ func parsePoolFile(r io.Reader) ([]poolLine, error) {
 			continue
 		}
 		pl := poolLine{URL: fields[0], Line: n}
-		if err := checkProxyURL(fields[0]); err != nil {
+		if _, err := coord.ParseUpstream(coord.PoolEntry{URL: fields[0]}); err != nil {
 			errs = append(errs, fmt.Errorf("line %d: %w", n, err))
 			continue
 		}
@@ -74,37 +75,4 @@ func parsePoolFile(r io.Reader) ([]poolLine, error) {
 		return nil, fmt.Errorf("pool file: %w", errors.Join(errs...))
 	}
 	return out, nil
-}
-
-// checkProxyURL reports what is wrong with a proxy URL, without its password.
-func checkProxyURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("proxy URL %s does not parse", redactURL(raw))
-	}
-	switch u.Scheme {
-	case "http", "https", "socks5":
-	default:
-		return fmt.Errorf("proxy URL %s: scheme must be http, https or socks5", u.Redacted())
-	}
-	if u.Hostname() == "" || u.Port() == "" {
-		return fmt.Errorf("proxy URL %s: want scheme://host:port", u.Redacted())
-	}
-	return nil
-}
-
-// redactURL hides everything between "://" and the last "@" of a URL that
-// does not parse, where a password would be.
-func redactURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		if strings.Contains(raw, "@") {
-			return "(unparseable, redacted)"
-		}
-		return strings.ToValidUTF8(raw, "?")
-	}
-	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
-		rest = "xxxxx@" + rest[i+1:]
-	}
-	return strings.ToValidUTF8(scheme+"://"+rest, "?")
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/proxywhirl/retrycoord/coord"
 )
 
 func TestParsePoolFile(t *testing.T) {
@@ -32,12 +33,12 @@ func TestParsePoolFileErrors(t *testing.T) {
 	tests := []struct {
 		name, in, want string
 	}{
-		{"bad scheme", "ftp://10.0.0.1:21\n", "line 1: proxy URL ftp://10.0.0.1:21: scheme must be"},
-		{"no port", "http://10.0.0.1\n", "want scheme://host:port"},
+		{"bad scheme", "ftp://10.0.0.1:21\n", "line 1: coord: bad upstream URL \"ftp://10.0.0.1:21\": scheme \"ftp\" not supported"},
+		{"no host", "http://:8080\n", "no host"},
 		{"bad metadata", "http://10.0.0.1:1 region\n", `metadata "region": want key=value`},
 		{"duplicate metadata", "http://10.0.0.1:1 a=1 a=2\n", "metadata a is set twice"},
-		{"line number", "\n\nhttp://h\n", "line 3:"},
-		{"unparseable with password", "http://user:hunter2@[::1\n", "does not parse"},
+		{"line number", "\n\nhttp://h/path\n", "line 3:"},
+		{"unparseable with password", "http://user:hunter2@[::1\n", "bad upstream URL"},
 		{"too long", "http://h:1 a=" + strings.Repeat("x", maxPoolLine) + "\n", "longer than"},
 	}
 	for _, tc := range tests {
@@ -69,7 +70,7 @@ func FuzzParsePoolFile(f *testing.F) {
 			return
 		}
 		for _, l := range lines {
-			if err := checkProxyURL(l.URL); err != nil {
+			if _, err := coord.ParseUpstream(coord.PoolEntry{URL: l.URL}); err != nil {
 				t.Fatalf("accepted line %d with a bad URL: %v", l.Line, err)
 			}
 		}

@@ -12,14 +12,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newDemoCommand(logOpts *logOptions) *cobra.Command {
+func newSimulateCommand(logOpts *logOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "demo",
+		Use:   "simulate",
 		Short: "Show one breaker tripping, probing and closing under the default policy",
-		Long: `demo drives one upstream's breaker through its life under the default policy:
+		Long: `simulate drives one upstream's breaker through its life under the default policy:
 five failures within a minute open it, it rejects calls for 30 seconds, one probe is
 let through, the probe fails and re-opens it, and after another 30 seconds a probe
-succeeds and closes it. Time is simulated, so the demo ends at once; every
+succeeds and closes it. Time is simulated, so it ends at once; every
 transition is logged as the agent would log it, stamped with the simulated time.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -27,12 +27,12 @@ transition is logged as the agent would log it, stamped with the simulated time.
 			if err != nil {
 				return err
 			}
-			return runDemo(cmd.Context(), logger)
+			return runSimulation(cmd.Context(), logger)
 		},
 	}
 }
 
-// simClock is the demo's simulated wall clock.
+// simClock is the simulation's wall clock.
 type simClock struct {
 	mu    sync.Mutex
 	start time.Time
@@ -71,11 +71,11 @@ func (h simTimeHandler) WithGroup(name string) slog.Handler {
 	return simTimeHandler{h.Handler.WithGroup(name), h.clk}
 }
 
-func runDemo(_ context.Context, logger *slog.Logger) error {
+func runSimulation(_ context.Context, logger *slog.Logger) error {
 	start := time.Now()
 	clk := &simClock{start: start, now: start}
 	logger = slog.New(simTimeHandler{logger.Handler(), clk})
-	tb, err := state.NewTable(state.Config{Node: "demo", Now: clk.Now, Logger: logger})
+	tb, err := state.NewTable(state.Config{Node: "sim", Now: clk.Now, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -99,25 +99,25 @@ func runDemo(_ context.Context, logger *slog.Logger) error {
 	for range 5 {
 		clk.advance(2 * time.Second)
 		if err := call(state.OutcomeFailure); err != nil {
-			return fmt.Errorf("demo: a call was rejected before the breaker tripped: %w", err)
+			return fmt.Errorf("simulate: a call was rejected before the breaker tripped: %w", err)
 		}
 	}
 	clk.advance(10 * time.Second)
 	if err := call(state.OutcomeSuccess); !errors.Is(err, state.ErrOpen) {
-		return errors.New("demo: the breaker did not open after five failures")
+		return errors.New("simulate: the breaker did not open after five failures")
 	}
 	clk.advance(pol.OpenTimeout)
 	if err := call(state.OutcomeFailure); err != nil {
-		return fmt.Errorf("demo: no probe after the open time: %w", err)
+		return fmt.Errorf("simulate: no probe after the open time: %w", err)
 	}
 	clk.advance(pol.OpenTimeout)
 	if err := call(state.OutcomeSuccess); err != nil {
-		return fmt.Errorf("demo: no probe after the second open time: %w", err)
+		return fmt.Errorf("simulate: no probe after the second open time: %w", err)
 	}
 	if got := tb.State(proxy); got != state.PhaseClosed {
-		return fmt.Errorf("demo: breaker is %v after a successful probe, want closed", got)
+		return fmt.Errorf("simulate: breaker is %v after a successful probe, want closed", got)
 	}
 	rec, _ := tb.Record(proxy)
-	logger.Info("demo done", "upstream", proxy, "phase", rec.Phase, "gen", rec.Gen, "simulated", clk.advance(0))
+	logger.Info("simulation done", "upstream", proxy, "phase", rec.Phase, "gen", rec.Gen, "simulated", clk.advance(0))
 	return nil
 }

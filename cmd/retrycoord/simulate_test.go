@@ -10,13 +10,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestDemoLogsTheBreakerLifecycle(t *testing.T) {
+func TestSimulateLogsTheBreakerLifecycle(t *testing.T) {
 	var out bytes.Buffer
 	cmd := newRootCommand()
-	cmd.SetArgs([]string{"demo", "--log-format", "json"})
+	cmd.SetArgs([]string{"simulate", "--log-format", "json"})
 	cmd.SetErr(&out)
 	if err := cmd.Execute(); err != nil {
-		t.Fatalf("demo: %v", err)
+		t.Fatalf("simulate: %v", err)
 	}
 	var got []string
 	sc := bufio.NewScanner(&out)
@@ -41,8 +41,8 @@ func TestDemoLogsTheBreakerLifecycle(t *testing.T) {
 
 func TestBadLogFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"demo", "--log-format", "xml"},
-		{"demo", "--log-level", "loud"},
+		{"simulate", "--log-format", "xml"},
+		{"simulate", "--log-level", "loud"},
 	} {
 		cmd := newRootCommand()
 		cmd.SetArgs(args)

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/coord/api"
+)
+
+func newAdminTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writeMembers(w io.Writer, ms []api.Member) error {
+	tw := newAdminTable(w)
+	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tNETWORK SUSPECT")
+	for _, m := range ms {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, dash(m.Addr), dash(m.State), yesNo(m.Suspect))
+	}
+	return tw.Flush()
+}
+
+func writeBreakers(w io.Writer, bs []api.Breaker) error {
+	tw := newAdminTable(w)
+	fmt.Fprintln(tw, "UPSTREAM\tPHASE\tGEN\tOPEN FOR\tELIGIBLE\tORIGIN\tREASON")
+	for _, b := range bs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", b.Upstream, b.Phase, b.Gen, dash(b.OpenFor),
+			yesNo(b.Eligible), dash(b.Origin), dash(b.Reason))
+	}
+	return tw.Flush()
+}
+
+func writePool(w io.Writer, us []api.Upstream) error {
+	tw := newAdminTable(w)
+	fmt.Fprintln(tw, "UPSTREAM\tURL\tREGION\tPHASE\tSUCCESS\tLATENCY\tMETA")
+	for _, u := range us {
+		var meta []string
+		for k, v := range u.Meta {
+			if k != "region" {
+				meta = append(meta, k+"="+v)
+			}
+		}
+		success := "-"
+		if u.Outcomes > 0 {
+			success = fmt.Sprintf("%.0f%% of %d", 100*u.SuccessRate, u.Outcomes)
+		}
+		lat := u.MeanLatency
+		if u.Outcomes == 0 {
+			lat = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Upstream, u.URL, dash(u.Region), u.Phase,
+			success, lat, dash(strings.Join(sortedStrings(meta), ",")))
+	}
+	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func sortedStrings(s []string) []string {
+	slices.Sort(s)
+	return s
+}
+
+// transitionLine formats one streamed transition for "watch".
+func transitionLine(tr api.Transition) string {
+	ts := tr.Time.Local().Format(time.TimeOnly)
+	if tr.Time.IsZero() {
+		ts = time.Now().Format(time.TimeOnly)
+	}
+	switch tr.Kind {
+	case "breaker":
+		s := fmt.Sprintf("%s  breaker  %s  %s -> %s  gen=%d  origin=%s  source=%s", ts, tr.Upstream, tr.From, tr.To, tr.Gen, tr.Origin, tr.Source)
+		if tr.OpenFor != "" {
+			s += "  for=" + tr.OpenFor
+		}
+		if tr.Reason != "" {
+			s += fmt.Sprintf("  reason=%q", tr.Reason)
+		}
+		return s
+	case "pool":
+		verb := "added"
+		if tr.Deleted {
+			verb = "removed"
+		}
+		return fmt.Sprintf("%s  pool     %s  %s  origin=%s  source=%s", ts, tr.Upstream, verb, tr.Origin, tr.Source)
+	}
+	return fmt.Sprintf("%s  %-7s  changed  origin=%s  source=%s", ts, tr.Kind, tr.Origin, tr.Source)
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/proxywhirl/retrycoord/coord/api"
+)
+
+// maxPolicyFile bounds a policy patch read by "policy set".
+const maxPolicyFile = 1 << 20
+
+func newPolicyCommand(o *adminOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Show or change the fleet's policy document",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "get",
+		Short: "Print the policy document in force (JSON)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			raw, err := o.client(false).PolicyJSON(cmd.Context())
+			if err != nil {
+				return adminError(err)
+			}
+			return o.printJSON(cmd.OutOrStdout(), raw)
+		},
+	}, &cobra.Command{
+		Use:   "set FILE|-",
+		Short: "Apply a partial policy document (JSON or YAML merge patch) to the whole fleet",
+		Long: "Reads a partial policy document from FILE (or standard input for -) in JSON or\n" +
+			"YAML and applies it as a JSON merge patch: only the keys given change, null resets\n" +
+			"a key to its default. The result is validated as a whole before it is put in force.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			patch, err := readPolicyPatch(cmd.InOrStdin(), args[0])
+			if err != nil {
+				return err
+			}
+			raw, err := o.client(false).PatchPolicy(cmd.Context(), patch)
+			if err != nil {
+				return adminError(err)
+			}
+			return o.printJSON(cmd.OutOrStdout(), raw)
+		},
+	})
+	return cmd
+}
+
+// readPolicyPatch reads a patch from a file or stdin ("-") and returns it
+// as JSON; YAML is converted.
+func readPolicyPatch(stdin io.Reader, name string) (json.RawMessage, error) {
+	var r io.Reader = stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxPolicyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("policy set: %w", err)
+	}
+	if len(data) > maxPolicyFile {
+		return nil, fmt.Errorf("policy set: %s is larger than %d bytes", name, maxPolicyFile)
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil, fmt.Errorf("policy set: %s is empty", name)
+	}
+	if json.Valid(data) {
+		return data, nil
+	}
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("policy set: %s is neither JSON nor YAML: %w", name, err)
+	}
+	v, err = yamlToJSON(v)
+	if err != nil {
+		return nil, fmt.Errorf("policy set: %s: %w", name, err)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, fmt.Errorf("policy set: %s is not a mapping", name)
+	}
+	return json.Marshal(v)
+}
+
+// yamlToJSON makes a decoded YAML value encodable as JSON: mappings must
+// have string keys.
+func yamlToJSON(v any) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			c, err := yamlToJSON(x[k])
+			if err != nil {
+				return nil, err
+			}
+			x[k] = c
+		}
+		return x, nil
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			ks, ok := k.(string)
+			if !ok {
+				return nil, fmt.Errorf("key %v is not a string", k)
+			}
+			c, err := yamlToJSON(val)
+			if err != nil {
+				return nil, err
+			}
+			out[ks] = c
+		}
+		return out, nil
+	case []any:
+		for i := range x {
+			c, err := yamlToJSON(x[i])
+			if err != nil {
+				return nil, err
+			}
+			x[i] = c
+		}
+		return x, nil
+	}
+	return v, nil
+}
+
+func newPoolCommand(o *adminOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "pool",
+		Short: "List or change the fleet's pool of upstream proxies",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List this node's pool (passwords redacted)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			us, err := o.client(false).Pool(cmd.Context())
+			if err != nil {
+				return adminError(err)
+			}
+			if o.json {
+				return o.printJSON(cmd.OutOrStdout(), us)
+			}
+			return writePool(cmd.OutOrStdout(), us)
+		},
+	}, &cobra.Command{
+		Use:   "add URL [key=value...]",
+		Short: "Add an upstream proxy to every node's pool",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var meta map[string]string
+			for _, kv := range args[1:] {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("pool add: %q: want key=value", kv)
+				}
+				if meta == nil {
+					meta = map[string]string{}
+				}
+				meta[k] = v
+			}
+			u, err := o.client(false).AddUpstream(cmd.Context(), args[0], meta)
+			if err != nil {
+				return adminError(err)
+			}
+			if o.json {
+				return o.printJSON(cmd.OutOrStdout(), u)
+			}
+			return writePool(cmd.OutOrStdout(), []api.Upstream{u})
+		},
+	}, &cobra.Command{
+		Use:   "rm UPSTREAM",
+		Short: "Remove an upstream from every node's pool",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.client(false).RemoveUpstream(cmd.Context(), args[0]); err != nil {
+				return adminError(err)
+			}
+			if !o.json {
+				fmt.Fprintln(cmd.OutOrStdout(), "removed", args[0])
+			}
+			return nil
+		},
+	})
+	return cmd
+}

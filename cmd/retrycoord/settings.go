@@ -1,0 +1,136 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Default ports: gossip, admin API, forward proxy.
+const (
+	defaultGossipPort = 7946
+	defaultAPIPort    = 7947
+	defaultProxyPort  = 7948
+)
+
+// agentSettings is everything `retrycoord agent` can be told, each as a flag,
+// a RETRYCOORD_* environment variable and a key of the YAML config file.
+type agentSettings struct {
+	config          string
+	dev             bool
+	nodeName        string
+	gossipBind      string
+	gossipAdvertise string
+	join            []string
+	encrypt         []string
+	label           string
+	apiAddr         string
+	apiToken        string
+	proxyAddr       string
+	proxyAuth       string
+	poolFile        string
+	policyFile      string
+	redisURL        string
+	pushPull        time.Duration
+	rejoin          time.Duration
+	readyTimeout    time.Duration
+	shutdownTimeout time.Duration
+}
+
+func (s *agentSettings) register(fs *pflag.FlagSet) {
+	fs.StringVar(&s.config, "config", "", "YAML config file; its keys are these flags' names")
+	fs.BoolVar(&s.dev, "dev", false, "development mode: one node on loopback, in-memory, open API")
+	fs.StringVar(&s.nodeName, "node-name", "", "unique member name (default: hostname plus a random suffix)")
+	fs.StringVar(&s.gossipBind, "gossip-bind", net.JoinHostPort("0.0.0.0", strconv.Itoa(defaultGossipPort)), "gossip address, UDP and TCP (with --dev: 127.0.0.1:7946)")
+	fs.StringVar(&s.gossipAdvertise, "gossip-advertise", "", "gossip address other nodes dial (default: the bound one)")
+	fs.StringSliceVar(&s.join, "join", nil, "seed nodes to join, host:port, comma-separated")
+	fs.StringSliceVar(&s.encrypt, "encrypt", nil, "gossip encryption keys, base64 of 16, 24 or 32 bytes; the first encrypts")
+	fs.StringVar(&s.label, "label", "", "cluster label: nodes with other labels never merge")
+	fs.StringVar(&s.apiAddr, "api-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(defaultAPIPort)), "admin API and metrics address")
+	fs.StringVar(&s.apiToken, "api-token", "", "bearer token the admin API's writes require")
+	fs.StringVar(&s.proxyAddr, "proxy-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(defaultProxyPort)), "forward proxy address (empty: no forward proxy)")
+	fs.StringVar(&s.proxyAuth, "proxy-auth", "", "user:password clients must give the forward proxy (default: none)")
+	fs.StringVar(&s.poolFile, "pool-file", "", "pool file: one proxy URL a line, key=value metadata, # comments")
+	fs.StringVar(&s.policyFile, "policy-file", "", "policy document, JSON or YAML (default: the built-in defaults)")
+	fs.StringVar(&s.redisURL, "redis-url", "", "Redis ledger URL: redis://, rediss://, redis+cluster://, redis+sentinel:// (default: none)")
+	fs.DurationVar(&s.pushPull, "push-pull-interval", 10*time.Second, "anti-entropy interval")
+	fs.DurationVar(&s.rejoin, "rejoin-interval", 30*time.Second, "how often the seeds are joined again")
+	fs.DurationVar(&s.readyTimeout, "ready-timeout", 10*time.Second, "how long start-up waits for the first sync before serving degraded")
+	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long the first signal's graceful shutdown may take")
+}
+
+// finish fills the defaults that depend on other settings and checks every
+// setting, naming the flag of any that is wrong.
+func (s *agentSettings) finish(fs *pflag.FlagSet) error {
+	if s.dev && !fs.Changed("gossip-bind") {
+		s.gossipBind = net.JoinHostPort("127.0.0.1", strconv.Itoa(defaultGossipPort))
+	}
+	if s.nodeName == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "retrycoord"
+		}
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		s.nodeName = host + "-" + hex.EncodeToString(b[:])
+	}
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: "+format, append([]any{flag}, args...)...))
+	}
+	checkAddr := func(flag, addr string, optional bool) {
+		if addr == "" && optional {
+			return
+		}
+		if _, err := splitHostPort(addr); err != nil {
+			bad(flag, "%v", err)
+		}
+	}
+	checkAddr("gossip-bind", s.gossipBind, false)
+	checkAddr("gossip-advertise", s.gossipAdvertise, true)
+	checkAddr("api-addr", s.apiAddr, false)
+	checkAddr("proxy-addr", s.proxyAddr, true)
+	for _, j := range s.join {
+		if _, err := splitHostPort(j); err != nil {
+			bad("join", "%v", err)
+		}
+	}
+	if strings.ContainsAny(s.nodeName, " \t\n") {
+		bad("node-name", "%q must not contain white space", s.nodeName)
+	}
+	if s.proxyAuth != "" {
+		if user, pass, ok := strings.Cut(s.proxyAuth, ":"); !ok || user == "" || pass == "" {
+			bad("proxy-auth", "want user:password")
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"push-pull-interval": s.pushPull, "rejoin-interval": s.rejoin,
+		"ready-timeout": s.readyTimeout, "shutdown-timeout": s.shutdownTimeout,
+	} {
+		if d <= 0 {
+			bad(name, "%v: want a positive duration", d)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// splitHostPort checks "host:port" and returns the port.
+func splitHostPort(addr string) (int, error) {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want host:port", addr)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return 0, fmt.Errorf("%q: port must be 0–65535", addr)
+	}
+	return port, nil
+}

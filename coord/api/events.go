@@ -1,0 +1,141 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/state"
+)
+
+// StreamBuffer is the subscription buffer of one event stream; a client
+// that falls further behind misses transitions (counted in
+// retrycoord_subscription_drops_total).
+const StreamBuffer = 256
+
+// transition converts a table transition for the wire. Fact values are
+// left out: pool entries carry credentials.
+func transition(tr state.Transition) Transition {
+	rec := tr.Record
+	out := Transition{
+		Kind: rec.Kind.String(), Upstream: rec.Upstream, Source: tr.Source.String(), Origin: rec.Origin,
+		HLC: uint64(rec.HLC), Deleted: rec.Deleted,
+	}
+	if rec.HLC != 0 {
+		out.Time = rec.HLC.Time().UTC()
+	}
+	if isBreaker(rec) {
+		out.From, out.To, out.Gen, out.Reason = tr.From.String(), rec.Phase.String(), rec.Gen, rec.Reason
+		if rec.OpenFor > 0 {
+			out.OpenFor = roundOpenFor(rec.OpenFor)
+		}
+	}
+	return out
+}
+
+// stream serves GET /v1/events: Server-Sent Events, one "transition" event
+// per change to the table, a comment every heartbeat, until the client goes
+// or Close is called.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	h.streamsMu.Lock()
+	if h.closed {
+		h.streamsMu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, CodeNotReady, "api: shutting down")
+		return
+	}
+	h.streams.Add(1)
+	sub := h.c.Table().Subscribe(StreamBuffer)
+	h.open++
+	h.streamsMu.Unlock()
+	defer func() {
+		sub.Close()
+		h.streamsMu.Lock()
+		h.open--
+		h.streamsMu.Unlock()
+		h.streams.Done()
+	}()
+	_ = rc.SetWriteDeadline(time.Time{}) // a long-lived stream outlives a server's WriteTimeout
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write([]byte(": subscribed\n\n")); err != nil {
+		return
+	}
+	if rc.Flush() != nil {
+		return
+	}
+	tick := time.NewTicker(h.heartbeat)
+	defer tick.Stop()
+	for {
+		var err error
+		select {
+		case <-r.Context().Done():
+			return
+		case <-h.closing:
+			return
+		case <-tick.C:
+			_, err = w.Write([]byte(": heartbeat\n\n"))
+		case tr, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			b, _ := json.Marshal(transition(tr)) // strings and numbers: cannot fail
+			_, err = w.Write(append(append([]byte("event: transition\ndata: "), b...), '\n', '\n'))
+		}
+		if err == nil {
+			err = rc.Flush()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// transitionCounter counts breaker transitions by phase entered and source
+// for /metrics, from its own subscription.
+type transitionCounter struct {
+	sub  *state.Subscription
+	done chan struct{}
+	once sync.Once
+
+	mu     sync.Mutex // guards counts
+	counts map[[2]string]uint64
+}
+
+func newTransitionCounter(tb *state.Table) *transitionCounter {
+	tc := &transitionCounter{sub: tb.Subscribe(4096), done: make(chan struct{}), counts: map[[2]string]uint64{}}
+	go tc.run()
+	return tc
+}
+
+func (tc *transitionCounter) run() {
+	defer close(tc.done)
+	for tr := range tc.sub.C {
+		if !isBreaker(tr.Record) {
+			continue
+		}
+		k := [2]string{tr.Record.Phase.String(), tr.Source.String()}
+		tc.mu.Lock()
+		tc.counts[k]++
+		tc.mu.Unlock()
+	}
+}
+
+func (tc *transitionCounter) snapshot() map[[2]string]uint64 {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	out := make(map[[2]string]uint64, len(tc.counts))
+	for k, v := range tc.counts {
+		out[k] = v
+	}
+	return out
+}
+
+func (tc *transitionCounter) close() {
+	tc.once.Do(tc.sub.Close)
+	<-tc.done
+}
