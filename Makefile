@@ -18,7 +18,7 @@ FUZZTIME ?= 30s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: help test lint fmt-check vet staticcheck tidy-check bench fuzz integration run build clean
+.PHONY: help test lint fmt-check vet staticcheck tidy-check bench fuzz integration run demo build clean
 
 help: ## list the targets
 	@echo "usage: make <target> [PKG=./...] [BENCH=.] [FUZZTIME=30s]"
@@ -63,6 +63,9 @@ integration: ## run the docker compose integration suite
 
 run: ## run a dev agent on loopback over examples/pool.txt, with a local proxy farm
 	bash scripts/run.sh
+
+demo: ## three agents and a proxy farm on loopback: break a proxy, watch the fleet open its breaker
+	bash scripts/demo.sh
 
 build: ## build a static bin/retrycoord stamped with VERSION and COMMIT
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/retrycoord ./cmd/retrycoord
