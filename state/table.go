@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"maps"
 	"strings"
@@ -48,8 +47,7 @@ type Table struct {
 	now    func() time.Time
 	clock  *Clock
 	logger *slog.Logger
-	seed   maphash.Seed
-	shards [shardCount]shard
+	index  index
 
 	policy atomic.Pointer[compiledPolicy]
 	owner  atomic.Pointer[func(string) bool]
@@ -72,20 +70,18 @@ type Table struct {
 	}
 }
 
-const shardCount = 64
-
-// shard holds part of the breakers. Lookups read an immutable map through
-// an atomic pointer, without locks; additions go to a dirty copy under mu,
-// which replaces the read map once lookups have missed it as often as it has
-// entries (the scheme of sync.Map, without boxing the key), so additions
-// cost amortised O(1) and the steady state holds one map.
-type shard struct {
+// index maps upstreams to their breakers. Lookups read an immutable map
+// through an atomic pointer, without locks, hashing the key once; additions
+// go to a dirty copy under mu, which replaces the read map once lookups have
+// missed it as often as it has entries (the scheme of sync.Map, without
+// boxing the key), so additions cost amortised O(1) and the steady state
+// holds one map.
+type index struct {
 	read atomic.Pointer[map[string]*breaker] // never written after it is stored
 
 	mu     sync.Mutex          // guards dirty and misses
 	dirty  map[string]*breaker // nil, or read plus the additions since
 	misses int                 // lookups that missed read since dirty was made
-	_      [32]byte            // keep shards on their own cache lines
 }
 
 type factKey struct {
@@ -122,7 +118,6 @@ func NewTable(cfg Config) (*Table, error) {
 		node:   cmp.Or(cfg.Node, "local"),
 		now:    cfg.Now,
 		logger: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		seed:   maphash.MakeSeed(),
 		facts:  make(map[factKey]Record),
 	}
 	if cfg.Now == nil {
@@ -181,15 +176,11 @@ func (t *Table) env() env {
 	return e
 }
 
-func (t *Table) shardOf(upstream string) *shard {
-	return &t.shards[maphash.String(t.seed, upstream)%shardCount]
-}
-
 // lookup finds an upstream's breaker, creating it when create is set, and
 // marks it used for the eviction sweep. A breaker found here may be evicted
 // before its caller locks it: slow paths use locked, which checks.
 func (t *Table) lookup(upstream string, create bool) *breaker {
-	s := t.shardOf(upstream)
+	s := &t.index
 	if m := s.read.Load(); m != nil {
 		if b := (*m)[upstream]; b != nil {
 			if !b.used.Load() {
@@ -228,7 +219,7 @@ func (t *Table) lookup(upstream string, create bool) *breaker {
 	return b
 }
 
-func (s *shard) readMap() map[string]*breaker {
+func (s *index) readMap() map[string]*breaker {
 	if m := s.read.Load(); m != nil {
 		return *m
 	}
@@ -236,7 +227,7 @@ func (s *shard) readMap() map[string]*breaker {
 }
 
 // promoteLocked makes the dirty map the read map.
-func (s *shard) promoteLocked() {
+func (s *index) promoteLocked() {
 	m := s.dirty
 	s.read.Store(&m)
 	s.dirty, s.misses = nil, 0
@@ -257,19 +248,17 @@ func (t *Table) locked(upstream string) *breaker {
 
 // all returns every breaker, for sweeps and snapshots.
 func (t *Table) all() []*breaker {
-	out := make([]*breaker, 0, t.stats.breakers.Load())
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		m := s.dirty
-		if m == nil {
-			m = s.readMap()
-		}
-		for _, b := range m {
-			out = append(out, b)
-		}
-		s.mu.Unlock()
+	s := &t.index
+	s.mu.Lock()
+	m := s.dirty
+	if m == nil {
+		m = s.readMap()
 	}
+	out := make([]*breaker, 0, len(m))
+	for _, b := range m {
+		out = append(out, b)
+	}
+	s.mu.Unlock()
 	return out
 }
 
@@ -480,35 +469,33 @@ func (t *Table) EvictIdle() int {
 	now := t.now().UnixNano()
 	pol := t.policy.Load()
 	evicted := 0
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		if s.dirty != nil {
-			s.promoteLocked()
-		}
-		var keep map[string]*breaker
-		for key, b := range s.readMap() {
-			b.mu.Lock()
-			if b.win != nil && now/pol.bucketWidth-b.win.head >= windowSlots {
-				b.win = nil
-			}
-			if b.used.Load() {
-				b.used.Store(false)
-			} else if b.pristineLocked() {
-				if keep == nil {
-					keep = maps.Clone(s.readMap())
-				}
-				b.detached = true
-				delete(keep, key)
-				evicted++
-			}
-			b.mu.Unlock()
-		}
-		if keep != nil {
-			s.read.Store(&keep)
-		}
-		s.mu.Unlock()
+	s := &t.index
+	s.mu.Lock()
+	if s.dirty != nil {
+		s.promoteLocked()
 	}
+	var keep map[string]*breaker
+	for key, b := range s.readMap() {
+		b.mu.Lock()
+		if b.win != nil && now/pol.bucketWidth-b.win.head >= windowSlots {
+			b.win = nil
+		}
+		if b.used.Load() {
+			b.used.Store(false)
+		} else if b.pristineLocked() {
+			if keep == nil {
+				keep = maps.Clone(s.readMap())
+			}
+			b.detached = true
+			delete(keep, key)
+			evicted++
+		}
+		b.mu.Unlock()
+	}
+	if keep != nil {
+		s.read.Store(&keep)
+	}
+	s.mu.Unlock()
 	t.stats.breakers.Add(-int64(evicted))
 	t.stats.evicted.Add(uint64(evicted))
 	return evicted
