@@ -102,31 +102,29 @@ func (s *selector) p2c(list []*Upstream, sp *policy.SelectPolicy, region string,
 		}
 		return nil
 	}
-	for range sampleTries {
-		u := list[rand.IntN(n)]
+	// take keeps the first two usable candidates and reports when it has both.
+	take := func(u *Upstream) bool {
 		if u == a || !s.usable(u, tried, anyTried) {
-			continue
+			return false
 		}
 		if a == nil {
 			a = u
-			continue
+			return false
 		}
 		b = u
-		break
+		return true
+	}
+	for range sampleTries {
+		if take(list[rand.IntN(n)]) {
+			break
+		}
 	}
 	if b == nil {
 		start := rand.IntN(n)
 		for i := range n {
-			u := list[(start+i)%n]
-			if u == a || !s.usable(u, tried, anyTried) {
-				continue
+			if take(list[(start+i)%n]) {
+				break
 			}
-			if a == nil {
-				a = u
-				continue
-			}
-			b = u
-			break
 		}
 	}
 	if b == nil || rand.IntN(p2cExplore) == 0 {
