@@ -58,8 +58,22 @@ bench: ## run benchmarks (BENCH=regexp, PKG=./state)
 fuzz: ## run every fuzz target for FUZZTIME each (PKG narrows the packages)
 	FUZZTIME='$(FUZZTIME)' bash scripts/fuzz.sh $(PKG)
 
-integration: ## run the docker compose integration suite
+integration: ## build the images, start the compose stack, run the compose suite, stop it (logs kept on failure)
 	bash scripts/integration.sh
+
+.PHONY: docker up down
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+docker: ## build static binaries and the images retrycoord:local, retrycoord/proxyfarm:local, retrycoord/redis:local
+	bash scripts/docker-build.sh
+
+up: ## start the three-node compose stack (writes .env with a random key and token if missing)
+	@docker image inspect "$${RETRYCOORD_IMAGE:-retrycoord:local}" >/dev/null 2>&1 || bash scripts/docker-build.sh
+	bash scripts/compose-env.sh
+	$(COMPOSE) up -d
+
+down: ## stop the compose stack and remove its volumes
+	$(COMPOSE) --profile intruder down -v --remove-orphans
 
 run: ## run a dev agent on loopback over examples/pool.txt, with a local proxy farm
 	bash scripts/run.sh
