@@ -35,6 +35,9 @@ type Store interface {
 	SetProbeOwner(owns func(upstream string) bool)
 	// OwnFailing counts the upstreams this node itself sees failing.
 	OwnFailing(minFailures int) (failing, active int)
+	// OperatorTrip reports whether an open record of this node's is an
+	// operator's trip, which the poison guard neither counts nor withholds.
+	OperatorTrip(upstream string, gen uint64) bool
 }
 
 // Config tunes a Node. Store is required; every other zero field means the

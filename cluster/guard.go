@@ -13,10 +13,11 @@ import (
 // A node that sees most of its pool fail at once suspects its own network:
 // it keeps its local breakers but stops sending its trips and evidence, and
 // says so in its node metadata so that the others ignore what it sent. An
-// upstream counts as failing here when this node opened its breaker, or has
-// at least half FailureThreshold failures of its own in the window, so that
-// the guard engages on the first trip of a pool-wide outage rather than
-// after a few trips have escaped.
+// upstream counts as failing here when this node's failures opened its
+// breaker, or it has at least half FailureThreshold failures of its own in
+// the window, so that the guard engages on the first trip of a pool-wide
+// outage rather than after a few trips have escaped. An operator's trips
+// neither count nor are withheld.
 type guard struct {
 	n       *Node
 	suspect atomic.Bool
@@ -79,8 +80,12 @@ func (g *guard) withholdOwnTrips(recs []state.Record) []state.Record {
 	return out
 }
 
+// ownTrip reports whether r is a trip this node's own failures made: what
+// the guard withholds while it suspects the node's network. An operator's
+// trip is not one.
 func (g *guard) ownTrip(r state.Record) bool {
-	return (r.Kind == state.KindBreaker || r.Kind == 0) && r.Phase == state.PhaseOpen && r.Origin == g.n.name
+	return (r.Kind == state.KindBreaker || r.Kind == 0) && r.Phase == state.PhaseOpen && r.Origin == g.n.name &&
+		!g.n.store.OperatorTrip(r.Upstream, r.Gen)
 }
 
 // confirm decides on a remote trip under ConfirmTrips: it returns the record

@@ -35,6 +35,7 @@ type breaker struct {
 	win       *window
 	probes    *probeSet // permits while half-open on this node
 	evDirty   bool      // own failures changed since evidence was last taken
+	manual    bool      // the current open is an operator's trip made on this node
 	detached  bool      // evicted from the table; lookups must find the new one
 }
 
@@ -294,6 +295,7 @@ func (b *breaker) tripLocked(now int64, e *env, openFor time.Duration, reason st
 	b.reason = reason
 	b.openUntil = now + int64(openFor)
 	b.win, b.probes = nil, nil
+	b.manual = src == SourceManual
 	b.setPhaseLocked(PhaseOpen, now)
 	return &Transition{Record: b.recordLocked(now), From: from, Source: src}
 }
@@ -302,6 +304,7 @@ func (b *breaker) tripLocked(now int64, e *env, openFor time.Duration, reason st
 func (b *breaker) closeLocked(now int64, e *env, reason string, src Source) *Transition {
 	from := b.phase()
 	b.trips = 0
+	b.manual = false
 	b.hlc = e.clock.at(time.Unix(0, now))
 	b.origin = e.node
 	b.reason = reason
@@ -320,7 +323,7 @@ func (b *breaker) mergeLocked(r Record, now int64, src Source) *Transition {
 	}
 	from := b.phase()
 	b.gen, b.hlc, b.origin, b.reason = r.Gen, r.HLC, r.Origin, r.Reason
-	b.win, b.probes = nil, nil
+	b.win, b.probes, b.manual = nil, nil, false
 	switch r.Phase {
 	case PhaseOpen:
 		if from == PhaseClosed {
