@@ -39,6 +39,7 @@ type Node struct {
 	stats  counters
 	seedMu sync.Mutex // guards seeds
 	seeds  []string
+	keys   keyManager // the gossip keyring (keys.go)
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -71,6 +72,7 @@ func New(cfg Config) (*Node, error) {
 		done:   make(chan struct{}),
 		seeds:  slices.Clone(cfg.Seeds),
 	}
+	n.keys.ring = kr
 	n.peers.init(n.name)
 	n.guard.init(n)
 	n.queue = &memberlist.TransmitLimitedQueue{NumNodes: n.numNodes, RetransmitMult: 4}

@@ -30,6 +30,7 @@ type adminOptions struct {
 	token   string
 	json    bool
 	timeout time.Duration
+	tls     tlsOptions // --ca-cert, --tls-insecure (tls.go)
 	// getenv reads the environment (os.Getenv; tests replace it).
 	getenv func(string) string
 	// httpClient, when set, is used instead of a new one (tests).
@@ -44,6 +45,9 @@ func (o *adminOptions) register(cmd *cobra.Command) {
 	fs.StringVar(&o.token, "token", "", "the API token for writes (env "+adminEnvToken+")")
 	fs.BoolVar(&o.json, "json", false, "print raw JSON for scripts")
 	fs.DurationVar(&o.timeout, "timeout", adminTimeout, "how long a request may take (not the watch stream)")
+	fs.StringVar(&o.tls.caCert, "ca-cert", "", "PEM CA certificate that signed the agent's --tls-cert (for an https --addr)")
+	fs.BoolVar(&o.tls.insecure, "tls-insecure", false, "do not verify the agent's TLS certificate (development only)")
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error { return o.tls.load() }
 }
 
 // client returns an API client from the flags, then the environment, then
@@ -69,7 +73,7 @@ func (o *adminOptions) client(stream bool) *api.Client {
 	}
 	hc := o.httpClient
 	if hc == nil {
-		hc = &http.Client{}
+		hc = &http.Client{Transport: o.tls.transport()}
 		if !stream {
 			hc.Timeout = o.timeout
 		}
@@ -100,7 +104,7 @@ func adminError(err error) error {
 }
 
 // newAdminCommands returns the admin subcommands: members, breakers, trip,
-// reset, policy, pool, watch and health. Each talks to an agent's API.
+// reset, policy, pool, watch, health and keys. Each talks to an agent's API.
 func newAdminCommands() []*cobra.Command {
 	return newAdminCommandsWith(func(o *adminOptions) {})
 }
@@ -124,6 +128,7 @@ func newAdminCommandsWith(adjust func(*adminOptions)) []*cobra.Command {
 		mk(newPoolCommand),
 		mk(newWatchCommand),
 		mk(newHealthCommand),
+		mk(newKeysCommand), // admin_keys.go
 	}
 }
 

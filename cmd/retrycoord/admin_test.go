@@ -246,7 +246,7 @@ func TestAdminCommandSet(t *testing.T) {
 			}
 		}
 	}
-	want := "members breakers trip reset policy pool watch health"
+	want := "members breakers trip reset policy pool watch health keys"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("commands = %q, want %q", got, want)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -170,7 +171,7 @@ func startAgent(ctx context.Context, s *agentSettings, logger *slog.Logger) (_ *
 		logger.Warn("admin API writes are refused: no --api-token is set")
 	}
 	logger.Info("agent started", "node", s.nodeName, "gossip", a.node.Addr(), "api", a.apiAddr,
-		"proxy", a.fwdAddr, "upstreams", len(a.coord.Upstreams()), "ledger", a.ledger != nil, "dev", s.dev)
+		"api_tls", s.apiTLS != nil, "proxy", a.fwdAddr, "upstreams", len(a.coord.Upstreams()), "ledger", a.ledger != nil, "dev", s.dev)
 	return a, nil
 }
 
@@ -395,6 +396,7 @@ func (a *agent) startServers() error {
 		Ready:       a.Ready,
 		Token:       s.apiToken,
 		Dev:         s.dev,
+		Keyring:     clusterKeyring{a.node},
 		Stats:       stats,
 		Logger:      a.logger,
 		Version:     version,
@@ -408,6 +410,9 @@ func (a *agent) startServers() error {
 		return err
 	}
 	a.apiAddr = ln.Addr().String()
+	if s.apiTLS != nil {
+		ln = tls.NewListener(ln, s.apiTLS)
+	}
 	a.serve("admin API", ln, h)
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,6 +35,9 @@ type agentSettings struct {
 	label           string
 	apiAddr         string
 	apiToken        string
+	tlsCert         string
+	tlsKey          string
+	apiTLS          *tls.Config // from tlsCert and tlsKey (tls.go); nil: plain HTTP
 	proxyAddr       string
 	proxyAuth       string
 	poolFile        string
@@ -56,6 +60,8 @@ func (s *agentSettings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.label, "label", "", "cluster label: nodes with other labels never merge")
 	fs.StringVar(&s.apiAddr, "api-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(defaultAPIPort)), "admin API and metrics address")
 	fs.StringVar(&s.apiToken, "api-token", "", "bearer token the admin API's writes require")
+	fs.StringVar(&s.tlsCert, "tls-cert", "", "PEM certificate (chain) for serving the admin API over HTTPS; needs --tls-key")
+	fs.StringVar(&s.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&s.proxyAddr, "proxy-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(defaultProxyPort)), "forward proxy address (empty: no forward proxy)")
 	fs.StringVar(&s.proxyAuth, "proxy-auth", "", "user:password clients must give the forward proxy (default: none)")
 	fs.StringVar(&s.poolFile, "pool-file", "", "pool file: one proxy URL a line, key=value metadata, # comments")
@@ -118,6 +124,9 @@ func (s *agentSettings) finish(fs *pflag.FlagSet) error {
 		if d <= 0 {
 			bad(name, "%v: want a positive duration", d)
 		}
+	}
+	if err := s.loadTLS(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -85,6 +85,9 @@ type Config struct {
 	Token string
 	// Dev opens writes to anyone (a loopback development node).
 	Dev bool
+	// Keyring manages the gossip keys through /v1/keys (default: none,
+	// those routes answer 404). Every keys route needs the token.
+	Keyring Keyring
 	// Stats are extra figures for /metrics.
 	Stats []StatsSource
 	// Logger receives API writes at Info (default: discard). Tokens and
@@ -182,6 +185,10 @@ func (h *Handler) routes() {
 		{"GET", "/v1/metrics/events", h.events, false},
 		{"GET", "/v1/events", h.stream, false},
 		{"GET", "/metrics", h.metrics.ServeHTTP, false},
+		{"GET", "/v1/keys", h.listKeys, true}, // keys.go
+		{"POST", "/v1/keys", h.installKey(), true},
+		{"POST", "/v1/keys/use", h.useKey(), true},
+		{"DELETE", "/v1/keys", h.removeKey(), true},
 	}
 	allowed := map[string][]string{}
 	var paths []string
