@@ -89,6 +89,11 @@ func ParseUpstream(e PoolEntry) (*Upstream, error) {
 		return nil, fmt.Errorf("%w %q: %v", ErrBadUpstream, redactRaw(e.URL), redactErr(err))
 	}
 	shown := u.Redacted()
+	if strings.Contains(u.Opaque+u.Path+u.RawQuery+u.Fragment, "@") {
+		// An unescaped '/', '?' or '#' in a password ends the authority:
+		// the rest of the password is in what Redacted shows.
+		shown = redactRaw(strings.TrimSpace(e.URL))
+	}
 	var port string
 	switch u.Scheme {
 	case "http":
@@ -111,6 +116,13 @@ func ParseUpstream(e PoolEntry) (*Upstream, error) {
 	}
 	hostport := net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 	dial := &url.URL{Scheme: u.Scheme, User: u.User, Host: hostport}
+	// url.Parse lets a stray ']' through ("http://a]b:1") and reads
+	// "h::" as host "h:" with an empty port; neither makes a dial URL that
+	// parses again (on this node or on the peers the pool fact reaches).
+	_, _, splitErr := net.SplitHostPort(hostport)
+	if again, err := url.Parse(dial.String()); splitErr != nil || err != nil || again.Host != hostport {
+		return nil, fmt.Errorf("%w %q: bad host %q", ErrBadUpstream, shown, u.Hostname())
+	}
 	up := &Upstream{
 		key:    u.Scheme + "://" + hostport,
 		url:    dial,
@@ -137,13 +149,20 @@ func redactRaw(s string) string {
 	return s
 }
 
-// redactErr keeps url.Parse's reason but not the URL it quotes.
+// redactErr keeps url.Parse's reason but neither the URL nor the piece
+// of it that the reason quotes: with an unescaped '/', '?' or '#' in a
+// password, url.Parse reads "user:pass" as the host and quotes ":pass" as
+// an invalid port.
 func redactErr(err error) string {
 	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
+	if !errors.As(err, &ue) {
+		return "invalid URL"
 	}
-	return "invalid URL"
+	msg := ue.Err.Error()
+	if i, j := strings.Index(msg, ` "`), strings.LastIndex(msg, `"`); i >= 0 && j > i+1 {
+		msg = msg[:i] + msg[j+1:]
+	}
+	return msg
 }
 
 // pool is the set of upstreams: an immutable snapshot read without locks,
