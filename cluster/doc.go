@@ -44,9 +44,12 @@
 // the bounded queue of one sender goroutine and drops (and counts) when that
 // is full. memberlist's delegate callbacks never block either: NotifyMsg
 // copies each message to a bounded queue served by one receiver goroutine.
-// New starts the sender, the receiver and a ticker goroutine (evidence,
-// re-join, membership view); Close stops memberlist and them and returns once
-// they have exited. Close is idempotent.
+// New starts the sender, the receiver, a ticker goroutine (evidence,
+// re-join, membership view) and a small goroutine that re-advertises the
+// node metadata when the poison guard flips (memberlist's UpdateNode waits
+// for gossip, so it never runs in the other loops, and only for a bounded
+// time); Close stops memberlist and them and returns once they have exited.
+// Close is idempotent.
 //
 // # Usage
 //

@@ -59,11 +59,7 @@ func (g *guard) evaluate() bool {
 		} else {
 			g.n.log.Info("poison guard: recovered; sending trips and evidence again", "failing", failing, "active", active)
 		}
-		if ml := g.n.ml.Load(); ml != nil {
-			if err := ml.UpdateNode(0); err != nil {
-				g.n.log.Debug("node metadata update failed", "err", err)
-			}
-		}
+		g.n.metaChanged()
 	}
 	return s
 }

@@ -33,6 +33,7 @@ type Node struct {
 	queue  *memberlist.TransmitLimitedQueue
 	outbox chan state.Record // Publish → sender
 	inbox  chan []byte       // NotifyMsg → receiver
+	metaCh chan struct{}     // guard → metaLoop: the node metadata changed
 
 	peers  peers
 	guard  guard
@@ -68,6 +69,7 @@ func New(cfg Config) (*Node, error) {
 		log:    cfg.Logger.With("node", cfg.Name),
 		outbox: make(chan state.Record, cfg.QueueSize),
 		inbox:  make(chan []byte, cfg.QueueSize),
+		metaCh: make(chan struct{}, 1),
 		ready:  make(chan struct{}),
 		done:   make(chan struct{}),
 		seeds:  slices.Clone(cfg.Seeds),
@@ -115,10 +117,48 @@ func New(cfg Config) (*Node, error) {
 	if len(n.seeds) == 0 {
 		n.markReady()
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.tickLoop()
+	go n.metaLoop()
 	n.log.Debug("cluster node started", "addr", n.Addr())
 	return n, nil
+}
+
+// metaWait bounds how long metaLoop waits for memberlist to gossip a
+// metadata update. The update stays queued for gossip after that; waiting
+// longer would only delay Close (memberlist never sends it once shut down).
+const metaWait = 250 * time.Millisecond
+
+// metaChanged asks metaLoop to re-advertise the node's metadata. It never
+// blocks: requests made while one is pending coalesce (NodeMeta reads the
+// current state when the update is made).
+func (n *Node) metaChanged() {
+	select {
+	case n.metaCh <- struct{}{}:
+	default:
+	}
+}
+
+// metaLoop re-advertises the node's metadata when it changed, outside the
+// sender and tick loops: memberlist's UpdateNode waits for the update to be
+// gossiped, which takes a few gossip rounds (or forever, with no timeout,
+// once memberlist is shut down).
+func (n *Node) metaLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-n.metaCh:
+		}
+		ml := n.ml.Load()
+		if ml == nil || n.closed() {
+			continue
+		}
+		if err := ml.UpdateNode(metaWait); err != nil {
+			n.log.Debug("node metadata update not yet gossiped", "err", err)
+		}
+	}
 }
 
 // Name returns the node's member name.
