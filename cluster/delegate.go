@@ -58,11 +58,7 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 // LocalState returns every non-pristine record for a push/pull exchange.
 func (d *delegate) LocalState(join bool) []byte {
 	n := (*Node)(d)
-	recs := n.store.Snapshot()
-	if n.guard.suspect.Load() {
-		recs = n.guard.withholdOwnTrips(recs)
-	}
-	return encodeRecords(recs)
+	return encodeRecords(n.guard.withholdOwn(n.store.Snapshot()))
 }
 
 // MergeRemoteState merges a push/pull peer's records and marks the node
@@ -122,13 +118,16 @@ func (n *Node) handle(buf []byte, requeue bool) {
 	}
 }
 
-// mergeRecord merges one remote record through the poison guard.
+// mergeRecord merges one remote record through the poison guard: an open
+// or half-open record from a node that suspects its own network is dropped
+// (a half-open record of a generation the fleet never saw open would beat
+// the fleet's closed one).
 func (n *Node) mergeRecord(r state.Record, now time.Time, requeue bool) {
-	if r.Kind == state.KindBreaker && r.Phase == state.PhaseOpen && r.Origin != n.name {
-		if n.peers.suspect(r.Origin) {
-			n.stats.suspectIgnored.Add(1)
-			return
-		}
+	if isBreaker(r) && r.Phase != state.PhaseClosed && r.Origin != n.name && n.peers.suspect(r.Origin) {
+		n.stats.suspectIgnored.Add(1)
+		return
+	}
+	if isBreaker(r) && r.Phase == state.PhaseOpen && r.Origin != n.name {
 		var ok bool
 		if r, ok = n.guard.confirm(r, now); !ok {
 			n.stats.unconfirmed.Add(1)
@@ -144,6 +143,7 @@ func (n *Node) merge(r state.Record, now time.Time, requeue bool) {
 		return
 	}
 	n.stats.changed.Add(1)
+	n.guard.moved(r)
 	if r.HLC != 0 {
 		n.stats.observe(now.Sub(r.HLC.Time()))
 	}

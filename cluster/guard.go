@@ -24,6 +24,9 @@ type guard struct {
 
 	mu      sync.Mutex              // guards pending
 	pending map[string]*pendingTrip // upstream → remote trips awaiting confirmation
+
+	shadowMu sync.Mutex        // guards shadows
+	shadows  map[string]shadow // upstream → what the fleet may hold (shadow.go)
 }
 
 type pendingTrip struct {
@@ -38,6 +41,7 @@ const maxPending = 10_000
 func (g *guard) init(n *Node) {
 	g.n = n
 	g.pending = make(map[string]*pendingTrip)
+	g.shadows = make(map[string]shadow)
 }
 
 // evaluate recomputes whether this node suspects its own network, updates
@@ -64,25 +68,20 @@ func (g *guard) evaluate() bool {
 	return s
 }
 
-// withholdOwnTrips removes this node's own open records.
-func (g *guard) withholdOwnTrips(recs []state.Record) []state.Record {
-	out := recs[:0]
-	for _, r := range recs {
-		if g.ownTrip(r) {
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
+// ownRecord reports whether r is a breaker record this node's own failures
+// made and that is not closed: an open record (a trip) or a half-open one
+// (this node probing after its own trip, or after adopting a trip). While
+// the guard suspects the node's network it withholds these: a half-open
+// record at a generation the fleet never saw beats the fleet's closed
+// record of the generation before and stops every healthy node from
+// calling the upstream for ProbeLease+ProbeGrace (soak finding 1). An
+// operator's trip is not one: it says nothing about this node's network.
+func (g *guard) ownRecord(r state.Record) bool {
+	return isBreaker(r) && r.Origin == g.n.name && r.Phase != state.PhaseClosed &&
+		(r.Phase != state.PhaseOpen || !g.n.store.OperatorTrip(r.Upstream, r.Gen))
 }
 
-// ownTrip reports whether r is a trip this node's own failures made: what
-// the guard withholds while it suspects the node's network. An operator's
-// trip is not one.
-func (g *guard) ownTrip(r state.Record) bool {
-	return (r.Kind == state.KindBreaker || r.Kind == 0) && r.Phase == state.PhaseOpen && r.Origin == g.n.name &&
-		!g.n.store.OperatorTrip(r.Upstream, r.Gen)
-}
+func isBreaker(r state.Record) bool { return r.Kind == state.KindBreaker || r.Kind == 0 }
 
 // confirm decides on a remote trip under ConfirmTrips: it returns the record
 // to merge and true once enough distinct nodes (this one included, when it

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -33,5 +34,72 @@ func TestOperatorTripsAreNotPoison(t *testing.T) {
 	}
 	if w := ms[0].node.Stats().TripsWithheld; w != 0 {
 		t.Fatalf("%d operator trips withheld", w)
+	}
+}
+
+// TestPoisonGuardHalfOpen is soak finding 1: a suspect node withheld its
+// own open records, but once their open time and ProbeGrace ran out it
+// probed and published half-open records of the withheld generation, which
+// beat the fleet's closed ones: every healthy node then refused calls to
+// healthy upstreams for ProbeLease+ProbeGrace.
+func TestPoisonGuardHalfOpen(t *testing.T) {
+	pol := policy.DefaultBreaker()
+	pol.OpenTimeout, pol.MaxOpenTimeout = time.Second, time.Second
+	pol.ProbeGrace, pol.ProbeLease = 50*time.Millisecond, 5*time.Second
+	ms := startCluster(t, 3, clusterOpts{policy: pol})
+	ups := testUpstreams("10.0.5", 6)
+	for _, m := range ms {
+		for _, up := range ups {
+			tk, _ := m.tb.Admit(up)
+			m.tb.Settle(tk, state.OutcomeSuccess, time.Millisecond)
+		}
+	}
+	bad := ms[0]
+	breakNode(t, bad, ups)
+	eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
+		return bad.node.Stats().Suspect && ms[1].node.peers.suspect(bad.node.Name()) && ms[2].node.peers.suspect(bad.node.Name())
+	})
+	// The open time runs out; node 0 probes every upstream (and keeps the
+	// permits: its probes hang, as calls through a broken network do).
+	probing := map[string]bool{}
+	eventually(t, 5*time.Second, "node 0 half-open on every upstream", func() bool {
+		for _, up := range ups {
+			if !probing[up] {
+				if _, err := bad.tb.Admit(up); err == nil {
+					probing[up] = true
+				}
+			}
+		}
+		return len(probing) == len(ups)
+	})
+	for _, up := range ups {
+		if p := bad.tb.State(up); p != state.PhaseHalfOpen {
+			t.Fatalf("%s on node 0 is %v, want half-open", up, p)
+		}
+	}
+	bad.tb.PutFact(state.KindPool, "marker", nil)
+	eventually(t, 5*time.Second, "marker on all", func() bool {
+		_, ok1 := ms[1].tb.Fact(state.KindPool, "marker")
+		_, ok2 := ms[2].tb.Fact(state.KindPool, "marker")
+		return ok1 && ok2
+	})
+	for _, m := range ms[1:] {
+		for _, up := range ups {
+			if p := m.tb.State(up); p != state.PhaseClosed {
+				t.Errorf("%s on %s is %v, want closed", up, m.node.Name(), p)
+			}
+		}
+	}
+	for _, r := range decodeOrFail(t, (*delegate)(bad.node).LocalState(false)) {
+		if r.Kind != state.KindPool && r.Origin == bad.node.Name() && r.Phase != state.PhaseClosed {
+			t.Errorf("LocalState of a suspect node carries its %v record of %s", r.Phase, r.Upstream)
+		}
+	}
+	// Live traffic: a half-open record from a suspect node is dropped.
+	hr, _ := bad.tb.Record(ups[0])
+	before := ms[1].node.Stats().SuspectIgnored
+	ms[1].node.handle(encodeRecords([]state.Record{hr}), true)
+	if ms[1].tb.State(ups[0]) != state.PhaseClosed || ms[1].node.Stats().SuspectIgnored == before {
+		t.Errorf("node 1 adopted a half-open record from a suspect node")
 	}
 }

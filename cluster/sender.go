@@ -48,15 +48,16 @@ func (n *Node) disseminate(batch []state.Record) {
 	out := batch[:0]
 	evaluated, suspect := false, false
 	for _, r := range batch {
-		if n.guard.ownTrip(r) {
+		if n.guard.ownRecord(r) {
 			if !evaluated {
 				suspect, evaluated = n.guard.evaluate(), true
 			}
-			if suspect {
+			if n.guard.hold(r, suspect) {
 				n.stats.withheld.Add(1)
 				continue
 			}
 		}
+		n.guard.moved(r)
 		out = append(out, r)
 		n.enqueueBroadcast(r)
 	}

@@ -26,7 +26,7 @@ type Stats struct {
 	RecordsChanged   uint64 // remote records that changed the table (and were re-gossiped)
 	RecordsStale     uint64 // remote records the table already had
 	SuspectIgnored   uint64 // trips and evidence ignored because their origin is suspect
-	TripsWithheld    uint64 // own trips not sent because this node is suspect
+	TripsWithheld    uint64 // own open and half-open records not sent: the node is (or was, for their generation) suspect
 	TripsUnconfirmed uint64 // remote trips held until ConfirmTrips nodes report them
 
 	EvidenceSent    uint64 // evidence entries sent
