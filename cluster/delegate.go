@@ -88,10 +88,11 @@ func (n *Node) receiveLoop() {
 	}
 }
 
-// handle decodes one message and merges it. With requeue (packets and
-// gossip, not push/pull) the records that changed the table are queued for
-// gossip again, so that they spread beyond the peers memberlist chose.
-func (n *Node) handle(buf []byte, requeue bool) {
+// handle decodes one message and merges it. live is true for packets and
+// gossip, false for push/pull state: live records that changed the table
+// are queued for gossip again, so that they spread beyond the peers
+// memberlist chose, and live trips of suspect nodes are dropped.
+func (n *Node) handle(buf []byte, live bool) {
 	n.stats.received.Add(1)
 	m, err := decode(buf)
 	switch {
@@ -111,19 +112,25 @@ func (n *Node) handle(buf []byte, requeue bool) {
 	case msgRecords:
 		now := time.Now()
 		for _, r := range m.records {
-			n.mergeRecord(r, now, requeue)
+			n.mergeRecord(r, now, live)
 		}
 	case msgEvidence:
 		n.mergeEvidence(m.origin, m.evidence)
 	}
 }
 
-// mergeRecord merges one remote record through the poison guard: an open
-// or half-open record from a node that suspects its own network is dropped
-// (a half-open record of a generation the fleet never saw open would beat
-// the fleet's closed one).
-func (n *Node) mergeRecord(r state.Record, now time.Time, requeue bool) {
-	if isBreaker(r) && r.Phase != state.PhaseClosed && r.Origin != n.name && n.peers.suspect(r.Origin) {
+// mergeRecord merges one remote record through the poison guard. live is
+// true for packets and gossip, false for push/pull state.
+//
+// A live open or half-open record from a node that suspects its own network
+// is dropped: it is that node's own trip (or its probe after one), and a
+// half-open record of a generation the fleet never saw open would beat the
+// fleet's closed one. Push/pull state is not filtered: a suspect node's
+// LocalState withholds its own records itself, so what push/pull carries
+// of a suspect origin is what the sender had adopted, and a node that
+// dropped it (a joiner, say) would never agree with the fleet again.
+func (n *Node) mergeRecord(r state.Record, now time.Time, live bool) {
+	if live && isBreaker(r) && r.Phase != state.PhaseClosed && r.Origin != n.name && n.peers.suspect(r.Origin) {
 		n.stats.suspectIgnored.Add(1)
 		return
 	}
@@ -134,7 +141,7 @@ func (n *Node) mergeRecord(r state.Record, now time.Time, requeue bool) {
 			return
 		}
 	}
-	n.merge(r, now, requeue)
+	n.merge(r, now, live)
 }
 
 func (n *Node) merge(r state.Record, now time.Time, requeue bool) {

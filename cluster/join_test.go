@@ -1,0 +1,52 @@
+package cluster
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/state"
+)
+
+// joinMember starts a fresh node that joins seed and waits until it is
+// Ready; the test's cleanup closes it.
+func joinMember(t *testing.T, name string, o clusterOpts, seed *member) *member {
+	t.Helper()
+	j := startMember(t, name, o, []string{seed.node.Addr()}, nil)
+	t.Cleanup(j.close)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := j.node.Join(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-j.node.Ready():
+	case <-ctx.Done():
+		t.Fatal("not ready within 5s of the join")
+	}
+	return j
+}
+
+// TestJoinKeepsAdoptedRecordsOfSuspectNode is soak finding 5: the suspect
+// filter also applied to push/pull, so a node joining through a healthy
+// seed dropped a record of a suspect node that the seed (and the whole
+// fleet) had adopted, and never agreed with the fleet again.
+func TestJoinKeepsAdoptedRecordsOfSuspectNode(t *testing.T) {
+	ms := startCluster(t, 3, clusterOpts{})
+	bad := ms[0]
+	// Node 0 trips one dead upstream while healthy: the fleet adopts it.
+	dead := "http://10.0.6.100:80"
+	breakNode(t, bad, []string{dead})
+	tripped, _ := bad.tb.Record(dead)
+	eventually(t, 5*time.Second, "the trip on all", func() bool { return allPhase(ms, dead, state.PhaseOpen) })
+	// Then its network breaks.
+	breakNode(t, bad, testUpstreams("10.0.6", 4))
+	eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
+		return ms[1].node.peers.suspect(bad.node.Name()) && ms[2].node.peers.suspect(bad.node.Name())
+	})
+	j := joinMember(t, "node-09", clusterOpts{}, ms[1])
+	got, ok := j.tb.Record(dead)
+	if !ok || got.Gen != tripped.Gen || got.Phase != state.PhaseOpen || got.Origin != bad.node.Name() {
+		t.Fatalf("joiner holds %+v (ok %v), want the fleet's %v gen %d by %s", got, ok, tripped.Phase, tripped.Gen, tripped.Origin)
+	}
+}
