@@ -55,10 +55,12 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return (*Node)(d).queue.GetBroadcasts(overhead, limit)
 }
 
-// LocalState returns every non-pristine record for a push/pull exchange.
+// LocalState returns every non-pristine record for a push/pull exchange;
+// of this node's own records that the poison guard withholds, it sends what
+// the fleet already holds instead (guard.withholdOwn).
 func (d *delegate) LocalState(join bool) []byte {
 	n := (*Node)(d)
-	return encodeRecords(n.guard.withholdOwn(n.store.Snapshot()))
+	return encodeRecords(n.guard.withholdOwn(n.store.Snapshot(), time.Now()))
 }
 
 // MergeRemoteState merges a push/pull peer's records and marks the node
@@ -145,12 +147,13 @@ func (n *Node) mergeRecord(r state.Record, now time.Time, live bool) {
 }
 
 func (n *Node) merge(r state.Record, now time.Time, requeue bool) {
-	if !n.store.Merge(r, state.SourceGossip) {
+	changed := n.store.Merge(r, state.SourceGossip)
+	n.guard.shared(r, now, changed)
+	if !changed {
 		n.stats.stale.Add(1)
 		return
 	}
 	n.stats.changed.Add(1)
-	n.guard.moved(r)
 	if r.HLC != 0 {
 		n.stats.observe(now.Sub(r.HLC.Time()))
 	}

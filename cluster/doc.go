@@ -25,10 +25,14 @@
 //   - probe ownership: rendezvous hashing of (upstream, member) over the
 //     alive, non-suspect members, installed with Store.SetProbeOwner;
 //   - the poison guard: a node that sees most of its pool fail at once keeps
-//     its trips and evidence to itself and advertises itself as suspect in
-//     its node metadata; the others ignore a suspect node's trips and
-//     evidence. ConfirmTrips adopts a remote trip only once that many
-//     distinct nodes reported it;
+//     its trips (its own open and half-open records, also those of a
+//     withheld generation after it recovered) and evidence to itself,
+//     advertises itself as suspect in its node metadata, and sends in
+//     push/pull what the fleet already holds in their place; the others
+//     drop a suspect node's open and half-open records arriving by packet
+//     or gossip, and its evidence (push/pull state is not filtered: it
+//     carries what its sender adopted). ConfirmTrips adopts a remote trip
+//     only once that many distinct nodes reported it;
 //   - gossip encryption (keyring, verified both ways) and the cluster label;
 //   - memberlist's log lines, bridged into slog with their levels.
 //

@@ -50,3 +50,35 @@ func TestJoinKeepsAdoptedRecordsOfSuspectNode(t *testing.T) {
 		t.Fatalf("joiner holds %+v (ok %v), want the fleet's %v gen %d by %s", got, ok, tripped.Phase, tripped.Gen, tripped.Origin)
 	}
 }
+
+// TestJoinThroughSuspectNode is soak finding 4: a suspect node's LocalState
+// dropped its withheld trips entirely, so a node joining through it started
+// below the fleet's generation, and its next trip lost to the fleet's
+// record. Now the suspect node sends what the fleet holds instead.
+func TestJoinThroughSuspectNode(t *testing.T) {
+	ms := startCluster(t, 3, clusterOpts{})
+	bad := ms[0]
+	ups := testUpstreams("10.0.7", 4)
+	up := ups[0]
+	// The fleet holds up at gen 1, closed.
+	ms[1].tb.Trip(up, time.Minute, "")
+	eventually(t, 5*time.Second, "the trip on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
+	ms[1].tb.Reset(up)
+	eventually(t, 5*time.Second, "the reset on all", func() bool { return allPhase(ms, up, state.PhaseClosed) })
+	fleet, _ := ms[1].tb.Record(up)
+	// Node 0's network breaks: it trips up at gen 2 and withholds it.
+	breakNode(t, bad, ups)
+	eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
+		return bad.node.Stats().Suspect && ms[1].node.peers.suspect(bad.node.Name())
+	})
+	if r, _ := bad.tb.Record(up); r.Gen != fleet.Gen+1 || r.Phase != state.PhaseOpen {
+		t.Fatalf("node 0 holds %v gen %d, want open gen %d", r.Phase, r.Gen, fleet.Gen+1)
+	}
+	if r, _ := ms[1].tb.Record(up); r.Gen != fleet.Gen || r.Phase != state.PhaseClosed {
+		t.Fatalf("node 1 holds %v gen %d, want node 0's trip withheld", r.Phase, r.Gen)
+	}
+	j := joinMember(t, "node-09", clusterOpts{}, bad)
+	if got, _ := j.tb.Record(up); got.Gen < fleet.Gen || got.Phase != state.PhaseClosed {
+		t.Fatalf("joined through the suspect node: %v gen %d, want the fleet's closed gen %d", got.Phase, got.Gen, fleet.Gen)
+	}
+}

@@ -47,6 +47,7 @@ func (n *Node) sendLoop() {
 func (n *Node) disseminate(batch []state.Record) {
 	out := batch[:0]
 	evaluated, suspect := false, false
+	now := time.Now()
 	for _, r := range batch {
 		if n.guard.ownRecord(r) {
 			if !evaluated {
@@ -57,7 +58,7 @@ func (n *Node) disseminate(batch []state.Record) {
 				continue
 			}
 		}
-		n.guard.moved(r)
+		n.guard.shared(r, now, true)
 		out = append(out, r)
 		n.enqueueBroadcast(r)
 	}

@@ -1,9 +1,20 @@
 package cluster
 
-import "github.com/proxywhirl/retrycoord/state"
+import (
+	"time"
+
+	"github.com/proxywhirl/retrycoord/state"
+)
 
 // shadow is what the poison guard remembers of one upstream.
 type shadow struct {
+	// rec is the greatest breaker record this node shared (published
+	// without withholding it) or merged from another node: a record the
+	// fleet may hold. While this node withholds its own record, push/pull
+	// sends rec instead, so that a node joining through a suspect node
+	// still starts from the fleet's generation (soak finding 4).
+	rec state.Record
+	at  time.Time // when rec was taken: its OpenFor is relative to it
 	// withheld is the generation of this node's own records the guard
 	// withheld (0: none). Every later own non-closed record of that
 	// generation stays withheld, even once the guard recovered: the fleet
@@ -13,9 +24,10 @@ type shadow struct {
 	withheld uint64
 }
 
-// maxShadows bounds the upstreams the guard remembers. Beyond it records
-// are still withheld, but a recovered node may publish the later records
-// of a withheld generation.
+// maxShadows bounds the upstreams the guard remembers (one entry per
+// upstream that has a record). Beyond it records are still withheld, but
+// push/pull carries nothing for them instead, and a recovered node may
+// publish the later records of a withheld generation.
 const maxShadows = 100_000
 
 // hold decides on one of this node's own non-closed records (ownRecord): it
@@ -35,29 +47,48 @@ func (g *guard) hold(r state.Record, suspect bool) bool {
 	return true
 }
 
-// moved notes that an upstream's record in the table moved past what the
-// guard withheld: this node shared a record of it, or merged a remote one
-// that changed the table.
-func (g *guard) moved(r state.Record) {
+// shared notes a breaker record this node sent to the fleet or merged from
+// it; moved reports that the table now holds it (a record this node
+// published, or a remote one that changed the table), past what the guard
+// withheld.
+func (g *guard) shared(r state.Record, now time.Time, moved bool) {
 	if !isBreaker(r) {
 		return
 	}
 	g.shadowMu.Lock()
-	delete(g.shadows, r.Upstream)
-	g.shadowMu.Unlock()
+	defer g.shadowMu.Unlock()
+	sh, ok := g.shadows[r.Upstream]
+	if !ok && len(g.shadows) >= maxShadows {
+		return
+	}
+	if !ok || state.Compare(r, sh.rec) > 0 {
+		sh.rec, sh.at = r, now
+	}
+	if moved {
+		sh.withheld = 0
+	}
+	g.shadows[r.Upstream] = sh
 }
 
-// withholdOwn removes from a push/pull snapshot this node's own non-closed
-// records that hold would withhold.
-func (g *guard) withholdOwn(recs []state.Record) []state.Record {
+// withholdOwn edits a push/pull snapshot: this node's own non-closed
+// records that hold would withhold are replaced by their shadow record
+// (what the fleet already holds), or removed when there is none.
+func (g *guard) withholdOwn(recs []state.Record, now time.Time) []state.Record {
 	suspect := g.suspect.Load()
 	out := recs[:0]
 	g.shadowMu.Lock()
 	defer g.shadowMu.Unlock()
 	for _, r := range recs {
 		if r.Origin == g.n.name && isBreaker(r) && r.Phase != state.PhaseClosed {
-			if sh, ok := g.shadows[r.Upstream]; suspect && g.ownRecord(r) || ok && sh.withheld == r.Gen {
-				continue
+			sh, ok := g.shadows[r.Upstream]
+			if suspect && g.ownRecord(r) || ok && sh.withheld == r.Gen {
+				if !ok || sh.rec.Gen == 0 && sh.rec.HLC == 0 {
+					continue
+				}
+				r = sh.rec
+				if r.Phase == state.PhaseOpen {
+					r.OpenFor = max(0, r.OpenFor-now.Sub(sh.at))
+				}
 			}
 		}
 		out = append(out, r)
