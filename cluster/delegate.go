@@ -73,9 +73,23 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	n.markReady()
 }
 
-func (e *events) NotifyJoin(m *memberlist.Node)   { (*Node)(e).peers.set(m.Name, metaSuspect(m.Meta)) }
-func (e *events) NotifyUpdate(m *memberlist.Node) { (*Node)(e).peers.set(m.Name, metaSuspect(m.Meta)) }
-func (e *events) NotifyLeave(m *memberlist.Node)  { (*Node)(e).peers.remove(m.Name) }
+// NotifyJoin, NotifyUpdate and NotifyLeave copy what they need out of m:
+// memberlist rewrites m in place later (see memberView).
+func (e *events) NotifyJoin(m *memberlist.Node) { e.memberChanged(m) }
+
+func (e *events) NotifyUpdate(m *memberlist.Node) { e.memberChanged(m) }
+
+func (e *events) NotifyLeave(m *memberlist.Node) {
+	n := (*Node)(e)
+	n.view.remove(m.Name)
+	n.peers.remove(m.Name)
+}
+
+func (e *events) memberChanged(m *memberlist.Node) {
+	n := (*Node)(e)
+	n.view.set(m)
+	n.peers.set(m.Name, metaSuspect(m.Meta))
+}
 
 // receiveLoop decodes and merges what NotifyMsg queued.
 func (n *Node) receiveLoop() {

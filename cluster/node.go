@@ -36,6 +36,8 @@ type Node struct {
 	metaCh chan struct{}     // guard → metaLoop: the node metadata changed
 
 	peers  peers
+	view   memberView // members, copied from memberlist's events (members.go)
+	addr   string     // "host:port", set in New before any reader starts
 	guard  guard
 	stats  counters
 	seedMu sync.Mutex // guards seeds
@@ -76,6 +78,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.keys.ring = kr
 	n.peers.init(n.name)
+	n.view.init()
 	n.guard.init(n)
 	n.queue = &memberlist.TransmitLimitedQueue{NumNodes: n.numNodes, RetransmitMult: 4}
 
@@ -112,6 +115,10 @@ func New(cfg Config) (*Node, error) {
 		n.wg.Wait()
 		return nil, fmt.Errorf("cluster: start memberlist: %w", err)
 	}
+	// Nothing rewrites the local node before New returns: no one has
+	// heard of it yet and metaLoop is not started.
+	ln := ml.LocalNode()
+	n.addr = net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
 	n.ml.Store(ml)
 	n.store.SetProbeOwner(n.ownsProbe)
 	if len(n.seeds) == 0 {
@@ -165,14 +172,7 @@ func (n *Node) metaLoop() {
 func (n *Node) Name() string { return n.name }
 
 // Addr returns the "host:port" other nodes join this one at.
-func (n *Node) Addr() string {
-	ml := n.ml.Load()
-	if ml == nil {
-		return ""
-	}
-	ln := ml.LocalNode()
-	return net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
-}
+func (n *Node) Addr() string { return n.addr }
 
 // Ready is closed once the node holds the fleet's state: after its first
 // push/pull exchange with another node, or at New when Config.Seeds is
@@ -310,12 +310,11 @@ func (n *Node) closed() bool {
 // Members returns the names of the alive members, this node included,
 // sorted.
 func (n *Node) Members() []string {
-	ml := n.ml.Load()
-	if ml == nil {
+	if n.ml.Load() == nil {
 		return nil
 	}
 	var out []string
-	for _, m := range ml.Members() {
+	for _, m := range n.view.list() {
 		if m.State == memberlist.StateAlive {
 			out = append(out, m.Name)
 		}
@@ -333,22 +332,17 @@ func (n *Node) Stats() Stats {
 	return s
 }
 
-func (n *Node) numNodes() int {
-	if ml := n.ml.Load(); ml != nil {
-		return ml.NumMembers()
-	}
-	return 1
-}
+func (n *Node) numNodes() int { return max(1, n.view.len()) }
 
 // alivePeers returns the members other than this node that are alive or
 // merely suspected by memberlist's failure detector (a busy node is often
-// suspected; a packet to it costs little).
+// suspected; a packet to it costs little). They are the view's copies, not
+// memberlist's nodes.
 func (n *Node) alivePeers() []*memberlist.Node {
-	ml := n.ml.Load()
-	if ml == nil {
+	if n.ml.Load() == nil {
 		return nil
 	}
-	ms := ml.Members()
+	ms := n.view.list()
 	out := ms[:0]
 	for _, m := range ms {
 		if (m.State == memberlist.StateAlive || m.State == memberlist.StateSuspect) && m.Name != n.name {

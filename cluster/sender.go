@@ -195,7 +195,7 @@ func (n *Node) rejoin() {
 		return
 	}
 	known := make(map[string]bool)
-	for _, m := range ml.Members() {
+	for _, m := range n.view.list() {
 		if m.State == memberlist.StateAlive || m.State == memberlist.StateSuspect {
 			known[m.Address()] = true
 		}
