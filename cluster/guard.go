@@ -16,8 +16,9 @@ import (
 // upstream counts as failing here when this node's failures opened its
 // breaker, or it has at least half FailureThreshold failures of its own in
 // the window, so that the guard engages on the first trip of a pool-wide
-// outage rather than after a few trips have escaped. An operator's trips
-// neither count nor are withheld.
+// outage rather than after a few trips have escaped. The ratio is taken
+// over the upstreams this node calls: not those another node's record
+// holds open. An operator's trips neither count nor are withheld.
 type guard struct {
 	n       *Node
 	suspect atomic.Bool
@@ -54,6 +55,12 @@ func (g *guard) evaluate() bool {
 	}
 	pol := g.n.store.Policy()
 	failing, active := g.n.store.OwnFailing(max(1, pol.FailureThreshold/2))
+	// An upstream another node's record holds open or half-open is not
+	// called here: this node sees it neither fail nor succeed. Counted as
+	// active it would dilute the ratio, and a broken node would release
+	// the guard (and publish its trips) whenever the fleet holds enough of
+	// the rest of the pool open.
+	active = max(failing, active-g.heldByOthers())
 	s := failing >= cfg.PoisonMinUpstreams && float64(failing) >= cfg.PoisonRatio*float64(active)
 	if g.suspect.Swap(s) != s {
 		g.n.peers.setSelfSuspect(s)
@@ -79,6 +86,18 @@ func (g *guard) evaluate() bool {
 func (g *guard) ownRecord(r state.Record) bool {
 	return isBreaker(r) && r.Origin == g.n.name && r.Phase != state.PhaseClosed &&
 		(r.Phase != state.PhaseOpen || !g.n.store.OperatorTrip(r.Upstream, r.Gen))
+}
+
+// heldByOthers counts the breakers that another node's record holds open
+// or half-open.
+func (g *guard) heldByOthers() int {
+	held := 0
+	for _, r := range g.n.store.Snapshot() {
+		if isBreaker(r) && r.Phase != state.PhaseClosed && r.Origin != g.n.name {
+			held++
+		}
+	}
+	return held
 }
 
 func isBreaker(r state.Record) bool { return r.Kind == state.KindBreaker || r.Kind == 0 }

@@ -103,3 +103,51 @@ func TestPoisonGuardHalfOpen(t *testing.T) {
 		t.Errorf("node 1 adopted a half-open record from a suspect node")
 	}
 }
+
+// TestPoisonGuardIgnoresUpstreamsHeldByOthers is what remained of the soak
+// after findings 1–5 (seed 7): the fleet held most of the broken node's
+// pool open with its own trips, so the upstreams the broken node still
+// called and saw fail were less than half of its pool; the guard let go
+// and the node's trips of healthy upstreams opened them fleet-wide. The
+// upstreams others hold open are not called here and do not count.
+func TestPoisonGuardIgnoresUpstreamsHeldByOthers(t *testing.T) {
+	ms := startCluster(t, 3, clusterOpts{})
+	held := testUpstreams("10.0.9", 4)
+	for _, up := range held {
+		ms[1].tb.Trip(up, time.Hour, "")
+	}
+	eventually(t, 5*time.Second, "the fleet's trips on all", func() bool {
+		for _, up := range held {
+			if !allPhase(ms, up, state.PhaseOpen) {
+				return false
+			}
+		}
+		return true
+	})
+	ups := testUpstreams("10.0.10", 3)
+	for _, m := range ms {
+		for _, up := range ups {
+			tk, _ := m.tb.Admit(up)
+			m.tb.Settle(tk, state.OutcomeSuccess, time.Millisecond)
+		}
+	}
+	// Node 0 calls only the three upstreams nobody holds open, and all
+	// three fail: 3 of the 7 breakers it holds, 3 of the 3 it calls.
+	bad := ms[0]
+	breakNode(t, bad, ups)
+	eventually(t, 5*time.Second, "node 0 suspects its network", func() bool { return bad.node.Stats().Suspect })
+	bad.tb.PutFact(state.KindPool, "marker", nil)
+	eventually(t, 5*time.Second, "marker on all", func() bool {
+		_, ok1 := ms[1].tb.Fact(state.KindPool, "marker")
+		_, ok2 := ms[2].tb.Fact(state.KindPool, "marker")
+		return ok1 && ok2
+	})
+	evidenceSettled(t, ms)
+	for _, m := range ms[1:] {
+		for _, up := range ups {
+			if p := m.tb.State(up); p != state.PhaseClosed {
+				t.Errorf("%s on %s is %v, want closed", up, m.node.Name(), p)
+			}
+		}
+	}
+}
