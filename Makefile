@@ -58,6 +58,11 @@ bench: ## run benchmarks (BENCH=regexp, PKG=./state)
 fuzz: ## run every fuzz target for FUZZTIME each (PKG narrows the packages)
 	FUZZTIME='$(FUZZTIME)' bash scripts/fuzz.sh $(PKG)
 
+.PHONY: soak
+soak: ## in-process chaos soak of seven nodes, about a minute (SOAK_SEED=n to replay, SOAK_DURATION=60s)
+	cd integration && RETRYCOORD_SOAK=1 SOAK_SEED='$(SOAK_SEED)' SOAK_DURATION='$(or $(SOAK_DURATION),60s)' \
+		$(GO) test -race -count=1 -timeout 10m -v -run '^TestSoak$$' . | { grep -Ev '^(=== RUN|--- PASS|PASS$$|ok[[:space:]])' || true; }
+
 integration: ## build the images, start the compose stack, run the compose suite, stop it (logs kept on failure)
 	bash scripts/integration.sh
 

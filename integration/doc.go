@@ -10,6 +10,14 @@
 //
 //	go test -run '^$' -bench BenchmarkFleet -benchtime=1x ./integration
 //
+// The chaos soak (soak_*_test.go) runs seven nodes on the in-memory
+// fault-injecting transport (cluster/faultnet) with random partitions,
+// packet loss, restarts and clock skew up to ±1s, while random trips,
+// resets, probes and policy changes happen and one node's network is
+// broken, and checks the fleet's invariants throughout. A short soak with
+// a fixed seed runs in the default build; the full one runs with make soak
+// (RETRYCOORD_SOAK=1, SOAK_SEED to replay, SOAK_DURATION).
+//
 // Under the compose build tag it holds the suite that runs against the
 // docker compose cluster (go test -tags compose ./integration/...); the
 // program integration/proxyfarm provides that cluster's faulty proxies.

@@ -29,6 +29,10 @@
 //	GET    /v1/metrics/proxies?hours=N
 //	GET    /v1/metrics/events?hours=N
 //	GET    /v1/events                       text/event-stream, "event: transition"
+//	GET    /v1/keys                         gossip key fingerprints (token; Config.Keyring)
+//	POST   /v1/keys                         {"key":"base64"} install (write)
+//	POST   /v1/keys/use                     {"key":"base64"} make primary (write)
+//	DELETE /v1/keys                         {"key":"base64"} remove; not the primary (write)
 //	GET    /metrics                         Prometheus
 //
 // {upstream} is a key such as "http://10.0.0.1:3128" escaped as one path
