@@ -102,10 +102,7 @@ func (n *Node) Keys() ([]KeyInfo, error) {
 // to the others until it catches up.
 func (n *Node) InstallKey(key string) error {
 	km := &n.keys
-	if km.ring == nil {
-		return ErrNoKeyring
-	}
-	raw, err := decodeKey(key)
+	raw, err := km.decode(key)
 	if err != nil {
 		return err
 	}
@@ -124,10 +121,7 @@ func (n *Node) InstallKey(key string) error {
 // a key that is not installed.
 func (n *Node) UseKey(key string) error {
 	km := &n.keys
-	if km.ring == nil {
-		return ErrNoKeyring
-	}
-	raw, err := decodeKey(key)
+	raw, err := km.decode(key)
 	if err != nil {
 		return err
 	}
@@ -146,10 +140,7 @@ func (n *Node) UseKey(key string) error {
 // primary key and ErrKeyNotInstalled for a key that is not installed.
 func (n *Node) RemoveKey(key string) error {
 	km := &n.keys
-	if km.ring == nil {
-		return ErrNoKeyring
-	}
-	raw, err := decodeKey(key)
+	raw, err := km.decode(key)
 	if err != nil {
 		return err
 	}
@@ -198,4 +189,12 @@ func (km *keyManager) removeLocked(raw []byte) error {
 		}
 	}
 	return nil
+}
+
+// decode checks that the node has a keyring and decodes a base64 key.
+func (km *keyManager) decode(key string) ([]byte, error) {
+	if km.ring == nil {
+		return nil, ErrNoKeyring
+	}
+	return decodeKey(key)
 }
