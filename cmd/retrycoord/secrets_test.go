@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,24 +62,6 @@ func (t teeHandler) WithGroup(name string) slog.Handler {
 		out[i] = h.WithGroup(name)
 	}
 	return out
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // captureLogger logs everything at Debug, as JSON and as tint text.
@@ -157,7 +138,7 @@ func TestNoSecretsLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logs1, logs2, text1, text2 lockedBuffer
+	var logs1, logs2, text1, text2 syncBuffer
 	s1 := testAgentSettings(t, "node-1", poolFile)
 	s1.redisURL = "redis://:" + redisTestPassword + "@" + rsrv.Addr()
 	a1, err := startAgent(context.Background(), s1, captureLogger(&logs1, &text1))
@@ -327,7 +308,7 @@ func TestNoSecretsLeak(t *testing.T) {
 	})
 
 	shutdown()
-	for name, b := range map[string]*lockedBuffer{"node-1 JSON log": &logs1, "node-2 JSON log": &logs2, "node-1 text log": &text1, "node-2 text log": &text2} {
+	for name, b := range map[string]*syncBuffer{"node-1 JSON log": &logs1, "node-2 JSON log": &logs2, "node-1 text log": &text1, "node-2 text log": &text2} {
 		s := b.String()
 		if s == "" {
 			t.Errorf("%s is empty", name)
