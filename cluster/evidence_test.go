@@ -104,20 +104,9 @@ func TestPoisonGuard(t *testing.T) {
 		return bad.node.Stats().Suspect && ms[1].node.peers.suspect(bad.node.Name()) && ms[2].node.peers.suspect(bad.node.Name())
 	})
 	// A marker sent after the trips has arrived: the trips were not sent.
-	bad.tb.PutFact(state.KindPool, "marker", nil)
-	eventually(t, 5*time.Second, "marker on all", func() bool {
-		_, ok1 := ms[1].tb.Fact(state.KindPool, "marker")
-		_, ok2 := ms[2].tb.Fact(state.KindPool, "marker")
-		return ok1 && ok2
-	})
+	sendMarker(t, bad, ms)
 	evidenceSettled(t, ms)
-	for _, m := range ms[1:] {
-		for _, up := range ups {
-			if p := m.tb.State(up); p != state.PhaseClosed {
-				t.Errorf("%s on %s is %v, want closed", up, m.node.Name(), p)
-			}
-		}
-	}
+	wantClosed(t, ms[1:], ups)
 	// Push/pull does not carry them either.
 	for _, r := range decodeOrFail(t, (*delegate)(bad.node).LocalState(false)) {
 		if r.Phase == state.PhaseOpen {
@@ -133,12 +122,7 @@ func TestConfirmTrips(t *testing.T) {
 	ms := startCluster(t, 3, clusterOpts{tweak: func(_ int, c *Config) { c.ConfirmTrips = 2 }})
 	const up = "http://10.0.2.1:80"
 	ms[0].tb.Trip(up, time.Minute, "")
-	ms[0].tb.PutFact(state.KindPool, "marker", nil)
-	eventually(t, 5*time.Second, "marker on all", func() bool {
-		_, ok1 := ms[1].tb.Fact(state.KindPool, "marker")
-		_, ok2 := ms[2].tb.Fact(state.KindPool, "marker")
-		return ok1 && ok2
-	})
+	sendMarker(t, ms[0], ms)
 	if ms[1].tb.State(up) != state.PhaseClosed || ms[2].tb.State(up) != state.PhaseClosed {
 		t.Fatal("one report opened the upstream with ConfirmTrips 2")
 	}

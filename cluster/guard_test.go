@@ -77,19 +77,8 @@ func TestPoisonGuardHalfOpen(t *testing.T) {
 			t.Fatalf("%s on node 0 is %v, want half-open", up, p)
 		}
 	}
-	bad.tb.PutFact(state.KindPool, "marker", nil)
-	eventually(t, 5*time.Second, "marker on all", func() bool {
-		_, ok1 := ms[1].tb.Fact(state.KindPool, "marker")
-		_, ok2 := ms[2].tb.Fact(state.KindPool, "marker")
-		return ok1 && ok2
-	})
-	for _, m := range ms[1:] {
-		for _, up := range ups {
-			if p := m.tb.State(up); p != state.PhaseClosed {
-				t.Errorf("%s on %s is %v, want closed", up, m.node.Name(), p)
-			}
-		}
-	}
+	sendMarker(t, bad, ms)
+	wantClosed(t, ms[1:], ups)
 	for _, r := range decodeOrFail(t, (*delegate)(bad.node).LocalState(false)) {
 		if r.Kind != state.KindPool && r.Origin == bad.node.Name() && r.Phase != state.PhaseClosed {
 			t.Errorf("LocalState of a suspect node carries its %v record of %s", r.Phase, r.Upstream)
@@ -136,18 +125,7 @@ func TestPoisonGuardIgnoresUpstreamsHeldByOthers(t *testing.T) {
 	bad := ms[0]
 	breakNode(t, bad, ups)
 	eventually(t, 5*time.Second, "node 0 suspects its network", func() bool { return bad.node.Stats().Suspect })
-	bad.tb.PutFact(state.KindPool, "marker", nil)
-	eventually(t, 5*time.Second, "marker on all", func() bool {
-		_, ok1 := ms[1].tb.Fact(state.KindPool, "marker")
-		_, ok2 := ms[2].tb.Fact(state.KindPool, "marker")
-		return ok1 && ok2
-	})
+	sendMarker(t, bad, ms)
 	evidenceSettled(t, ms)
-	for _, m := range ms[1:] {
-		for _, up := range ups {
-			if p := m.tb.State(up); p != state.PhaseClosed {
-				t.Errorf("%s on %s is %v, want closed", up, m.node.Name(), p)
-			}
-		}
-	}
+	wantClosed(t, ms[1:], ups)
 }

@@ -139,3 +139,31 @@ func allPhase(ms []*member, upstream string, p state.Phase) bool {
 	}
 	return true
 }
+
+// sendMarker puts a pool fact on from and waits until every other member
+// holds it: whatever from sent before it has arrived by then, or was never
+// sent.
+func sendMarker(t *testing.T, from *member, ms []*member) {
+	t.Helper()
+	from.tb.PutFact(state.KindPool, "marker", nil)
+	eventually(t, 5*time.Second, "marker on all", func() bool {
+		for _, m := range ms {
+			if _, ok := m.tb.Fact(state.KindPool, "marker"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// wantClosed reports every upstream that is not closed on one of ms.
+func wantClosed(t *testing.T, ms []*member, ups []string) {
+	t.Helper()
+	for _, m := range ms {
+		for _, up := range ups {
+			if p := m.tb.State(up); p != state.PhaseClosed {
+				t.Errorf("%s on %s is %v, want closed", up, m.node.Name(), p)
+			}
+		}
+	}
+}
