@@ -171,7 +171,12 @@ func (p *Proxy) dialTunnel(ctx context.Context, u *coord.Upstream, target string
 		resp.Body = &connBody{ReadCloser: resp.Body, conn: conn}
 		return resp, nil, nil
 	}
-	_ = resp.Body.Close()
+	// RFC 9110 §9.3.6: a 2xx answer to CONNECT has no body; the tunnel
+	// starts right after its header, and the client ignores any
+	// Transfer-Encoding or Content-Length it carries. So the body is never
+	// read or closed (closing it would wait for a chunked body the proxy
+	// never sends, or eat the tunnel's first bytes).
+	resp.Body = http.NoBody
 	if err := conn.SetDeadline(time.Time{}); err != nil {
 		return nil, nil, err
 	}

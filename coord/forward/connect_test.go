@@ -164,3 +164,35 @@ func TestHTTPSUpstream(t *testing.T) {
 		t.Errorf("upstream saw %d requests, %d CONNECTs; want 2 and 1", px.Requests(), px.Connects())
 	}
 }
+
+// TestConnectAnswerWithFraming: a proxy that answers CONNECT with "200" and
+// Transfer-Encoding: chunked or a Content-Length has established the tunnel
+// (RFC 9110 §9.3.6); the tunnel works at the first attempt and nothing is
+// counted against the proxy.
+func TestConnectAnswerWithFraming(t *testing.T) {
+	for _, line := range []string{"Transfer-Encoding: chunked", "Content-Length: 0", "Content-Length: 12"} {
+		t.Run(line, func(t *testing.T) {
+			farm := testproxy.Start(t, 1)
+			farm.Proxies[0].SetConnectHeader(line)
+			origin := testproxy.NewTLSOrigin(t)
+			c := newCoord(t, farm.URLs()...)
+			p, purl := serve(t, Config{Coordinator: c, ConnectTimeout: 3 * time.Second})
+			cl := client(t, purl, originTLS(origin), false)
+			resp, body := get(t, cl, origin.URL+"/secure")
+			if resp.StatusCode != 200 || body != "ok" {
+				t.Fatalf("got %d %q, want 200 \"ok\"", resp.StatusCode, body)
+			}
+			if got := farm.Proxies[0].Connects(); got != 1 {
+				t.Errorf("the proxy saw %d CONNECTs, want 1", got)
+			}
+			if got := p.Stats().Tunnels; got != 1 {
+				t.Errorf("Stats().Tunnels = %d, want 1", got)
+			}
+			for _, a := range c.Recorder().Attempts(0) {
+				if a.Class != coord.ClassSuccess {
+					t.Errorf("attempt %+v counted against the proxy", a)
+				}
+			}
+		})
+	}
+}

@@ -22,6 +22,9 @@ type Proxy struct {
 	out   *http.Transport // to origins, no proxy
 	fault atomic.Pointer[Fault]
 	auth  atomic.Pointer[string] // the wanted Proxy-Authorization, or nil
+	// connectHead holds extra header lines for the 200 answer to CONNECT
+	// (see SetConnectHeader), or nil.
+	connectHead atomic.Pointer[string]
 
 	requests atomic.Int64 // requests and refused connections seen
 	connects atomic.Int64 // CONNECT requests seen
@@ -94,6 +97,20 @@ func (p *Proxy) RequireAuth(user, password string) {
 	}
 	s := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 	p.auth.Store(&s)
+}
+
+// SetConnectHeader adds a header line, such as "Transfer-Encoding: chunked"
+// or "Content-Length: 0", to the proxy's 200 answer to CONNECT, as some
+// real proxies do. RFC 9110 §9.3.6 says a client must ignore those fields
+// in a 2xx answer to CONNECT: the tunnel starts right after the header, and
+// the proxy sends no body. An empty line turns it off.
+func (p *Proxy) SetConnectHeader(line string) {
+	if line == "" {
+		p.connectHead.Store(nil)
+		return
+	}
+	line += "\r\n"
+	p.connectHead.Store(&line)
 }
 
 // Requests returns how many requests (plain and CONNECT) and refused
@@ -223,7 +240,11 @@ func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request) {
 		_ = dst.Close()
 		return
 	}
-	if _, err := src.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
+	head := "HTTP/1.1 200 Connection established\r\n"
+	if extra := p.connectHead.Load(); extra != nil {
+		head += *extra
+	}
+	if _, err := src.Write([]byte(head + "\r\n")); err != nil {
 		_ = src.Close()
 		_ = dst.Close()
 		return
