@@ -21,9 +21,16 @@ const (
 	ClassBan                    // the target banned the upstream: a failure for it, retried elsewhere
 	ClassFatal                  // the request itself is bad: no upstream can fix it, not retried
 	ClassAbandoned              // the caller gave up (context ended) or the attempt panicked
+	// ClassTarget: the proxy worked and reports that the target failed
+	// (Proxy-Status, X-Squid-Error). It is retried like a failure but
+	// counts against no proxy's breaker: today, before per-site breakers,
+	// one dead site must not take a healthy proxy away from every other
+	// site. Per-site breakers count it against the site.
+	ClassTarget
 )
 
-// String returns "success", "failure", "ban", "fatal" or "abandoned".
+// String returns "success", "failure", "ban", "fatal", "abandoned" or
+// "target".
 func (c Class) String() string {
 	switch c {
 	case ClassSuccess:
@@ -36,6 +43,8 @@ func (c Class) String() string {
 		return "fatal"
 	case ClassAbandoned:
 		return "abandoned"
+	case ClassTarget:
+		return "target"
 	}
 	return "class(" + strconv.Itoa(int(c)) + ")"
 }
@@ -53,10 +62,11 @@ const (
 	ReasonFatal                   // a request error no upstream can fix
 	ReasonCanceled                // the caller's context ended
 	ReasonPanic                   // the request function panicked
+	ReasonTarget                  // the proxy reports that the target failed
 	reasonCount
 )
 
-var reasonNames = [reasonCount]string{"none", "connect", "timeout", "status", "proxy_auth", "ban", "fatal", "canceled", "panic"}
+var reasonNames = [reasonCount]string{"none", "connect", "timeout", "status", "proxy_auth", "ban", "fatal", "canceled", "panic", "target"}
 
 // String returns the reason's snake_case name, e.g. "proxy_auth".
 func (r Reason) String() string {
@@ -70,7 +80,10 @@ func (r Reason) String() string {
 // says: connect errors, timeouts, 407 and the policy's RetryStatus are
 // failures; BanStatus and the IsBan hook are bans; errors marked with Fatal
 // are fatal; every other status is a success for the upstream and the
-// caller's answer. The zero Classifier uses the defaults. A Classifier is
+// caller's answer. A SOCKS5 authentication failure is proxy_auth like a
+// 407. A RetryStatus answer in which the proxy reports that the target
+// failed (Proxy-Status, RFC 9209, or squid's X-Squid-Error; see
+// TargetFailed) is ClassTarget. The zero Classifier uses the defaults. A Classifier is
 // read-only after New and safe for concurrent use.
 type Classifier struct {
 	// BanStatus lists the statuses that mean the target banned the proxy
@@ -86,13 +99,18 @@ type Classifier struct {
 // the request function's error, resp its response (nil on error).
 func (c *Classifier) Classify(resp *http.Response, err error, rp *policy.RetryPolicy) (Class, Reason) {
 	if err != nil {
+		var ce *ConnectError
 		switch {
+		case errors.As(err, &ce):
+			return c.Classify(ce.response(), nil, rp)
 		case errors.Is(err, ErrFatal):
 			return ClassFatal, ReasonFatal
 		case errors.Is(err, context.Canceled):
 			return ClassAbandoned, ReasonCanceled
 		case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 			return ClassFailure, ReasonTimeout
+		case isSOCKSAuth(err):
+			return ClassFailure, ReasonProxyAuth
 		}
 		return ClassFailure, ReasonConnect
 	}
@@ -106,6 +124,9 @@ func (c *Classifier) Classify(resp *http.Response, err error, rp *policy.RetryPo
 	case c.bans(code):
 		return ClassBan, ReasonBan
 	case rp.Retries(code):
+		if TargetFailed(resp.Header) {
+			return ClassTarget, ReasonTarget
+		}
 		return ClassFailure, ReasonStatus
 	case c.IsBan != nil && c.IsBan(resp):
 		return ClassBan, ReasonBan

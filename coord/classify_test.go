@@ -14,6 +14,11 @@ import (
 	"github.com/proxywhirl/retrycoord/policy"
 )
 
+// withHeader is an answer with one header field.
+func withHeader(code int, k, v string) *http.Response {
+	return &http.Response{StatusCode: code, Header: http.Header{k: {v}}, Body: http.NoBody}
+}
+
 func TestClassify(t *testing.T) {
 	rp := policy.DefaultRetry()
 	status := func(code int) *http.Response { return &http.Response{StatusCode: code, Body: http.NoBody} }
@@ -42,6 +47,15 @@ func TestClassify(t *testing.T) {
 		{"deadline", &Classifier{}, nil, fmt.Errorf("x: %w", context.DeadlineExceeded), ClassFailure, ReasonTimeout},
 		{"canceled", &Classifier{}, nil, context.Canceled, ClassAbandoned, ReasonCanceled},
 		{"fatal", &Classifier{}, nil, Fatal(errors.New("bad URL")), ClassFatal, ReasonFatal},
+		{"squid: target refused", &Classifier{}, withHeader(503, "X-Squid-Error", "ERR_CONNECT_FAIL 111"), nil, ClassTarget, ReasonTarget},
+		{"squid: its own error", &Classifier{}, withHeader(503, "X-Squid-Error", "ERR_SHUTTING_DOWN 0"), nil, ClassFailure, ReasonStatus},
+		{"Proxy-Status: target", &Classifier{}, withHeader(502, "Proxy-Status", `proxy.example; error=connection_refused; details="x, y"`), nil, ClassTarget, ReasonTarget},
+		{"Proxy-Status: the proxy's own", &Classifier{}, withHeader(502, "Proxy-Status", "proxy.example; error=proxy_internal_error"), nil, ClassFailure, ReasonStatus},
+		{"target header on an unlisted status", &Classifier{}, withHeader(500, "X-Squid-Error", "ERR_CONNECT_FAIL 111"), nil, ClassSuccess, ReasonNone},
+		{"CONNECT 407", &Classifier{}, nil, &ConnectError{StatusCode: 407, Header: http.Header{}}, ClassFailure, ReasonProxyAuth},
+		{"CONNECT 503 target", &Classifier{}, nil, &ConnectError{StatusCode: 503, Header: http.Header{"X-Squid-Error": {"ERR_DNS_FAIL 0"}}}, ClassTarget, ReasonTarget},
+		{"socks5 auth", &Classifier{}, nil, errors.New("socks connect tcp a->b: username/password authentication failed"), ClassFailure, ReasonProxyAuth},
+		{"socks5 no method", &Classifier{}, nil, fmt.Errorf("forward: %w", errors.New("socks connect tcp a->b: no acceptable authentication methods")), ClassFailure, ReasonProxyAuth},
 		{"captcha", captcha, &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("solve this captcha"))}, nil, ClassBan, ReasonBan},
 	}
 	for _, tt := range tests {
