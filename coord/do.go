@@ -2,6 +2,7 @@ package coord
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -58,9 +59,12 @@ func (c *Coordinator) exec(ctx context.Context, method string, replayable bool, 
 		}
 	}
 	limit := min(rp.MaxAttempts, maxAttempts)
-	if !replayable || !rp.MayRetry(method) {
+	if !replayable {
 		limit = 1
 	}
+	// A request that may not be repeated (RFC 9110 §9.2.2) is retried only
+	// after an attempt that provably sent nothing (ErrNotSent).
+	onlyUnsent := !rp.MayRetry(method)
 	res.RequestID = c.reqID.Add(1)
 	rctx := ctx
 	var deadline time.Time
@@ -84,6 +88,7 @@ func (c *Coordinator) exec(ctx context.Context, method string, replayable bool, 
 	}
 	var (
 		tried  [maxAttempts]*Upstream
+		authNo upstreamSet // upstreams that refused our credentials (407)
 		waits  policy.Waits
 		last   error
 		status int
@@ -93,9 +98,10 @@ func (c *Coordinator) exec(ctx context.Context, method string, replayable bool, 
 		now := c.now() // one clock read serves selection and the attempt's start
 		u, tk := c.acquire(sp, region, tried[:attempt-1], now)
 		if u == nil {
-			if attempt == 1 {
-				return res, ErrNoUpstream
-			}
+			return res, noUpstream(attempt, last)
+		}
+		if authNo.has(u) { // only upstreams with wrong credentials are left
+			c.tb.Settle(tk, state.OutcomeAbandoned, 0)
 			break
 		}
 		tried[attempt-1] = u
@@ -114,7 +120,10 @@ func (c *Coordinator) exec(ctx context.Context, method string, replayable bool, 
 			return res, a.err
 		}
 		last, status = a.err, a.status
-		if attempt == limit || a.timeUp {
+		if a.reason == ReasonProxyAuth {
+			authNo.add(u)
+		}
+		if attempt == limit || a.timeUp || (onlyUnsent && !errors.Is(a.err, ErrNotSent)) {
 			break
 		}
 		if attempt == 1 {
@@ -163,6 +172,7 @@ func (c *Coordinator) acquire(sp *policy.SelectPolicy, region string, tried []*U
 // attemptResult is what became of one attempt.
 type attemptResult struct {
 	class      Class
+	reason     Reason
 	err        error
 	resp       *http.Response // set only on success
 	status     int
@@ -203,6 +213,8 @@ func (c *Coordinator) attempt(ctx, rctx context.Context, rp *policy.RetryPolicy,
 	}
 	if resp != nil {
 		a.status = resp.StatusCode
+	} else if ce := (*ConnectError)(nil); errors.As(err, &ce) {
+		a.status = ce.StatusCode
 	}
 	switch class {
 	case ClassSuccess:
@@ -211,7 +223,7 @@ func (c *Coordinator) attempt(ctx, rctx context.Context, rp *policy.RetryPolicy,
 	case ClassFailure, ClassBan:
 		c.tb.Settle(tk, state.OutcomeFailure, lat)
 		u.stats.record(false, lat, c.pol.Load().sel.Window)
-	default:
+	default: // abandoned, fatal, and target failures: no count against the proxy
 		c.tb.Settle(tk, state.OutcomeAbandoned, lat)
 	}
 	c.sel.noteLatency(u)
@@ -221,7 +233,7 @@ func (c *Coordinator) attempt(ctx, rctx context.Context, rp *policy.RetryPolicy,
 		rec.Err = u.redact(err.Error())
 	}
 	c.rec.add(&rec)
-	a.class = class
+	a.class, a.reason = class, reason
 	if class == ClassSuccess {
 		if acancel != nil && resp.Body != nil {
 			resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: acancel}
@@ -236,9 +248,7 @@ func (c *Coordinator) attempt(ctx, rctx context.Context, rp *policy.RetryPolicy,
 		a.err = &StatusError{Code: resp.StatusCode, Class: class}
 		a.retryAfter = retryAfter(resp.Header.Get("Retry-After"), end)
 	}
-	if c.logger.Enabled(ctx, -4) {
-		c.logger.Debug("attempt failed", "upstream", u.key, "attempt", n, "class", class, "reason", reason, "status", a.status)
-	}
+	c.logFailed(ctx, &rec)
 	discard(resp)
 	if acancel != nil {
 		acancel()

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // Response headers set by Transport (and by the forward proxy).
@@ -52,25 +54,73 @@ func (c *Coordinator) Transport(base *http.Transport) http.RoundTripper {
 type roundTripper struct {
 	c    *Coordinator
 	base *http.Transport
-	trs  sync.Map // *Upstream → *http.Transport
+	trs  sync.Map // *Upstream → *upstreamTransport
 }
 
-func (rt *roundTripper) transportFor(u *Upstream) *http.Transport {
+// upstreamTransport is how a roundTripper reaches one upstream: keep, with
+// keep-alives, for requests that may be retried; fresh, without, for those
+// that may not, until the upstream has shown that it keeps connections
+// alive (a request answered on a reused connection) and as long as it
+// shows no keep-alive race. A request that may not be retried must never
+// be written into a connection the proxy is closing: some proxies
+// (tinyproxy) close every connection after their answer without saying so.
+type upstreamTransport struct {
+	keep, fresh *http.Transport
+	keepsAlive  atomic.Bool
+}
+
+// pick returns the transport for a request; once says it may not be
+// retried once sent.
+func (ut *upstreamTransport) pick(once bool) *http.Transport {
+	if once && !ut.keepsAlive.Load() {
+		return ut.fresh
+	}
+	return ut.keep
+}
+
+func (rt *roundTripper) transportFor(u *Upstream) *upstreamTransport {
 	if t, ok := rt.trs.Load(u); ok {
-		return t.(*http.Transport)
+		return t.(*upstreamTransport)
 	}
 	t := rt.base.Clone()
 	t.Proxy = http.ProxyURL(u.url)
-	if got, loaded := rt.trs.LoadOrStore(u, t); loaded {
-		return got.(*http.Transport)
+	if t.GetProxyConnectHeader == nil && t.ProxyConnectHeader.Get("User-Agent") == "" {
+		// No "User-Agent: Go-http-client/1.1" on CONNECT either.
+		t.ProxyConnectHeader = t.ProxyConnectHeader.Clone()
+		if t.ProxyConnectHeader == nil {
+			t.ProxyConnectHeader = http.Header{}
+		}
+		t.ProxyConnectHeader["User-Agent"] = []string{""}
 	}
-	return t
+	next := t.OnProxyConnectResponse
+	t.OnProxyConnectResponse = func(ctx context.Context, pu *url.URL, creq *http.Request, resp *http.Response) error {
+		if next != nil {
+			if err := next(ctx, pu, creq, resp); err != nil {
+				return err
+			}
+		}
+		if resp.StatusCode != http.StatusOK {
+			// Keep what the proxy said, for the classifier (net/http would
+			// keep only the status text).
+			return &ConnectError{Proxy: u.key, StatusCode: resp.StatusCode, Header: resp.Header}
+		}
+		return nil
+	}
+	fresh := t.Clone()
+	fresh.DisableKeepAlives = true
+	ut := &upstreamTransport{keep: t, fresh: fresh}
+	if got, loaded := rt.trs.LoadOrStore(u, ut); loaded {
+		return got.(*upstreamTransport)
+	}
+	return ut
 }
 
 // CloseIdleConnections closes idle connections of every upstream's clone.
 func (rt *roundTripper) CloseIdleConnections() {
 	rt.trs.Range(func(_, v any) bool {
-		v.(*http.Transport).CloseIdleConnections()
+		ut := v.(*upstreamTransport)
+		ut.keep.CloseIdleConnections()
+		ut.fresh.CloseIdleConnections()
 		return true
 	})
 }
@@ -88,16 +138,19 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	defer closeBody()
-	fn := func(ctx context.Context, u *Upstream) (*http.Response, error) {
-		r := req.WithContext(ctx)
-		if getBody != nil {
-			b, err := getBody()
-			if err != nil {
-				return nil, Fatal(fmt.Errorf("coord: request body: %w", err))
-			}
-			r.Body = b
+	hdr := req.Header
+	if _, ok := hdr["User-Agent"]; !ok {
+		// The client sent none: send none either, rather than net/http's
+		// "Go-http-client/1.1", which fingerprints a scraper.
+		hdr = hdr.Clone()
+		if hdr == nil {
+			hdr = http.Header{}
 		}
-		return rt.transportFor(u).RoundTrip(r)
+		hdr["User-Agent"] = []string{""}
+	}
+	once := !replayable || !rt.c.mayRetry(req.Context(), req.Method)
+	fn := func(ctx context.Context, u *Upstream) (*http.Response, error) {
+		return rt.send(ctx, req, hdr, getBody, replayable, once, u)
 	}
 	res, err := rt.c.exec(req.Context(), req.Method, replayable, fn)
 	if err != nil {
@@ -155,4 +208,50 @@ func (rt *roundTripper) replayable(req *http.Request) (getBody func() (io.ReadCl
 		once = true
 		return io.NopCloser(io.MultiReader(bytes.NewReader(buf), body)), nil
 	}, false, closeBody, nil
+}
+
+// staleRetries bounds how often one attempt re-sends a request that found
+// its reused connection closed (a keep-alive race) before the request
+// left.
+const staleRetries = 3
+
+// send makes one attempt through upstream u. A keep-alive race (a reused
+// connection the proxy had already closed, found so before the request was
+// sent) is not the proxy's failure: the request is sent again at once, on
+// a new connection, within the same attempt. An error after which nothing
+// was sent is marked with NotSent, so that even a POST is retried.
+func (rt *roundTripper) send(ctx context.Context, req *http.Request, hdr http.Header, getBody func() (io.ReadCloser, error), replayable, once bool, u *Upstream) (*http.Response, error) {
+	ut := rt.transportFor(u)
+	for i := 0; ; i++ {
+		t := ut.pick(once)
+		var tr sendTrace
+		r := req.WithContext(tr.with(ctx))
+		r.Header = hdr
+		if getBody != nil {
+			b, err := getBody()
+			if err != nil {
+				return nil, Fatal(fmt.Errorf("coord: request body: %w", err))
+			}
+			r.Body = b
+		}
+		resp, err := t.RoundTrip(r)
+		if err == nil {
+			if tr.reused.Load() {
+				ut.keepsAlive.Store(true)
+			}
+			return resp, nil
+		}
+		if tr.reused.Load() {
+			ut.keepsAlive.Store(false)
+		}
+		if ctx.Err() != nil || !tr.notSent(err) {
+			return nil, err
+		}
+		if !tr.stale(err) || i == staleRetries || !replayable {
+			return nil, NotSent(err)
+		}
+		// The proxy closes connections it has answered on: its other idle
+		// ones are as likely stale.
+		t.CloseIdleConnections()
+	}
 }
