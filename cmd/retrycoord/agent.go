@@ -365,7 +365,7 @@ func (a *agent) serve(name string, ln net.Listener, h http.Handler) {
 func (a *agent) startServers() error {
 	s := a.settings
 	if s.proxyAddr != "" {
-		cfg := forward.Config{Coordinator: a.coord, Logger: a.logger}
+		cfg := forward.Config{Coordinator: a.coord, Logger: a.logger, UpstreamCA: s.upstreamRoots}
 		if s.proxyAuth != "" {
 			user, pass, _ := strings.Cut(s.proxyAuth, ":")
 			cfg.ClientAuth = forward.Credentials{User: user, Password: pass}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/coord/forward"
 	"github.com/spf13/pflag"
 )
 
@@ -40,6 +42,8 @@ type agentSettings struct {
 	apiTLS          *tls.Config // from tlsCert and tlsKey (tls.go); nil: plain HTTP
 	proxyAddr       string
 	proxyAuth       string
+	upstreamCA      string
+	upstreamRoots   *x509.CertPool // from upstreamCA; nil: the system's
 	poolFile        string
 	policyFile      string
 	redisURL        string
@@ -64,6 +68,7 @@ func (s *agentSettings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&s.proxyAddr, "proxy-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(defaultProxyPort)), "forward proxy address (empty: no forward proxy)")
 	fs.StringVar(&s.proxyAuth, "proxy-auth", "", "user:password clients must give the forward proxy (default: none)")
+	fs.StringVar(&s.upstreamCA, "upstream-ca", "", "PEM file of the CA that signed https upstream proxies' certificates (trusted besides the system's roots)")
 	fs.StringVar(&s.poolFile, "pool-file", "", "pool file: one proxy URL a line, key=value metadata, # comments")
 	fs.StringVar(&s.policyFile, "policy-file", "", "policy document, JSON or YAML (default: the built-in defaults)")
 	fs.StringVar(&s.redisURL, "redis-url", "", "Redis ledger URL: redis://, rediss://, redis+cluster://, redis+sentinel:// (default: none)")
@@ -127,6 +132,13 @@ func (s *agentSettings) finish(fs *pflag.FlagSet) error {
 	}
 	if err := s.loadTLS(); err != nil {
 		errs = append(errs, err)
+	}
+	if s.upstreamCA != "" {
+		pool, err := forward.LoadCA(s.upstreamCA)
+		if err != nil {
+			bad("upstream-ca", "%s", strings.TrimPrefix(err.Error(), "forward: upstream CA: "))
+		}
+		s.upstreamRoots = pool
 	}
 	return errors.Join(errs...)
 }

@@ -109,6 +109,8 @@ func TestBadTLSFlags(t *testing.T) {
 		{"missing key", []string{"--tls-cert", cert, "--tls-key", missing}, "--tls-key: " + missing},
 		{"garbage key", []string{"--tls-cert", cert, "--tls-key", garbage}, "--tls-cert/--tls-key"},
 		{"swapped", []string{"--tls-cert", key, "--tls-key", cert}, "--tls-cert/--tls-key"},
+		{"missing upstream CA", []string{"--upstream-ca", missing}, "--upstream-ca: open " + missing},
+		{"garbage upstream CA", []string{"--upstream-ca", garbage}, "--upstream-ca: " + garbage + ": no PEM certificate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

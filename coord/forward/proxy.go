@@ -3,6 +3,8 @@ package forward
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +44,13 @@ type Config struct {
 	// through unchanged. Its TLSClientConfig, when set, is also used for the
 	// TLS handshake with https upstream proxies on CONNECT.
 	Base *http.Transport
+	// UpstreamCA, when set, is the pool of root certificates trusted for
+	// https upstream proxies (and for https targets that clients ask for in
+	// absolute form) in place of Base's TLSClientConfig.RootCAs (default:
+	// Base's, else the system's). LoadCA makes one from a PEM file on top
+	// of the system's roots, for proxies whose certificates a private CA
+	// signed.
+	UpstreamCA *x509.CertPool
 	// ClientAuth, when User is not empty, requires clients to send
 	// "Proxy-Authorization: Basic" with these credentials; others get 407.
 	// The comparison takes constant time and the credentials are never
@@ -118,6 +127,14 @@ func New(cfg Config) (*Proxy, error) {
 		p.base = defaultTransport(p.dialTO)
 	}
 	p.base.Proxy = nil
+	if cfg.UpstreamCA != nil {
+		tc := &tls.Config{}
+		if p.base.TLSClientConfig != nil {
+			tc = p.base.TLSClientConfig.Clone()
+		}
+		tc.RootCAs = cfg.UpstreamCA
+		p.base.TLSClientConfig = tc
+	}
 	p.base.DisableCompression = true
 	p.rt = p.c.Transport(p.base)
 	return p, nil
