@@ -28,7 +28,7 @@ func (h *Handler) newMetrics() http.Handler {
 
 var (
 	descRequests    = prometheus.NewDesc("retrycoord_requests_total", "Requests made through the coordinator (first attempts).", nil, nil)
-	descAttempts    = prometheus.NewDesc("retrycoord_attempts_total", "Attempts by outcome (success, failure, ban, fatal, abandoned) and reason.", []string{"outcome", "reason"}, nil)
+	descAttempts    = prometheus.NewDesc("retrycoord_attempts_total", "Attempts by outcome (success, failure, ban, fatal, abandoned, target) and reason.", []string{"outcome", "reason"}, nil)
 	descLatency     = prometheus.NewDesc("retrycoord_attempt_latency_seconds", "Latency of attempts.", nil, nil)
 	descBreakers    = prometheus.NewDesc("retrycoord_breakers", "Breakers listed by the API (pool upstreams and other tripped ones) by phase.", []string{"phase"}, nil)
 	descOpen        = prometheus.NewDesc("retrycoord_breaker_open", "1 when the upstream's breaker is open or half-open, else 0.", []string{"upstream"}, nil)
@@ -108,6 +108,8 @@ func outcomeOf(reason string) string {
 		return "fatal"
 	case "canceled", "panic":
 		return "abandoned"
+	case "target":
+		return "target"
 	}
 	return "failure"
 }

@@ -2,12 +2,14 @@ package api
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/proxywhirl/retrycoord/coord"
+	"github.com/proxywhirl/retrycoord/policy"
 )
 
 type fakeStats []Stat
@@ -111,4 +113,27 @@ func grep(body, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestMetricsTargetOutcome: an attempt whose proxy reports that the target
+// failed is counted as outcome "target", not as the proxy's failure.
+func TestMetricsTargetOutcome(t *testing.T) {
+	f := newFixture(t, Config{})
+	rp := policy.DefaultRetry()
+	rp.MaxAttempts = 1
+	ctx, err := coord.WithRetryPolicy(context.Background(), rp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.c.Do(ctx, func(context.Context, *coord.Upstream) (*http.Response, error) {
+		h := http.Header{"X-Squid-Error": {"ERR_CONNECT_FAIL 111"}}
+		return &http.Response{StatusCode: 503, Header: h, Body: http.NoBody}, nil
+	})
+	if err == nil {
+		t.Fatal("a target failure succeeded")
+	}
+	_, body, _ := f.call(t, "GET", "/metrics", "", "")
+	if want := `retrycoord_attempts_total{outcome="target",reason="target"} 1`; !strings.Contains(body, want) {
+		t.Errorf("metrics lack %s", want)
+	}
 }
