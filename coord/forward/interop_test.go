@@ -232,25 +232,26 @@ func TestInteropSquidDeadTarget(t *testing.T) {
 	plainURL, _ := origins(t)
 	sq := realproxy.Squid(t, realproxy.SquidConfig{})
 	dead := deadTarget(t)
+	deadTLS := strings.Replace(deadTarget(t), "http://", "https://", 1)
 	for _, rd := range roads {
 		t.Run(rd.name, func(t *testing.T) {
 			c := interopCoord(t, 0, sq.URL())
 			cl := rd.client(t, c, nil)
-			// 3 requests × 3 attempts: more failures than the threshold (5).
-			for range 3 {
-				resp, _, err := send(t, cl, http.MethodGet, dead, "")
+			// 2 requests × 3 attempts, plain and through CONNECT: more
+			// failures than the threshold (5) each way.
+			for _, u := range []string{dead, deadTLS, dead, deadTLS} {
+				resp, _, err := send(t, cl, http.MethodGet, u, "")
 				if err == nil && resp.StatusCode == 200 {
 					t.Fatalf("a dead target answered 200")
 				}
 			}
-			targetFailures := 0
 			for _, a := range attemptsOn(c, sq.URL()) {
-				if a.Class == coord.ClassTarget && a.Reason == coord.ReasonTarget {
-					targetFailures++
+				if a.Class != coord.ClassTarget || a.Reason != coord.ReasonTarget {
+					t.Errorf("attempt %d of request %d: %v/%v (%s), want target/target", a.Attempt, a.RequestID, a.Class, a.Reason, a.Err)
 				}
 			}
-			if targetFailures < 5 {
-				t.Fatalf("%d attempts classified target/target, want ≥ 5", targetFailures)
+			if n := len(attemptsOn(c, sq.URL())); n != 12 {
+				t.Errorf("%d attempts, want 12", n)
 			}
 			if got := c.Table().State(sq.URL()); got != state.PhaseClosed {
 				t.Fatalf("squid's breaker is %v after a dead target, want closed", got)
