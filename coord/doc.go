@@ -26,10 +26,30 @@
 // upstream and are retried elsewhere after the policy's backoff, or after
 // Retry-After (seconds or HTTP-date) up to MaxDelay. Waits are clipped to
 // the request's Timeout and no attempt starts past it. Other statuses are
-// the caller's answer. Non-idempotent methods, and requests whose body is
-// larger than MaxReplayBody, get one attempt. Errors: ErrNoUpstream at once
-// when nothing is eligible; *GiveUpError when the attempts ran out; the
-// context's error as is; fatal request errors (Fatal) as is.
+// the caller's answer. A RetryStatus answer in which the proxy reports that
+// the target failed (Proxy-Status, RFC 9209; squid's X-Squid-Error) is
+// ClassTarget: retried, but counted against no proxy's breaker. A SOCKS5
+// authentication failure is proxy_auth like a 407, and an upstream that
+// refused our credentials is not tried again by the same request.
+// Non-idempotent methods are retried only after an attempt that provably
+// sent nothing (ErrNotSent: connection refused, TLS to the proxy failed, a
+// reused connection found closed before the request was written); requests
+// whose body is larger than MaxReplayBody get one attempt. Errors:
+// ErrNoUpstream when nothing is eligible, at once or when the last eligible
+// upstream's breaker opened while the request waited to retry (then it
+// wraps the last attempt's error); *GiveUpError when the attempts ran out;
+// the context's error as is; fatal request errors (Fatal) as is.
+//
+// Transport adds no User-Agent when the request has none (net/http would
+// send "Go-http-client/1.1"), on CONNECT to upstreams either. A keep-alive
+// race — a reused connection the proxy had closed, found so before the
+// request left — is not the proxy's failure: the request is sent again at
+// once within the same attempt. Requests that may not be retried once sent
+// use a new connection to an upstream until it has shown that it keeps
+// connections alive (some proxies, such as tinyproxy, close every
+// connection after their answer without saying so). A proxy's refusal of
+// the CONNECT net/http sends for an https target is a *ConnectError with
+// the proxy's status and header, classified like any other answer.
 //
 // The initial Config.Pool is this node's own; Add, Remove and SetDocument
 // also write facts to the Table, which Run hands to Gossip and Ledger, and

@@ -27,9 +27,13 @@
 // Coordinator.Do: every attempt dials the chosen upstream (TLS first for an
 // https upstream; its URL's credentials become Proxy-Authorization; socks5
 // upstreams through golang.org/x/net/proxy), sends CONNECT and reads the
-// answer. 200 is a success for the upstream; 407, the retry policy's
-// statuses, bans and connect errors are failures retried elsewhere; any
-// other status is relayed to the client. Once established, the client
+// answer. 200 is a success for the upstream, and the tunnel starts right
+// after its header even when it carries Transfer-Encoding or Content-Length
+// (RFC 9110 §9.3.6: the client ignores them); 407, the retry policy's
+// statuses, bans and connect errors are failures retried elsewhere (a
+// status with which the proxy reports that the target failed is retried
+// without counting against the proxy: coord.ClassTarget); any other status
+// is relayed to the client. Once established, the client
 // connection is hijacked, answered "200 Connection established" (with the
 // attempts headers) and spliced both ways; a side reaching EOF half-closes
 // the other, an error closes both. Each attempt (dial, TLS, answer) is
