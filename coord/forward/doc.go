@@ -44,8 +44,10 @@
 // 400 for a request that is not a proxy request (GET / to the proxy), a
 // bad CONNECT target or a fatal request error; 407 with
 // Proxy-Authenticate: Basic realm="retrycoord" when ClientAuth is set and
-// the client's credentials are missing or wrong; 503 (attempts 0) when no
-// upstream is eligible (coord.ErrNoUpstream); 502 when the coordinator gave
+// the client's credentials are missing or wrong; 503 when no upstream is
+// eligible (coord.ErrNoUpstream: attempts 0 when none was eligible at
+// once, no attempts header when the last eligible one opened while the
+// request waited to retry); 502 when the coordinator gave
 // up (*coord.GiveUpError; the last upstream's key and reason, passwords
 // redacted). When the client goes away first, nothing is written and the
 // connection is dropped.

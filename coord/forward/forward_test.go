@@ -335,3 +335,26 @@ func TestNewErrors(t *testing.T) {
 		t.Error("New with a negative timeout: nil error")
 	}
 }
+
+// TestLastEligibleOpeningIs503: when the only upstream's breaker opens
+// while a request waits to retry, the client gets 503 (no upstream), not
+// 502 (gave up).
+func TestLastEligibleOpeningIs503(t *testing.T) {
+	farm := testproxy.Start(t, 1)
+	farm.Proxies[0].Set(testproxy.Status(502))
+	origin := testproxy.NewOrigin(t)
+	p, purl := serve(t, Config{Coordinator: newCoord(t, farm.URLs()...)})
+	cl := client(t, purl, nil, true)
+	// 3 failures, below FailureThreshold (5): gave up.
+	if resp, _ := get(t, cl, origin.URL); resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("first request: %d, want 502", resp.StatusCode)
+	}
+	// The 5th failure opens the breaker before the 3rd attempt.
+	resp, body := get(t, cl, origin.URL)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "no eligible upstream") {
+		t.Fatalf("second request: %d %q, want 503 no eligible upstream", resp.StatusCode, body)
+	}
+	if s := p.Stats(); s.NoUpstream != 1 || s.GaveUp != 1 {
+		t.Errorf("Stats %+v, want NoUpstream 1 and GaveUp 1", s)
+	}
+}

@@ -23,7 +23,9 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, coord.ErrNoUpstream):
 		p.noUp.Add(1)
-		h.Set(coord.HeaderAttempts, "0")
+		if err == coord.ErrNoUpstream { // at once; else the last eligible opened after some attempts
+			h.Set(coord.HeaderAttempts, "0")
+		}
 		plain(w, http.StatusServiceUnavailable,
 			"retrycoord: no eligible upstream proxy: the pool is empty or every breaker is open")
 	case errors.As(err, &gu):
