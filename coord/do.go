@@ -100,7 +100,7 @@ func (c *Coordinator) exec(ctx context.Context, method string, replayable bool, 
 		if u == nil {
 			return res, noUpstream(attempt, last)
 		}
-		if authNo.has(u) { // only upstreams with wrong credentials are left
+		if authNo.has(u) { // it refused our credentials: give up rather than ask again
 			c.tb.Settle(tk, state.OutcomeAbandoned, 0)
 			break
 		}
