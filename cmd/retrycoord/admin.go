@@ -110,7 +110,7 @@ func adminError(err error) error {
 		if ae.Status == http.StatusUnauthorized {
 			return fmt.Errorf("%s (HTTP %d): pass --token or set %s", ae.Message, ae.Status, adminEnvToken)
 		}
-		return fmt.Errorf("%s (HTTP %d)", ae.Message, ae.Status)
+		return fmt.Errorf("%s (HTTP %d)", suggestField(ae.Message), ae.Status)
 	}
 	if ue, ok := errors.AsType[*url.Error](err); ok && isNoListener(ue.Err) {
 		addr := ue.URL

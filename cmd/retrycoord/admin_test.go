@@ -121,6 +121,8 @@ func TestAdminCommands(t *testing.T) {
 		{name: "policy set stdin", args: []string{"policy", "set", "-"}, stdin: `{"select":{"strategy":"best"}}`, want: []string{`"strategy": "best"`, `"max_attempts": 6`}},
 		{name: "policy set invalid", args: []string{"policy", "set", badPatch}, wantErr: "max_attempts"},
 		{name: "policy set missing file", args: []string{"policy", "set", filepath.Join(dir, "nope")}, wantErr: "no such file"},
+		{name: "policy set typo", args: []string{"policy", "set", "-"}, stdin: "breaker:\n  failure_treshold: 3\n", wantErr: `unknown field "failure_treshold" in breaker (valid: failure_threshold, `},
+		{name: "policy set typo suggests", args: []string{"policy", "set", "-"}, stdin: "breaker:\n  failure_treshold: 3\n", wantErr: `); did you mean "failure_threshold"? (HTTP 400)`},
 		{name: "policy set garbage", args: []string{"policy", "set", "-"}, stdin: "[: nope", wantErr: "neither JSON nor YAML"},
 		{name: "pool list", args: []string{"pool", "list"}, want: []string{"UPSTREAM", "AUTH", a.plain, "eu", "bob:xxxxx  "}},
 		{name: "pool add", args: []string{"pool", "add", "http://amy:hunter2@127.0.0.1:9", "region=ap", "tier=gold"}, want: []string{"http://127.0.0.1:9  ", "ap", "tier=gold", "amy:xxxxx  "}},

@@ -358,7 +358,7 @@ func loadPolicy(path string) (policy.Document, error) {
 	if err != nil {
 		var yerr error
 		if doc, yerr = policy.ParseDocumentYAML(data); yerr != nil {
-			return policy.Document{}, fmt.Errorf("--policy-file %s: %w", path, yerr)
+			return policy.Document{}, fmt.Errorf("--policy-file %s: %s", path, suggestField(yerr.Error()))
 		}
 	}
 	return doc, nil

@@ -208,6 +208,8 @@ func TestBadAgentConfig(t *testing.T) {
 		{"short key", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--encrypt", testKey + "," + base64.StdEncoding.EncodeToString([]byte("hunter2"))}, "--encrypt: key 2 is not the base64"},
 		{"missing pool file", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--pool-file", "/nonexistent/pool.txt"}, "--pool-file"},
 		{"bad policy file", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--policy-file", "testdata/bad-policy.yaml"}, "--policy-file"},
+		{"policy file typo", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--policy-file", "testdata/typo-policy.yaml"}, `unknown field "max_attemps" in retry (valid: max_attempts, `},
+		{"policy file typo suggests", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--policy-file", "testdata/typo-policy.yaml"}, `; did you mean "max_attempts"?`},
 		{"bad redis url", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--redis-url", "mysql://user:hunter2@db:3306"}, "--redis-url"},
 		{"bad api address", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--api-addr", "256.0.0.1:1"}, "--api-addr"},
 	}

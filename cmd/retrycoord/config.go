@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -196,4 +197,27 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// unknownField matches the policy package's error for an unknown key, which
+// lists the valid ones: unknown field "max_attemps" in retry (valid: a, b).
+var unknownField = regexp.MustCompile(`unknown field "([^"]+)" in [^(]*\(valid: ([^)]*)\)`)
+
+// suggestField appends the nearest valid key to a message naming an
+// unknown policy field, when one is close enough to be a likely typo.
+func suggestField(msg string) string {
+	m := unknownField.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	best, bestD := "", max(2, len(m[1])/3)+1
+	for _, valid := range strings.Split(m[2], ", ") {
+		if d := editDistance(m[1], valid); d < bestD {
+			best, bestD = valid, d
+		}
+	}
+	if best == "" {
+		return msg
+	}
+	return msg + fmt.Sprintf("; did you mean %q?", best)
 }
