@@ -108,6 +108,8 @@ func TestAgentWithSeedsNeverJoinedIsNotReady(t *testing.T) {
 // TestAgentThatNeverStartedLogsNoStop: an agent that fails to start (its
 // gossip port taken) says why in one clause and never logs "agent stopped".
 func TestAgentThatNeverStartedLogsNoStop(t *testing.T) {
+	others := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, others) }) // a failed start leaves nothing running
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
