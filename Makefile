@@ -72,10 +72,8 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 docker: ## build static binaries and the images retrycoord:local, retrycoord/proxyfarm:local, retrycoord/redis:local
 	bash scripts/docker-build.sh
 
-up: ## start the three-node compose stack (writes .env with a random key and token if missing)
-	@docker image inspect "$${RETRYCOORD_IMAGE:-retrycoord:local}" >/dev/null 2>&1 || bash scripts/docker-build.sh
-	bash scripts/compose-env.sh
-	$(COMPOSE) up -d
+up: ## start the three-node compose stack, no registry needed (rebuilds changed images; writes .env if missing)
+	COMPOSE='$(COMPOSE)' bash scripts/up.sh
 
 down: ## stop the compose stack and remove its volumes
 	$(COMPOSE) --profile intruder down -v --remove-orphans

@@ -18,7 +18,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only: a pipe or a file gets no escapes.
+if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
+  say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+  say() { printf '\n== %s\n' "$*"; }
+fi
 rc() { echo "\$ retrycoord $*"; bin/retrycoord "$@"; }
 
 bin/proxyfarm -proxies 4 -base-port 19301 -admin 127.0.0.1:19300 -origin 127.0.0.1:19400 \

@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 mkdir -p bin
+echo "building… (the first build takes a few minutes)"
 go build -o bin/retrycoord ./cmd/retrycoord
 go build -o bin/proxyfarm ./integration/proxyfarm
 
@@ -19,8 +20,11 @@ trap 'kill "$farm" 2>/dev/null || true; wait "$farm" 2>/dev/null || true' EXIT
 cat <<'MSG'
 retrycoord dev agent: API http://127.0.0.1:7947, forward proxy http://127.0.0.1:7948
 proxy farm: proxies 127.0.0.1:19101-19103, admin http://127.0.0.1:19100, origin http://127.0.0.1:19200
-  try:   curl -x http://127.0.0.1:7948 http://127.0.0.1:19200/hello
-         curl -X PUT -d 'status 502' http://127.0.0.1:19100/proxies/0/fault   # break a proxy
-         bin/retrycoord breakers
+try, from another terminal (README.md, "The two commands", says what to expect):
+  curl -x http://127.0.0.1:7948 http://127.0.0.1:19200/hello                    # through the agent
+  curl -X PUT -d 'status 502' http://127.0.0.1:19100/proxies/0/fault           # break proxy 0 (19101)
+  echo '{"select":{"strategy":"round-robin"}}' | bin/retrycoord policy set -   # so traffic reaches it
+  for i in $(seq 30); do curl -s -o /dev/null -w '%{http_code} ' -x http://127.0.0.1:7948 http://127.0.0.1:19200/hello; done; echo
+  bin/retrycoord breakers                                                       # 19101 is open
 MSG
 bin/retrycoord agent --dev --pool-file examples/pool.txt "$@"

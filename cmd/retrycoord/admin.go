@@ -1,14 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,7 +24,8 @@ import (
 const (
 	adminDefaultAddr = "http://127.0.0.1:7947"
 	adminEnvAddr     = "RETRYCOORD_ADDR"
-	adminEnvToken    = "RETRYCOORD_TOKEN"
+	adminEnvToken    = "RETRYCOORD_API_TOKEN" // the agent's --api-token reads the same variable
+	adminEnvTokenOld = "RETRYCOORD_TOKEN"     // read too, for scripts written before
 	adminTimeout     = 10 * time.Second
 )
 
@@ -50,27 +55,30 @@ func (o *adminOptions) register(cmd *cobra.Command) {
 	cmd.PersistentPreRunE = func(*cobra.Command, []string) error { return o.tls.load() }
 }
 
-// client returns an API client from the flags, then the environment, then
-// the defaults.
-func (o *adminOptions) client(stream bool) *api.Client {
-	getenv := o.getenv
-	if getenv == nil {
-		getenv = os.Getenv
+// env reads the environment (os.Getenv unless a test replaced it).
+func (o *adminOptions) env(key string) string {
+	if o.getenv == nil {
+		return os.Getenv(key)
 	}
-	addr := o.addr
-	if addr == "" {
-		addr = getenv(adminEnvAddr)
-	}
-	if addr == "" {
-		addr = adminDefaultAddr
-	}
+	return o.getenv(key)
+}
+
+// address is the agent's API address from --addr, then the environment,
+// then the default, with http:// when no scheme is given.
+func (o *adminOptions) address() string {
+	addr := cmp.Or(o.addr, o.env(adminEnvAddr), adminDefaultAddr)
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
 	}
-	token := o.token
-	if token == "" {
-		token = getenv(adminEnvToken)
-	}
+	return addr
+}
+
+// client returns an API client from the flags, then the environment, then
+// the defaults.
+func (o *adminOptions) client(stream bool) *api.Client {
+	getenv := o.env
+	addr := o.address()
+	token := cmp.Or(o.token, getenv(adminEnvToken), getenv(adminEnvTokenOld))
 	hc := o.httpClient
 	if hc == nil {
 		hc = &http.Client{Transport: o.tls.transport()}
@@ -94,13 +102,34 @@ func (o *adminOptions) printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// adminError makes an API error read as the API's message.
+// adminError makes an API error read as the API's message, tells a user
+// refused for want of a token how to give one, and says so plainly when no
+// agent answers at the address.
 func adminError(err error) error {
-	var ae *api.Error
-	if errors.As(err, &ae) {
-		return fmt.Errorf("%s (HTTP %d)", ae.Message, ae.Status)
+	if ae, ok := errors.AsType[*api.Error](err); ok {
+		if ae.Status == http.StatusUnauthorized {
+			return fmt.Errorf("%s (HTTP %d): pass --token or set %s", ae.Message, ae.Status, adminEnvToken)
+		}
+		return fmt.Errorf("%s (HTTP %d)", suggestField(ae.Message), ae.Status)
+	}
+	if ue, ok := errors.AsType[*url.Error](err); ok && isNoListener(ue.Err) {
+		addr := ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			addr = u.Scheme + "://" + u.Host
+		}
+		return fmt.Errorf("no agent at %s (start one with `make run` or pass --addr)", addr)
 	}
 	return err
+}
+
+// isNoListener reports whether a dial failed because nothing listens there
+// (refused, or no such host), as opposed to a slow or broken agent.
+func isNoListener(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr) && dnsErr.IsNotFound
 }
 
 // newAdminCommands returns the admin subcommands: members, breakers, trip,
@@ -177,7 +206,7 @@ func newTripCommand(o *adminOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trip UPSTREAM",
 		Short: "Open an upstream's breaker on every node",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs("usage: retrycoord trip UPSTREAM [--for 5m] [--reason TEXT]   (UPSTREAM as in `retrycoord breakers`, e.g. http://10.0.0.1:3128)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := o.client(false).Trip(cmd.Context(), args[0], openFor, reason)
 			return o.breakerResult(cmd, b, err)
@@ -192,12 +221,45 @@ func newResetCommand(o *adminOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "reset UPSTREAM",
 		Short: "Close an upstream's breaker on every node",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs("usage: retrycoord reset UPSTREAM   (UPSTREAM as in `retrycoord breakers`, e.g. http://10.0.0.1:3128)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := o.client(false).Reset(cmd.Context(), args[0])
 			return o.breakerResult(cmd, b, err)
 		},
 	}
+}
+
+// usageArgs accepts exactly one argument, an upstream; anything else is an
+// error that is the command's usage line.
+func usageArgs(usage string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return errors.New(usage)
+		}
+		return checkScheme(args[0])
+	}
+}
+
+// checkScheme refuses an upstream written without a scheme, suggesting
+// http:// (the key of 10.0.0.1:3128 is http://10.0.0.1:3128).
+func checkScheme(upstream string) error {
+	if upstream != "" && !strings.Contains(upstream, "://") {
+		return fmt.Errorf("%s has no scheme: did you mean http://%s?", redactUserinfo(upstream), redactUserinfo(upstream))
+	}
+	return nil
+}
+
+// redactUserinfo hides the password of "user:pass@host:port" written
+// without a scheme (url.Parse cannot, without one).
+func redactUserinfo(s string) string {
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return s
+	}
+	if user, _, ok := strings.Cut(s[:at], ":"); ok {
+		return user + ":xxxxx" + s[at:]
+	}
+	return s
 }
 
 func (o *adminOptions) breakerResult(cmd *cobra.Command, b api.Breaker, err error) error {
@@ -221,6 +283,9 @@ func newWatchCommand(o *adminOptions) *cobra.Command {
 			if ctx == nil {
 				ctx = context.Background()
 			}
+			if !o.json {
+				fmt.Fprintf(cmd.ErrOrStderr(), "watching %s: breaker transitions, pool and policy changes as they happen (Ctrl-C stops)\n", o.address())
+			}
 			err := o.client(true).Watch(ctx, func(tr api.Transition) error {
 				if o.json {
 					b, err := json.Marshal(tr)
@@ -238,10 +303,14 @@ func newWatchCommand(o *adminOptions) *cobra.Command {
 	}
 }
 
+// exitNotReady is health's exit code for an agent that answers but is not
+// ready (1 is any other failure, such as no agent at all).
+const exitNotReady = 2
+
 func newHealthCommand(o *adminOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "health",
-		Short: "Exit 0 when the agent is ready (for container health checks)",
+		Short: "Exit 0 when the agent is ready, 2 when it answers but is not (for container health checks)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := o.client(false).Ready(cmd.Context())
@@ -256,7 +325,7 @@ func newHealthCommand(o *adminOptions) *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), "ready")
 			}
 			if !r.Ready {
-				return errors.New(r.Reason)
+				return &exitError{code: exitNotReady, err: errors.New(oneLine(r.Reason))}
 			}
 			return nil
 		},

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -35,15 +36,54 @@ func writeBreakers(w io.Writer, bs []api.Breaker) error {
 	tw := newAdminTable(w)
 	fmt.Fprintln(tw, "UPSTREAM\tPHASE\tGEN\tOPEN FOR\tELIGIBLE\tORIGIN\tREASON")
 	for _, b := range bs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", b.Upstream, b.Phase, b.Gen, dash(b.OpenFor),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", b.Upstream, b.Phase, b.Gen, openFor(b),
 			yesNo(b.Eligible), dash(b.Origin), dash(b.Reason))
 	}
 	return tw.Flush()
 }
 
+// openFor is the OPEN FOR column: the open time left; while the phase is
+// open past its open time, the probe is due (never "-" while open).
+func openFor(b api.Breaker) string {
+	if b.OpenFor == "" && b.Phase == "open" {
+		return "0s (probe due)"
+	}
+	return dash(b.OpenFor)
+}
+
+// auth is the user information of a redacted URL ("bob:xxxxx"), or "-".
+func auth(redacted string) string {
+	u, err := url.Parse(redacted)
+	if err != nil || u.User == nil {
+		return "-"
+	}
+	return u.User.String()
+}
+
+// roundLatency shows a latency to three figures or so: 412µs, 1.2ms,
+// 35.1ms, 1.23s. What does not parse is shown as it came.
+func roundLatency(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return s
+	}
+	switch {
+	case d >= time.Second:
+		d = d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		d = d.Round(100 * time.Microsecond)
+	default:
+		d = d.Round(time.Microsecond)
+	}
+	return d.String()
+}
+
+// writePool lists upstreams by key, the name every other command takes;
+// the URL would repeat it, so only its credentials are shown, as AUTH
+// (user:xxxxx, the password redacted by the API).
 func writePool(w io.Writer, us []api.Upstream) error {
 	tw := newAdminTable(w)
-	fmt.Fprintln(tw, "UPSTREAM\tURL\tREGION\tPHASE\tSUCCESS\tLATENCY\tMETA")
+	fmt.Fprintln(tw, "UPSTREAM\tAUTH\tREGION\tPHASE\tSUCCESS\tLATENCY\tMETA")
 	for _, u := range us {
 		var meta []string
 		for k, v := range u.Meta {
@@ -55,15 +95,18 @@ func writePool(w io.Writer, us []api.Upstream) error {
 		if u.Outcomes > 0 {
 			success = fmt.Sprintf("%.0f%% of %d", 100*u.SuccessRate, u.Outcomes)
 		}
-		lat := u.MeanLatency
+		lat := roundLatency(u.MeanLatency)
 		if u.Outcomes == 0 {
 			lat = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Upstream, u.URL, dash(u.Region), u.Phase,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Upstream, auth(u.URL), dash(u.Region), u.Phase,
 			success, lat, dash(strings.Join(sortedStrings(meta), ",")))
 	}
 	return tw.Flush()
 }
+
+// oneLine joins a message's lines, so that it prints on one.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func yesNo(b bool) string {
 	if b {

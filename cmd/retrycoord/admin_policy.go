@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -24,18 +25,26 @@ func newPolicyCommand(o *adminOptions) *cobra.Command {
 		Use:   "policy",
 		Short: "Show or change the fleet's policy document",
 	}
-	cmd.AddCommand(&cobra.Command{
+	var effective bool
+	get := &cobra.Command{
 		Use:   "get",
-		Short: "Print the policy document in force (JSON)",
+		Short: "Print the policy document in force (JSON); --effective fills in every default",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			raw, err := o.client(false).PolicyJSON(cmd.Context())
+			c := o.client(false)
+			get := c.PolicyJSON
+			if effective {
+				get = c.EffectivePolicyJSON
+			}
+			raw, err := get(cmd.Context())
 			if err != nil {
 				return adminError(err)
 			}
 			return o.printJSON(cmd.OutOrStdout(), raw)
 		},
-	}, &cobra.Command{
+	}
+	get.Flags().BoolVar(&effective, "effective", false, "show every field, the defaults filled in, not only what was set")
+	cmd.AddCommand(get, &cobra.Command{
 		Use:   "set FILE|-",
 		Short: "Apply a partial policy document (JSON or YAML merge patch) to the whole fleet",
 		Long: "Reads a partial policy document from FILE (or standard input for -) in JSON or\n" +
@@ -159,7 +168,12 @@ func newPoolCommand(o *adminOptions) *cobra.Command {
 	}, &cobra.Command{
 		Use:   "add URL [key=value...]",
 		Short: "Add an upstream proxy to every node's pool",
-		Args:  cobra.MinimumNArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return errors.New("usage: retrycoord pool add URL [key=value...]   (e.g. http://user:pass@10.0.0.1:3128 region=eu)")
+			}
+			return checkScheme(args[0])
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var meta map[string]string
 			for _, kv := range args[1:] {

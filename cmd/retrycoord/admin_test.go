@@ -35,7 +35,7 @@ type adminAgent struct {
 
 const adminSecret = "pw-admin-secret"
 
-func newAdminAgent(t *testing.T, ready func() bool) *adminAgent {
+func newAdminAgent(t *testing.T, ready func() api.Readiness) *adminAgent {
 	t.Helper()
 	// Registered first, so it runs last: nothing this test started may
 	// outlive it. Goroutines of other tests are ignored.
@@ -111,24 +111,32 @@ func TestAdminCommands(t *testing.T) {
 		{name: "breakers bad state", args: []string{"breakers", "--state", "ajar"}, wantErr: "want open, half-open or closed"},
 		{name: "trip too short", args: []string{"trip", a.plain, "--for", "10ms"}, wantErr: "(HTTP 400)"},
 		{name: "trip unknown", args: []string{"trip", "http://10.9.9.9:1"}, wantErr: `unknown upstream "http://10.9.9.9:1"`},
-		{name: "trip no arg", args: []string{"trip"}, wantErr: "accepts 1 arg"},
+		{name: "trip no arg", args: []string{"trip"}, wantErr: "usage: retrycoord trip UPSTREAM [--for 5m] [--reason TEXT]"},
+		{name: "trip no scheme", args: []string{"trip", "127.0.0.1:9"}, wantErr: "127.0.0.1:9 has no scheme: did you mean http://127.0.0.1:9?"},
+		{name: "reset no arg", args: []string{"reset"}, wantErr: "usage: retrycoord reset UPSTREAM"},
 		{name: "reset", args: []string{"reset", a.plain}, want: []string{a.plain, "closed", "reset by operator"}},
 		{name: "policy get", args: []string{"policy", "get"}, want: []string{`"version": 1`}},
+		{name: "policy get effective", args: []string{"policy", "get", "--effective"}, want: []string{`"failure_threshold": 5`, `"open_timeout": "30s"`, `"strategy": "p2c"`}},
 		{name: "policy set yaml", args: []string{"policy", "set", yamlPatch}, want: []string{`"max_attempts": 6`, `"base_delay": "200ms"`}},
 		{name: "policy set stdin", args: []string{"policy", "set", "-"}, stdin: `{"select":{"strategy":"best"}}`, want: []string{`"strategy": "best"`, `"max_attempts": 6`}},
 		{name: "policy set invalid", args: []string{"policy", "set", badPatch}, wantErr: "max_attempts"},
 		{name: "policy set missing file", args: []string{"policy", "set", filepath.Join(dir, "nope")}, wantErr: "no such file"},
+		{name: "policy set typo", args: []string{"policy", "set", "-"}, stdin: "breaker:\n  failure_treshold: 3\n", wantErr: `unknown field "failure_treshold" in breaker (valid: failure_threshold, `},
+		{name: "policy set typo suggests", args: []string{"policy", "set", "-"}, stdin: "breaker:\n  failure_treshold: 3\n", wantErr: `); did you mean "failure_threshold"? (HTTP 400)`},
 		{name: "policy set garbage", args: []string{"policy", "set", "-"}, stdin: "[: nope", wantErr: "neither JSON nor YAML"},
-		{name: "pool list", args: []string{"pool", "list"}, want: []string{"UPSTREAM", a.plain, "eu", "bob:xxxxx@"}},
-		{name: "pool add", args: []string{"pool", "add", "http://amy:hunter2@127.0.0.1:9", "region=ap", "tier=gold"}, want: []string{"http://127.0.0.1:9", "ap", "tier=gold", "amy:xxxxx@"}},
+		{name: "pool list", args: []string{"pool", "list"}, want: []string{"UPSTREAM", "AUTH", a.plain, "eu", "bob:xxxxx  "}},
+		{name: "pool add", args: []string{"pool", "add", "http://amy:hunter2@127.0.0.1:9", "region=ap", "tier=gold"}, want: []string{"http://127.0.0.1:9  ", "ap", "tier=gold", "amy:xxxxx  "}},
 		{name: "pool add bad meta", args: []string{"pool", "add", "http://127.0.0.1:9", "region"}, wantErr: "want key=value"},
 		{name: "pool add bad url", args: []string{"pool", "add", "ftp://amy:hunter2@x"}, wantErr: "not supported"},
+		{name: "pool add no scheme", args: []string{"pool", "add", "amy:hunter2@127.0.0.1:9"}, wantErr: "amy:xxxxx@127.0.0.1:9 has no scheme: did you mean http://amy:xxxxx@127.0.0.1:9?"},
+		{name: "pool add no url", args: []string{"pool", "add"}, wantErr: "usage: retrycoord pool add URL"},
 		{name: "pool list after add", args: []string{"pool", "list", "--json"}, want: []string{`"upstream": "http://127.0.0.1:9"`}},
 		{name: "pool rm", args: []string{"pool", "rm", "http://127.0.0.1:9"}, want: []string{"removed http://127.0.0.1:9"}},
 		{name: "pool rm again", args: []string{"pool", "rm", "http://127.0.0.1:9"}, wantErr: "not in the pool (HTTP 404)"},
 		{name: "health", args: []string{"health"}, want: []string{"ready"}},
 		{name: "wrong token", args: []string{"trip", a.plain, "--token", "nope"}, wantErr: "Authorization: Bearer"},
-		{name: "no agent", args: []string{"members", "--addr", "127.0.0.1:1"}, wantErr: "connect"},
+		{name: "401 says how to give a token", args: []string{"trip", a.plain, "--token", "nope"}, wantErr: "(HTTP 401): pass --token or set RETRYCOORD_API_TOKEN"},
+		{name: "no agent", args: []string{"breakers", "--addr", "127.0.0.1:1"}, wantErr: "no agent at http://127.0.0.1:1 (start one with `make run` or pass --addr)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,14 +181,20 @@ func TestAdminTableAligned(t *testing.T) {
 	}
 }
 
+// TestAdminHealthNotReady: an agent that answers but is not ready makes
+// health exit 2 with the agent's reason on one line; no agent at all is
+// exit 1.
 func TestAdminHealthNotReady(t *testing.T) {
-	a := newAdminAgent(t, func() bool { return false })
+	a := newAdminAgent(t, func() api.Readiness {
+		return api.Readiness{Degraded: true, Reason: "not ready: never joined\nany seed"}
+	})
 	out, err := a.run(t, nil, "", "health")
-	if err == nil || !strings.Contains(err.Error(), "first sync") {
-		t.Fatalf("health when not ready: %v %s", err, out)
+	if err == nil || err.Error() != "not ready: never joined any seed" || exitCode(err) != exitNotReady {
+		t.Fatalf("health when not ready: error %q, exit %d, output %q; want exit 2 and the reason on one line", err, exitCode(err), out)
 	}
-	if _, err := a.run(t, nil, "", "health", "--addr", "127.0.0.1:1", "--timeout", "2s"); err == nil {
-		t.Fatal("health with no agent succeeded")
+	_, err = a.run(t, nil, "", "health", "--addr", "127.0.0.1:1", "--timeout", "2s")
+	if err == nil || exitCode(err) != 1 {
+		t.Fatalf("health with no agent: %v, exit %d; want exit 1", err, exitCode(err))
 	}
 }
 

@@ -106,7 +106,8 @@ type agent struct {
 	apiAddr string // where the admin API listens (resolved port)
 	fwdAddr string // where the forward proxy listens ("" when off)
 
-	ready     atomic.Bool
+	readiness atomic.Pointer[api.Readiness] // nil until sync sets it: waiting for the first sync
+	started   bool                          // startAgent finished: Shutdown logs "agent stopped"
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -164,15 +165,34 @@ func startAgent(ctx context.Context, s *agentSettings, logger *slog.Logger) (_ *
 	a.wg.Add(1)
 	go a.sync(ctx)
 
-	if !s.dev && len(s.encrypt) == 0 {
-		logger.Warn("gossip is NOT encrypted: anyone who can reach the gossip port can join and steer breakers; set --encrypt")
+	for _, w := range a.warnings() {
+		logger.Warn(w)
 	}
-	if !s.dev && s.apiToken == "" {
-		logger.Warn("admin API writes are refused: no --api-token is set")
-	}
+	a.started = true
 	logger.Info("agent started", "node", s.nodeName, "gossip", a.node.Addr(), "api", a.apiAddr,
 		"api_tls", s.apiTLS != nil, "proxy", a.fwdAddr, "upstreams", len(a.coord.Upstreams()), "ledger", a.ledger != nil, "dev", s.dev)
 	return a, nil
+}
+
+// warnings are what start-up tells the operator about a risky setup.
+func (a *agent) warnings() []string {
+	s := a.settings
+	if s.dev {
+		return nil
+	}
+	var ws []string
+	if len(s.encrypt) == 0 {
+		ws = append(ws, "gossip is NOT encrypted: anyone who can reach the gossip port can join and steer breakers; set --encrypt")
+	}
+	if s.apiToken == "" {
+		ws = append(ws, "admin API writes are refused: no --api-token is set")
+	} else if s.apiTLS == nil && !isLoopback(a.apiAddr) {
+		ws = append(ws, "the admin API listens on "+a.apiAddr+", beyond loopback, without TLS: the API token travels in clear; set --tls-cert and --tls-key")
+	}
+	if a.fwdAddr != "" && s.proxyAuth == "" && !isLoopback(a.fwdAddr) {
+		ws = append(ws, "the forward proxy on "+a.fwdAddr+" is open (--proxy-open): anyone who reaches it can use the pool")
+	}
+	return ws
 }
 
 // startCluster creates the cluster node on the gossip address.
@@ -197,8 +217,11 @@ func (a *agent) startCluster() error {
 		cfg.AdvertisePort, _ = strconv.Atoi(aport)
 	}
 	node, err := cluster.New(cfg)
+	if addrInUse(err) {
+		return fmt.Errorf("--gossip-bind %s: address in use: is another agent running?", s.gossipBind)
+	}
 	if err != nil {
-		return fmt.Errorf("gossip (--gossip-bind, --encrypt, --label): %w", err)
+		return fmt.Errorf("gossip (--gossip-bind, --label): %w", err)
 	}
 	a.node = node
 	return nil
@@ -218,13 +241,17 @@ func (a *agent) goRun(name string, fn func(context.Context) error, ctx context.C
 // sync brings the node up to the fleet's state: it loads the ledger's
 // snapshot, joins the seeds and waits for the first push/pull, bounded by
 // --ready-timeout, then marks the agent ready (degraded when something did
-// not answer in time) and keeps the ledger running.
+// not answer in time) and keeps the ledger running. A node with seeds that
+// has never exchanged state with anyone is not ready at all (it would serve
+// a fleet of one), unless --bootstrap says it may start the fleet alone: it
+// stays not ready and degraded until a seed answers.
 func (a *agent) sync(ctx context.Context) {
 	defer a.wg.Done()
 	s := a.settings
 	deadline, cancel := context.WithTimeout(ctx, s.readyTimeout)
 	defer cancel()
 	degraded := false
+	needFleet := len(s.join) > 0 && !s.bootstrap
 	if a.ledger != nil {
 		if n, err := a.ledger.Snapshot(deadline); err != nil {
 			degraded = true
@@ -236,7 +263,7 @@ func (a *agent) sync(ctx context.Context) {
 	}
 	if len(s.join) > 0 {
 		if _, err := a.node.Join(deadline, nil); err != nil {
-			degraded = true
+			// Degraded only if no one exchanges state with us in time either.
 			a.logger.Warn("no seed answered yet; the node keeps re-joining", "seeds", s.join, "err", err)
 		}
 	}
@@ -246,16 +273,33 @@ func (a *agent) sync(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		degraded = true
-		a.logger.Warn("no first sync with the fleet within --ready-timeout; serving degraded", "timeout", s.readyTimeout.String())
+		if !needFleet {
+			degraded = true
+			a.logger.Warn("no first sync with the fleet within --ready-timeout; serving degraded", "timeout", s.readyTimeout.String())
+			break
+		}
+		reason := fmt.Sprintf("not ready: never joined any seed of --join (%s); still trying (--bootstrap starts a new fleet alone)", strings.Join(s.join, ","))
+		a.readiness.Store(&api.Readiness{Degraded: true, Reason: reason})
+		a.logger.Warn("no seed answered within --ready-timeout; not ready until one does (--bootstrap starts a new fleet alone)",
+			"seeds", s.join, "timeout", s.readyTimeout.String())
+		select {
+		case <-a.node.Ready():
+		case <-ctx.Done():
+			return
+		}
 	}
-	a.ready.Store(true)
+	a.readiness.Store(&api.Readiness{Ready: true, Degraded: degraded})
 	a.logger.Info("agent ready", "node", s.nodeName, "members", len(a.node.Members()), "degraded", degraded)
 }
 
-// Ready reports whether the node has synced with the fleet (or given up
-// waiting) and serves.
-func (a *agent) Ready() bool { return a.ready.Load() }
+// Ready reports whether the node serves: it has synced with the fleet, or
+// given up waiting for what it may do without. Safe for concurrent use.
+func (a *agent) Ready() api.Readiness {
+	if r := a.readiness.Load(); r != nil {
+		return *r
+	}
+	return api.Readiness{Reason: "not ready: waiting for the first sync with the fleet"}
+}
 
 // Shutdown stops serving, leaves the cluster, flushes the ledger and stops
 // every goroutine, within ctx. It is idempotent.
@@ -293,7 +337,9 @@ func (a *agent) Shutdown(ctx context.Context) error {
 		}
 		a.wg.Wait()
 		a.closeErr = errors.Join(errs...)
-		a.logger.Info("agent stopped", "node", a.settings.nodeName)
+		if a.started {
+			a.logger.Info("agent stopped", "node", a.settings.nodeName)
+		}
 	})
 	return a.closeErr
 }
@@ -312,7 +358,7 @@ func loadPolicy(path string) (policy.Document, error) {
 	if err != nil {
 		var yerr error
 		if doc, yerr = policy.ParseDocumentYAML(data); yerr != nil {
-			return policy.Document{}, fmt.Errorf("--policy-file %s: %w", path, yerr)
+			return policy.Document{}, fmt.Errorf("--policy-file %s: %s", path, suggestField(yerr.Error()))
 		}
 	}
 	return doc, nil
@@ -342,10 +388,19 @@ func loadPool(path string) ([]coord.PoolEntry, error) {
 // listen opens a listener, naming the flag on error.
 func listen(flag, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
+	if addrInUse(err) {
+		return nil, fmt.Errorf("--%s %s: address in use: is another agent running?", flag, addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--%s: %w", flag, err)
 	}
 	return ln, nil
+}
+
+// addrInUse reports whether err is a bind failing on an address in use.
+// memberlist formats its listener errors with %v, so the text is checked too.
+func addrInUse(err error) bool {
+	return err != nil && (errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use"))
 }
 
 // serve runs an HTTP server on ln until Shutdown.

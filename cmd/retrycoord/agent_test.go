@@ -29,6 +29,16 @@ var testKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef01234567
 // loopback ports, as the flags and a config file would give them.
 func testAgentSettings(t *testing.T, name, poolFile string, join ...string) *agentSettings {
 	t.Helper()
+	var extra []string
+	if len(join) > 0 {
+		extra = []string{"--join", strings.Join(join, ",")}
+	}
+	return testAgentSettingsWith(t, name, poolFile, extra...)
+}
+
+// testAgentSettingsWith is testAgentSettings with more flags, which win.
+func testAgentSettingsWith(t *testing.T, name, poolFile string, extra ...string) *agentSettings {
+	t.Helper()
 	var s agentSettings
 	fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)
 	s.register(fs)
@@ -44,10 +54,7 @@ func testAgentSettings(t *testing.T, name, poolFile string, join ...string) *age
 		"--rejoin-interval", "1s",
 		"--shutdown-timeout", "5s",
 	}
-	if len(join) > 0 {
-		args = append(args, "--join", strings.Join(join, ","))
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(append(args, extra...)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.finish(fs); err != nil {
@@ -197,10 +204,12 @@ func TestBadAgentConfig(t *testing.T) {
 		{"bad join", []string{"--join", "a:b:c"}, "--join"},
 		{"bad proxy auth", []string{"--proxy-auth", "justuser"}, "--proxy-auth"},
 		{"negative interval", []string{"--push-pull-interval", "-1s"}, "--push-pull-interval"},
-		{"bad key", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--encrypt", "not-base64!"}, "--encrypt"},
-		{"short key", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--encrypt", base64.StdEncoding.EncodeToString([]byte("short"))}, "--encrypt"},
+		{"bad key", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--encrypt", "not-base64!hunter2"}, "--encrypt: key 1 is not the base64 of 16, 24 or 32 bytes; make one with: head -c 32 /dev/urandom | base64"},
+		{"short key", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--encrypt", testKey + "," + base64.StdEncoding.EncodeToString([]byte("hunter2"))}, "--encrypt: key 2 is not the base64"},
 		{"missing pool file", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--pool-file", "/nonexistent/pool.txt"}, "--pool-file"},
 		{"bad policy file", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--policy-file", "testdata/bad-policy.yaml"}, "--policy-file"},
+		{"policy file typo", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--policy-file", "testdata/typo-policy.yaml"}, `unknown field "max_attemps" in retry (valid: max_attempts, `},
+		{"policy file typo suggests", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--policy-file", "testdata/typo-policy.yaml"}, `; did you mean "max_attempts"?`},
 		{"bad redis url", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--redis-url", "mysql://user:hunter2@db:3306"}, "--redis-url"},
 		{"bad api address", []string{"--dev", "--gossip-bind", "127.0.0.1:0", "--api-addr", "256.0.0.1:1"}, "--api-addr"},
 	}
@@ -213,8 +222,11 @@ func TestBadAgentConfig(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one naming %s", err, tc.want)
 			}
-			if strings.Contains(err.Error(), "hunter2") {
-				t.Fatalf("error shows a password: %v", err)
+			if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "aHVudGVyMg") {
+				t.Fatalf("error shows a secret: %v", err)
+			}
+			if strings.Contains(tc.want, "--encrypt") && (strings.Contains(err.Error(), "--gossip-bind") || strings.Contains(err.Error(), "--label")) {
+				t.Fatalf("an --encrypt error names other flags: %v", err)
 			}
 		})
 	}

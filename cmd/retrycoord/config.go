@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,7 +85,11 @@ func applyConfig(fs *pflag.FlagSet, configFlag string, lookupEnv func(string) (s
 	for _, key := range keys {
 		f := fs.Lookup(key)
 		if f == nil || key == configFlag {
-			errs = append(errs, fmt.Errorf("config file %s: unknown setting %q", path, key))
+			msg := fmt.Sprintf("config file %s: unknown setting %q", path, key)
+			if near := nearestFlag(fs, key, configFlag); near != "" {
+				msg += fmt.Sprintf("; did you mean %q?", near)
+			}
+			errs = append(errs, errors.New(msg))
 			continue
 		}
 		if f.Changed {
@@ -155,4 +160,64 @@ func cleanFlagError(err error) string {
 		return msg[i+2:]
 	}
 	return msg
+}
+
+// nearestFlag returns the flag name closest to name by edit distance, when
+// it is close enough to be a likely typo (at most a third of its length,
+// and at least 2), skipping the flag named skip; "" otherwise.
+func nearestFlag(fs *pflag.FlagSet, name, skip string) string {
+	best, bestD := "", max(2, len(name)/3)+1
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name == skip {
+			return
+		}
+		if d := editDistance(strings.ReplaceAll(name, "_", "-"), f.Name); d < bestD {
+			best, bestD = f.Name, d
+		}
+	})
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// unknownField matches the policy package's error for an unknown key, which
+// lists the valid ones: unknown field "max_attemps" in retry (valid: a, b).
+var unknownField = regexp.MustCompile(`unknown field "([^"]+)" in [^(]*\(valid: ([^)]*)\)`)
+
+// suggestField appends the nearest valid key to a message naming an
+// unknown policy field, when one is close enough to be a likely typo.
+func suggestField(msg string) string {
+	m := unknownField.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	best, bestD := "", max(2, len(m[1])/3)+1
+	for _, valid := range strings.Split(m[2], ", ") {
+		if d := editDistance(m[1], valid); d < bestD {
+			best, bestD = valid, d
+		}
+	}
+	if best == "" {
+		return msg
+	}
+	return msg + fmt.Sprintf("; did you mean %q?", best)
 }

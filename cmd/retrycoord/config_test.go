@@ -97,7 +97,9 @@ func TestBadConfig(t *testing.T) {
 		want    []string // every piece must be in the error
 		notWant string   // must not be in the error
 	}{
-		{"unknown key in file", "node-nmae: x\n", nil, []string{"unknown setting \"node-nmae\""}, ""},
+		{"unknown key in file", "node-nmae: x\n", nil, []string{`unknown setting "node-nmae"; did you mean "node-name"?`}, ""},
+		{"unknown key, underscores", "push_pull_intervall: 1s\n", nil, []string{`unknown setting "push_pull_intervall"; did you mean "push-pull-interval"?`}, ""},
+		{"unknown key, nothing near", "colour: blue\n", nil, []string{`unknown setting "colour"`}, "did you mean"},
 		{"bad duration in file", "push-pull-interval: soon\n", nil, []string{"config file", "push-pull-interval", "soon"}, ""},
 		{"bad bool in env", "", map[string]string{"RETRYCOORD_DEV": "maybe"}, []string{"environment RETRYCOORD_DEV", "dev"}, ""},
 		{"not a mapping", "- a\n- b\n", nil, []string{"want a mapping"}, ""},
@@ -124,6 +126,9 @@ func TestBadConfig(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+			if tc.notWant != "" && strings.Contains(err.Error(), tc.notWant) {
+				t.Errorf("error %q mentions %q", err, tc.notWant)
 			}
 		})
 	}

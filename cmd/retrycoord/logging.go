@@ -38,11 +38,27 @@ func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
 	}
 	switch format {
 	case "text":
-		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly})), nil
+		// Colours only on a terminal: a file or a pipe gets no escapes.
+		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !writesToTerminal(w)})), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationsAsText})), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text, json or auto", o.format)
+}
+
+// durationsAsText writes a duration as Go writes it ("30s", "1.5ms")
+// instead of slog's JSON integer of nanoseconds.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
+}
+
+// writesToTerminal reports whether w is a terminal and NO_COLOR is unset.
+func writesToTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isTerminal(f) && os.Getenv("NO_COLOR") == ""
 }
 
 // isTerminal reports whether f is a character device (a terminal).

@@ -28,7 +28,8 @@ const maxPoolLine = 64 << 10
 //	http://user:pass@10.0.0.1:3128 region=us-east tier=premium
 //	socks5://10.0.0.2:1080         region=us-west
 //
-// Errors name the line and never repeat a password.
+// Errors name the line and quote it whole, its password hidden, with what
+// is wrong; an upstream without a scheme is asked whether http:// was meant.
 func parsePoolFile(r io.Reader) ([]poolLine, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxPoolLine)
@@ -44,21 +45,29 @@ func parsePoolFile(r io.Reader) ([]poolLine, error) {
 			continue
 		}
 		pl := poolLine{URL: fields[0], Line: n}
+		lineErr := func(format string, args ...any) {
+			shown := strings.Join(append([]string{redactURL(fields[0])}, fields[1:]...), " ")
+			errs = append(errs, fmt.Errorf("line %d: %q: %s", n, shown, fmt.Sprintf(format, args...)))
+		}
+		if err := checkScheme(fields[0]); err != nil {
+			lineErr("no scheme: did you mean http://%s?", redactUserinfo(fields[0]))
+			continue
+		}
 		if _, err := coord.ParseUpstream(coord.PoolEntry{URL: fields[0]}); err != nil {
-			errs = append(errs, fmt.Errorf("line %d: %w", n, err))
+			lineErr("%s", upstreamProblem(err))
 			continue
 		}
 		for _, kv := range fields[1:] {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok || k == "" {
-				errs = append(errs, fmt.Errorf("line %d: metadata %q: want key=value", n, kv))
+				lineErr("metadata %q: want key=value", kv)
 				continue
 			}
 			if pl.Meta == nil {
 				pl.Meta = make(map[string]string)
 			}
 			if _, dup := pl.Meta[k]; dup {
-				errs = append(errs, fmt.Errorf("line %d: metadata %s is set twice", n, k))
+				lineErr("metadata %s is set twice", k)
 				continue
 			}
 			pl.Meta[k] = v
@@ -72,7 +81,28 @@ func parsePoolFile(r io.Reader) ([]poolLine, error) {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("pool file: %w", errors.Join(errs...))
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
+}
+
+// redactURL hides the password of a proxy URL that may not parse.
+func redactURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return redactUserinfo(raw)
+	}
+	return scheme + "://" + redactUserinfo(rest)
+}
+
+// upstreamProblem is what coord.ParseUpstream found wrong, without its
+// package prefix and without the URL, which the caller quotes itself.
+func upstreamProblem(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "coord: ")
+	if rest, ok := strings.CutPrefix(msg, "bad upstream URL "); ok {
+		if _, why, ok := strings.Cut(rest, `": `); ok {
+			return why
+		}
+	}
+	return msg
 }

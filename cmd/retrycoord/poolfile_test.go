@@ -33,12 +33,14 @@ func TestParsePoolFileErrors(t *testing.T) {
 	tests := []struct {
 		name, in, want string
 	}{
-		{"bad scheme", "ftp://10.0.0.1:21\n", "line 1: coord: bad upstream URL \"ftp://10.0.0.1:21\": scheme \"ftp\" not supported"},
+		{"bad scheme", "ftp://10.0.0.1:21 region=eu\n", `line 1: "ftp://10.0.0.1:21 region=eu": scheme "ftp" not supported`},
+		{"no scheme", "  user:hunter2@10.0.0.1:3128   region=eu # x\n", `line 1: "user:xxxxx@10.0.0.1:3128 region=eu": no scheme: did you mean http://user:xxxxx@10.0.0.1:3128?`},
+		{"no scheme, a name", "proxy.example.com:3128\n", `line 1: "proxy.example.com:3128": no scheme: did you mean http://proxy.example.com:3128?`},
 		{"no host", "http://:8080\n", "no host"},
-		{"bad metadata", "http://10.0.0.1:1 region\n", `metadata "region": want key=value`},
+		{"bad metadata", "http://10.0.0.1:1 region\n", `line 1: "http://10.0.0.1:1 region": metadata "region": want key=value`},
 		{"duplicate metadata", "http://10.0.0.1:1 a=1 a=2\n", "metadata a is set twice"},
 		{"line number", "\n\nhttp://h/path\n", "line 3:"},
-		{"unparseable with password", "http://user:hunter2@[::1\n", "bad upstream URL"},
+		{"unparseable with password", "http://user:hunter2@[::1 a=b\n", `line 1: "http://user:xxxxx@[::1 a=b": `},
 		{"too long", "http://h:1 a=" + strings.Repeat("x", maxPoolLine) + "\n", "longer than"},
 	}
 	for _, tc := range tests {
@@ -49,6 +51,9 @@ func TestParsePoolFileErrors(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "s3cret") {
 				t.Fatalf("error repeats a password: %v", err)
+			}
+			if strings.Contains(err.Error(), "coord:") || strings.Contains(err.Error(), "bad upstream URL") {
+				t.Fatalf("error shows the library's wording: %v", err)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ const (
 type agentSettings struct {
 	config          string
 	dev             bool
+	bootstrap       bool
 	nodeName        string
 	gossipBind      string
 	gossipAdvertise string
@@ -44,6 +46,7 @@ type agentSettings struct {
 	proxyAuth       string
 	upstreamCA      string
 	upstreamRoots   *x509.CertPool // from upstreamCA; nil: the system's
+	proxyOpen       bool
 	poolFile        string
 	policyFile      string
 	redisURL        string
@@ -59,7 +62,8 @@ func (s *agentSettings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.nodeName, "node-name", "", "unique member name (default: hostname plus a random suffix)")
 	fs.StringVar(&s.gossipBind, "gossip-bind", net.JoinHostPort("0.0.0.0", strconv.Itoa(defaultGossipPort)), "gossip address, UDP and TCP (with --dev: 127.0.0.1:7946)")
 	fs.StringVar(&s.gossipAdvertise, "gossip-advertise", "", "gossip address other nodes dial (default: the bound one)")
-	fs.StringSliceVar(&s.join, "join", nil, "seed nodes to join, host:port, comma-separated")
+	fs.StringSliceVar(&s.join, "join", nil, "seed nodes to join, host:port, comma-separated; not ready until one answers")
+	fs.BoolVar(&s.bootstrap, "bootstrap", false, "this node may start a new fleet alone: ready without any seed answering")
 	fs.StringSliceVar(&s.encrypt, "encrypt", nil, "gossip encryption keys, base64 of 16, 24 or 32 bytes; the first encrypts")
 	fs.StringVar(&s.label, "label", "", "cluster label: nodes with other labels never merge")
 	fs.StringVar(&s.apiAddr, "api-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(defaultAPIPort)), "admin API and metrics address")
@@ -69,6 +73,7 @@ func (s *agentSettings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.proxyAddr, "proxy-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(defaultProxyPort)), "forward proxy address (empty: no forward proxy)")
 	fs.StringVar(&s.proxyAuth, "proxy-auth", "", "user:password clients must give the forward proxy (default: none)")
 	fs.StringVar(&s.upstreamCA, "upstream-ca", "", "PEM file of the CA that signed https upstream proxies' certificates (trusted besides the system's roots)")
+	fs.BoolVar(&s.proxyOpen, "proxy-open", false, "let a forward proxy beyond loopback run without --proxy-auth (an open proxy, on purpose)")
 	fs.StringVar(&s.poolFile, "pool-file", "", "pool file: one proxy URL a line, key=value metadata, # comments")
 	fs.StringVar(&s.policyFile, "policy-file", "", "policy document, JSON or YAML (default: the built-in defaults)")
 	fs.StringVar(&s.redisURL, "redis-url", "", "Redis ledger URL: redis://, rediss://, redis+cluster://, redis+sentinel:// (default: none)")
@@ -122,6 +127,15 @@ func (s *agentSettings) finish(fs *pflag.FlagSet) error {
 			bad("proxy-auth", "want user:password")
 		}
 	}
+	if s.proxyAddr != "" && s.proxyAuth == "" && !s.proxyOpen && !isLoopback(s.proxyAddr) {
+		bad("proxy-addr", "%s is beyond loopback and --proxy-auth is not set: anyone who reaches it could use the pool; "+
+			"set --proxy-auth user:password, or --proxy-open to run an open proxy on purpose", s.proxyAddr)
+	}
+	for i, k := range s.encrypt {
+		if raw, err := base64.StdEncoding.DecodeString(k); err != nil || !validKeyLen(len(raw)) {
+			bad("encrypt", "key %d is not the base64 of 16, 24 or 32 bytes; make one with: head -c 32 /dev/urandom | base64", i+1)
+		}
+	}
 	for name, d := range map[string]time.Duration{
 		"push-pull-interval": s.pushPull, "rejoin-interval": s.rejoin,
 		"ready-timeout": s.readyTimeout, "shutdown-timeout": s.shutdownTimeout,
@@ -141,6 +155,24 @@ func (s *agentSettings) finish(fs *pflag.FlagSet) error {
 		s.upstreamRoots = pool
 	}
 	return errors.Join(errs...)
+}
+
+// validKeyLen reports whether n bytes make an AES key for gossip.
+func validKeyLen(n int) bool { return n == 16 || n == 24 || n == 32 }
+
+// isLoopback reports whether addr ("host:port") listens on loopback only:
+// localhost or a loopback IP. An empty host, a wildcard or any other name
+// is beyond loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // splitHostPort checks "host:port" and returns the port.

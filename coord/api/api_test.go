@@ -165,13 +165,28 @@ func TestPathEscapedKey(t *testing.T) {
 }
 
 func TestReadyAndMembers(t *testing.T) {
-	var ready atomic.Bool
-	f := newFixture(t, Config{Ready: ready.Load, Members: MembersFunc(func() []Member {
+	var ready, degraded atomic.Bool
+	readiness := func() Readiness {
+		if degraded.Load() {
+			return Readiness{Degraded: true, Reason: "not ready: no seed answered"}
+		}
+		return Readiness{Ready: ready.Load()}
+	}
+	f := newFixture(t, Config{Ready: readiness, Members: MembersFunc(func() []Member {
 		return []Member{{Name: "n1", Addr: "127.0.0.1:7946", State: "alive"}, {Name: "n2", State: "suspect", Suspect: true}}
 	})})
 	if got, body, _ := f.call(t, "GET", "/v1/ready", "", ""); got != 503 || !strings.Contains(body, "first sync") {
 		t.Errorf("ready before sync = %d %s", got, body)
 	}
+	// A degraded node is not ready: the reason is both the readiness's and
+	// the API error's, so that any client shows it.
+	degraded.Store(true)
+	if got, body, _ := f.call(t, "GET", "/v1/ready", "", ""); got != 503 ||
+		!strings.Contains(body, `"ready":false,"degraded":true,"reason":"not ready: no seed answered"`) ||
+		!strings.Contains(body, `"error":{"code":"not_ready","message":"not ready: no seed answered"}`) {
+		t.Errorf("ready when degraded = %d %s", got, body)
+	}
+	degraded.Store(false)
 	ready.Store(true)
 	if got, _, _ := f.call(t, "GET", "/v1/ready", "", ""); got != 200 {
 		t.Errorf("ready = %d", got)

@@ -177,6 +177,13 @@ func (c *Client) PolicyJSON(ctx context.Context) (json.RawMessage, error) {
 	return raw, c.do(ctx, "GET", "/v1/policy", nil, &raw)
 }
 
+// EffectivePolicyJSON returns the policy document in force with every
+// default filled in (GET /v1/policy?effective=true), as JSON.
+func (c *Client) EffectivePolicyJSON(ctx context.Context) (json.RawMessage, error) {
+	var raw json.RawMessage
+	return raw, c.do(ctx, "GET", "/v1/policy?effective=true", nil, &raw)
+}
+
 // Policy returns the policy document in force.
 func (c *Client) Policy(ctx context.Context) (policy.Document, error) {
 	raw, err := c.PolicyJSON(ctx)

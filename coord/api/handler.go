@@ -78,8 +78,10 @@ type Config struct {
 	Coordinator *coord.Coordinator
 	// Members lists the fleet (default: this node alone, alive).
 	Members Members
-	// Ready reports readiness for GET /v1/ready (default: always ready).
-	Ready func() bool
+	// Ready reports readiness for GET /v1/ready: 200 when Ready, else 503
+	// with the reason (default: always ready). It is called on every
+	// request, from any goroutine.
+	Ready func() Readiness
 	// Token is the bearer token writes and select need. Empty: writes are
 	// refused (403) unless Dev.
 	Token string

@@ -17,11 +17,20 @@ func (h *Handler) health(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (h *Handler) ready(w http.ResponseWriter, _ *http.Request) {
-	if h.cfg.Ready != nil && !h.cfg.Ready() {
-		writeJSON(w, http.StatusServiceUnavailable, Readiness{Reason: "not ready: waiting for the first sync with the fleet"})
+	r := Readiness{Ready: true}
+	if h.cfg.Ready != nil {
+		r = h.cfg.Ready()
+	}
+	if r.Ready {
+		r.Error = nil
+		writeJSON(w, http.StatusOK, r)
 		return
 	}
-	writeJSON(w, http.StatusOK, Readiness{Ready: true})
+	if r.Reason == "" {
+		r.Reason = "not ready: waiting for the first sync with the fleet"
+	}
+	r.Error = &Error{Status: http.StatusServiceUnavailable, Code: CodeNotReady, Message: r.Reason}
+	writeJSON(w, http.StatusServiceUnavailable, r)
 }
 
 func (h *Handler) members(w http.ResponseWriter, _ *http.Request) {

@@ -10,9 +10,15 @@ type Health struct {
 }
 
 // Readiness is the answer of GET /v1/ready (200 when Ready, else 503).
+// A 503 also carries the reason as the API's JSON error, so that any client
+// reading {"error":{…}} shows it.
 type Readiness struct {
-	Ready  bool   `json:"ready"`
-	Reason string `json:"reason,omitempty"`
+	Ready bool `json:"ready"`
+	// Degraded is set when the node gave up waiting for something it needs
+	// (a seed that never answered, the ledger's snapshot) and keeps trying.
+	Degraded bool   `json:"degraded"`
+	Reason   string `json:"reason,omitempty"`
+	Error    *Error `json:"error,omitempty"` // on a 503: code not_ready, the reason as message
 }
 
 // Member is one node of the fleet as the cluster sees it.
