@@ -41,10 +41,14 @@ func TestLeaveWithEveryPeerGone(t *testing.T) {
 }
 
 // TestLeaveWaitsWhileAPeerHears: with a peer that answers, Leave still
-// waits for its announcement to spread; here memberlist cannot send it, so
-// Leave runs into its deadline.
+// waits for its announcement to spread; here nothing can carry it (no
+// gossip, no push/pull, no re-join whose ping answers would piggyback it),
+// so Leave runs into its deadline.
 func TestLeaveWaitsWhileAPeerHears(t *testing.T) {
-	ms := startCluster(t, 2, clusterOpts{tweak: func(_ int, c *Config) { c.Base = silentBase() }})
+	ms := startCluster(t, 2, clusterOpts{tweak: func(_ int, c *Config) {
+		c.Base = silentBase()
+		c.PushPullInterval, c.RejoinInterval = time.Hour, time.Hour
+	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := ms[0].node.Leave(ctx); err == nil {

@@ -44,6 +44,9 @@ type Node struct {
 	seeds  []string
 	keys   keyManager // the gossip keyring (keys.go)
 
+	rejoins rejoins     // what to re-join after a partition (rejoin.go)
+	hasLeft atomic.Bool // Leave was called: no more re-joins
+
 	ready     chan struct{}
 	readyOnce sync.Once
 
@@ -79,6 +82,7 @@ func New(cfg Config) (*Node, error) {
 	n.keys.ring = kr
 	n.peers.init(n.name)
 	n.view.init()
+	n.rejoins.init()
 	n.guard.init(n)
 	n.queue = &memberlist.TransmitLimitedQueue{NumNodes: n.numNodes, RetransmitMult: 4}
 
@@ -275,6 +279,7 @@ func (n *Node) Leave(ctx context.Context) error {
 	if n.closed() || ml == nil {
 		return ErrClosed
 	}
+	n.hasLeft.Store(true)
 	timeout := DefaultLeaveTimeout
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, max(time.Millisecond, time.Until(d)))
