@@ -70,8 +70,14 @@ type Config struct {
 	GossipInterval time.Duration
 	// PushPullInterval is the anti-entropy period (default 10s).
 	PushPullInterval time.Duration
-	// RejoinInterval is how often the seeds are joined again, healing
-	// partitions longer than memberlist's dead-node memory (default 30s).
+	// RejoinInterval is how often the seeds, and the members lost within
+	// the last hour, are joined again while they are not alive members
+	// (default 1s). A join exchanges full state, so a healed
+	// partition converges within about one interval: memberlist itself
+	// never contacts a member again once it declared it dead. Each attempt
+	// is a ping first (a gone node costs one ProbeTimeout), then a join;
+	// each address has at most one attempt under way. While every seed is
+	// an alive member, nothing is sent.
 	RejoinInterval time.Duration
 	// EvidenceInterval is how often this node's failure counts are sent
 	// when something failed (default 20ms).
@@ -105,7 +111,7 @@ type Config struct {
 // Defaults.
 const (
 	DefaultPushPullInterval = 10 * time.Second
-	DefaultRejoinInterval   = 30 * time.Second
+	DefaultRejoinInterval   = time.Second
 	DefaultEvidenceInterval = 20 * time.Millisecond
 	DefaultQueueSize        = 4096
 )

@@ -75,7 +75,10 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 
 // NotifyJoin, NotifyUpdate and NotifyLeave copy what they need out of m:
 // memberlist rewrites m in place later (see memberView).
-func (e *events) NotifyJoin(m *memberlist.Node) { e.memberChanged(m) }
+func (e *events) NotifyJoin(m *memberlist.Node) {
+	e.memberChanged(m)
+	(*Node)(e).rejoins.joined(m)
+}
 
 func (e *events) NotifyUpdate(m *memberlist.Node) { e.memberChanged(m) }
 
@@ -83,6 +86,7 @@ func (e *events) NotifyLeave(m *memberlist.Node) {
 	n := (*Node)(e)
 	n.view.remove(m.Name)
 	n.peers.remove(m.Name)
+	n.rejoins.left(m, time.Now())
 }
 
 func (e *events) memberChanged(m *memberlist.Node) {

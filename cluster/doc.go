@@ -16,9 +16,12 @@
 //     PacketBudget (bursts go by TCP, a few peers at a time); the same record
 //     is queued for gossip as a named broadcast (kind + key), and receivers
 //     re-queue only what changed their table; push/pull anti-entropy
-//     exchanges every non-pristine record; the seeds are re-joined
-//     periodically so that partitions longer than memberlist's dead-node
-//     memory heal;
+//     exchanges every non-pristine record; every RejoinInterval (1s) the
+//     seeds and the members memberlist lost are pinged and, when they
+//     answer, joined (a full state exchange), and a lost member that comes
+//     back is synced with at once, so that a healed partition converges
+//     within about a second even after memberlist declared the other side
+//     dead; Leave waits for its announcement only while a peer answers;
 //   - failure evidence: every EvidenceInterval, and only when something
 //     failed, this node's own failure counts go to every member; what
 //     arrives is merged with Store.MergeEvidence;
@@ -52,8 +55,10 @@
 // re-join, membership view) and a small goroutine that re-advertises the
 // node metadata when the poison guard flips (memberlist's UpdateNode waits
 // for gossip, so it never runs in the other loops, and only for a bounded
-// time); Close stops memberlist and them and returns once they have exited.
-// Close is idempotent.
+// time). Re-join attempts (a ping, then a join) and Leave's pings run in
+// goroutines of their own, at most one per address, each bounded by
+// memberlist's ProbeTimeout when nobody answers. Close stops memberlist and
+// them and returns once they have exited. Close is idempotent.
 //
 // # Usage
 //

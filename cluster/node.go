@@ -44,6 +44,9 @@ type Node struct {
 	seeds  []string
 	keys   keyManager // the gossip keyring (keys.go)
 
+	rejoins rejoins     // what to re-join after a partition (rejoin.go)
+	hasLeft atomic.Bool // Leave was called: no more re-joins
+
 	ready     chan struct{}
 	readyOnce sync.Once
 
@@ -79,6 +82,7 @@ func New(cfg Config) (*Node, error) {
 	n.keys.ring = kr
 	n.peers.init(n.name)
 	n.view.init()
+	n.rejoins.init()
 	n.guard.init(n)
 	n.queue = &memberlist.TransmitLimitedQueue{NumNodes: n.numNodes, RetransmitMult: 4}
 
@@ -265,15 +269,26 @@ func (n *Node) Publish(rec state.Record) {
 }
 
 // Leave announces that this node leaves the fleet and waits for the
-// announcement to spread until ctx ends (at most 5s). Call Close after it.
+// announcement to spread until ctx ends (at most DefaultLeaveTimeout, 5s).
+// It waits only while some member can hear it: when no other member
+// answers a ping within memberlist's ProbeTimeout (every peer already gone,
+// or none ever joined), it announces and returns nil at once. Call Close
+// after it.
 func (n *Node) Leave(ctx context.Context) error {
 	ml := n.ml.Load()
 	if n.closed() || ml == nil {
 		return ErrClosed
 	}
-	timeout := 5 * time.Second
+	n.hasLeft.Store(true)
+	timeout := DefaultLeaveTimeout
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, max(time.Millisecond, time.Until(d)))
+	}
+	if !n.anyPeerHears(ctx, ml) {
+		// Nobody to tell: mark this node left without waiting for the
+		// announcement (memberlist's timeout 0 would wait forever).
+		_ = ml.Leave(time.Nanosecond)
+		return nil
 	}
 	if err := ml.Leave(timeout); err != nil {
 		return fmt.Errorf("cluster: leave: %w", err)

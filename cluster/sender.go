@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"slices"
 	"sync"
 	"time"
 
@@ -158,6 +157,8 @@ func (n *Node) tickLoop() {
 			clear(buf)
 		case <-rejoin.C:
 			n.rejoin()
+		case addr := <-n.rejoins.back:
+			n.joinAt(addr, true)
 		case now := <-maintain.C:
 			n.peers.setAlive(n.Members())
 			if n.guard.suspect.Load() {
@@ -180,31 +181,4 @@ func (n *Node) sendEvidence(evs []state.Evidence) {
 	}
 	n.stats.evidenceSent.Add(uint64(len(evs)))
 	n.sendPackets(peers, packEvidence(n.name, evs, PacketBudget))
-}
-
-// rejoin joins the seeds that are not alive members now: after a partition
-// longer than memberlist's dead-node memory, nothing else would contact
-// them again.
-func (n *Node) rejoin() {
-	ml := n.ml.Load()
-	if ml == nil {
-		return
-	}
-	seeds := n.seedList()
-	if len(seeds) == 0 {
-		return
-	}
-	known := make(map[string]bool)
-	for _, m := range n.view.list() {
-		if m.State == memberlist.StateAlive || m.State == memberlist.StateSuspect {
-			known[m.Address()] = true
-		}
-	}
-	seeds = slices.DeleteFunc(seeds, func(s string) bool { return known[s] })
-	if len(seeds) == 0 {
-		return
-	}
-	if _, err := ml.Join(seeds); err != nil {
-		n.log.Debug("re-join failed", "err", err)
-	}
 }

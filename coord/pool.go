@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,8 +82,9 @@ var ErrBadUpstream = errors.New("coord: bad upstream URL")
 
 // ParseUpstream parses a pool entry into an Upstream. The URL must be
 // absolute with scheme http, https or socks5 and a host; a missing port
-// defaults to 80, 443 and 1080. The error wraps ErrBadUpstream and names the
-// URL with its password redacted.
+// defaults to 80, 443 and 1080, and a given one must be within 1–65535
+// (leading zeros are dropped from the key). The error wraps ErrBadUpstream
+// and names the URL with its password redacted.
 func ParseUpstream(e PoolEntry) (*Upstream, error) {
 	u, err := url.Parse(strings.TrimSpace(e.URL))
 	if err != nil {
@@ -112,7 +114,12 @@ func ParseUpstream(e PoolEntry) (*Upstream, error) {
 		return nil, fmt.Errorf("%w %q: a proxy URL has no path, query or fragment", ErrBadUpstream, shown)
 	}
 	if p := u.Port(); p != "" {
-		port = p
+		// url.Parse checks that a port is digits, not that it is one.
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%w %q: port out of range 1–65535", ErrBadUpstream, shown)
+		}
+		port = strconv.Itoa(n)
 	}
 	hostport := net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 	dial := &url.URL{Scheme: u.Scheme, User: u.User, Host: hostport}

@@ -70,6 +70,13 @@ func FuzzParseUpstream(f *testing.F) {
 		"soCks5://0000::",
 		"http://user:pw@h:1@evil:2",
 		"socks5://%zz:%zz@h",
+		"http://h:0",
+		"http://h:65535",
+		"http://h:65536",
+		"socks5://[::1]:0",
+		"https://user:pw@h:00080",
+		"http://h:4294967377", // 80 modulo 2³²
+		"http://h:99999999999999999999",
 	} {
 		f.Add(s)
 	}

@@ -32,6 +32,40 @@ func TestParseUpstream(t *testing.T) {
 	}
 }
 
+// TestParseUpstreamPortRange: a port outside 1–65535 is refused (url.Parse
+// only checks that it is digits), with the URL's password hidden; leading
+// zeros do not make a second key for the same proxy.
+func TestParseUpstreamPortRange(t *testing.T) {
+	for _, raw := range []string{
+		"http://h:0",
+		"http://user:hunter2@h:65536",
+		"socks5://[::1]:0",
+		"https://h:00000",
+		"http://h:4294967377", // 80 once truncated to 32 bits
+		"http://h:99999999999999999999",
+	} {
+		u, err := ParseUpstream(PoolEntry{URL: raw})
+		if !errors.Is(err, ErrBadUpstream) || !strings.Contains(err.Error(), "port out of range 1–65535") {
+			t.Errorf("ParseUpstream(%q) = %v, %v; want ErrBadUpstream naming the port range", raw, u, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("ParseUpstream(%q): error %q shows the password", raw, err)
+		}
+	}
+	for raw, key := range map[string]string{
+		"http://h:1":             "http://h:1",
+		"http://h:65535":         "http://h:65535",
+		"https://u:p@h:00443":    "https://h:443",
+		"socks5://[::1]:0001080": "socks5://[::1]:1080",
+	} {
+		u, err := ParseUpstream(PoolEntry{URL: raw})
+		if err != nil || u.Key() != key {
+			t.Errorf("ParseUpstream(%q) = %v, %v; want key %q", raw, u, err, key)
+		}
+	}
+}
+
 func TestParseUpstreamErrorsHidePasswords(t *testing.T) {
 	for _, raw := range []string{
 		"ftp://user:hunter2@host:21",

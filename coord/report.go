@@ -2,7 +2,9 @@ package coord
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/proxywhirl/retrycoord/state"
@@ -25,16 +27,51 @@ func (c *Coordinator) Select(ctx context.Context) (*Upstream, error) {
 	return u, nil
 }
 
+// ErrUnknownUpstream is wrapped by the error of Report for an upstream that
+// is not in the pool.
+var ErrUnknownUpstream = errors.New("coord: unknown upstream")
+
+// UpstreamKey returns the key of the upstream that s names: s is a key or a
+// URL, credentials allowed, as in the pool ("http://user:pw@Proxy:8080" names
+// "http://proxy:8080"; a missing port is the scheme's default). When s does
+// not parse as an upstream URL it is the key of no upstream, and UpstreamKey
+// returns it with anything that looks like credentials hidden, so that it
+// may be shown in an error.
+func UpstreamKey(s string) string {
+	if u, err := ParseUpstream(PoolEntry{URL: s}); err == nil {
+		return u.key
+	}
+	return hideUserinfo(s)
+}
+
+// hideUserinfo replaces everything before the last '@' of s (after the
+// scheme, if any) with "xxxxx": user names may be secrets too (a token as
+// the user name).
+func hideUserinfo(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 && i+3 <= at {
+		start = i + 3
+	}
+	return s[:start] + "xxxxx" + s[at:]
+}
+
 // Report records the outcome of an attempt that a thin client made through
-// the upstream with the given key: it feeds the breaker (ClassSuccess as a
-// success, ClassFailure and ClassBan as failures, others as nothing), the
-// upstream's selection statistics and the Recorder, as one attempt of a new
-// request. An unknown key is an error; so is an open breaker
-// (state.ErrOpen), in which case only the Recorder counts the attempt.
-func (c *Coordinator) Report(key string, class Class, status int, latency time.Duration) error {
+// an upstream, named by its key or its URL (see UpstreamKey): it feeds the
+// breaker (ClassSuccess as a success, ClassFailure and ClassBan as
+// failures, others as nothing), the upstream's selection statistics and the
+// Recorder, as one attempt of a new request. An upstream not in the pool is
+// an error wrapping ErrUnknownUpstream, which names it without credentials;
+// so is an open breaker (state.ErrOpen), in which case only the Recorder
+// counts the attempt.
+func (c *Coordinator) Report(upstream string, class Class, status int, latency time.Duration) error {
+	key := UpstreamKey(upstream)
 	u := c.Upstream(key)
 	if u == nil {
-		return fmt.Errorf("coord: unknown upstream %q", key)
+		return fmt.Errorf("%w %q", ErrUnknownUpstream, key)
 	}
 	tk, err := c.tb.Admit(key)
 	outcome := state.OutcomeAbandoned

@@ -105,8 +105,10 @@ func (b BreakerPolicy) Validate() error {
 	return ps.err()
 }
 
-func (b BreakerPolicy) validate(ps *problems) {
-	b = b.WithDefaults()
+func (b BreakerPolicy) validate(ps *problems) { b.WithDefaults().check(ps) }
+
+// check checks b as it is, without filling in defaults.
+func (b BreakerPolicy) check(ps *problems) {
 	ps.intIn("breaker.failure_threshold", b.FailureThreshold, 1, 10_000)
 	ps.durIn("breaker.window", b.Window, time.Second, time.Hour, "1s–1h")
 	ps.rate("breaker.failure_rate", b.FailureRate)

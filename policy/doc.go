@@ -17,7 +17,9 @@
 // default, so a zero Document is a complete, valid configuration. Code that
 // reads a policy calls WithDefaults once to get the effective values;
 // ParseDocument keeps zero fields zero, so that a field left out keeps
-// following the default. Enums start at 1 and are written as names
+// following the default. On the wire only a field left out (or null) means
+// the default: an explicit 0 or "0s" where zero would mean a default
+// ("max_attempts": 0) is an error that names the field and its bound. Enums start at 1 and are written as names
 // ("exponential", "decorrelated", "round-robin"); their numbers are
 // append-only.
 //

@@ -51,7 +51,10 @@ func (d Document) Validate() error {
 
 // ParseDocument reads a policy document from JSON and validates it. Keys
 // are snake_case, durations are strings such as "1.5s", enums are names; a
-// missing key, like a zero value, means the default. The result keeps zero
+// missing key or null means the default. An explicit 0 (or "0s") where zero
+// would mean a default ("max_attempts": 0) is an error naming the field and
+// its bound; where zero is a value of its own ("timeout": "0s", none) it is
+// kept. The result keeps zero
 // fields zero (call WithDefaults for the effective values) except Version,
 // which reads as DocumentVersion when absent. Unknown keys, unknown
 // versions, bad durations and out-of-range values are errors; so are input
@@ -119,30 +122,44 @@ func (d *Document) decodeJSON(data []byte) error {
 		bw breakerWire
 		sw selectWire
 	)
-	if err := decodeJSONSection(m["retry"], "retry", retryKeys, &rw); err != nil {
+	var (
+		present [3][]string // of retry, breaker and select
+		err     error
+	)
+	if present[0], err = decodeJSONSection(m["retry"], "retry", retryKeys, &rw); err != nil {
 		return err
 	}
-	if err := decodeJSONSection(m["breaker"], "breaker", breakerKeys, &bw); err != nil {
+	if present[1], err = decodeJSONSection(m["breaker"], "breaker", breakerKeys, &bw); err != nil {
 		return err
 	}
-	if err := decodeJSONSection(m["select"], "select", selectKeys, &sw); err != nil {
+	if present[2], err = decodeJSONSection(m["select"], "select", selectKeys, &sw); err != nil {
 		return err
 	}
-	return out.fromWire(&rw, &bw, &sw, d)
+	return out.fromWire(&rw, &bw, &sw, present, d)
 }
 
 // fromWire converts the decoded sections and, when all of them are good,
-// stores the result in *dst with Version 0 read as DocumentVersion.
-func (d Document) fromWire(rw *retryWire, bw *breakerWire, sw *selectWire, dst *Document) error {
+// stores the result in *dst with Version 0 read as DocumentVersion. present
+// holds the keys given (not null) in each section, for explicitZeros.
+func (d Document) fromWire(rw *retryWire, bw *breakerWire, sw *selectWire, present [3][]string, dst *Document) error {
 	var errs []error
 	var err error
-	if d.Retry, err = rw.policy(); err != nil {
+	if d.Retry, err = rw.policy(); err == nil {
+		err = explicitZeros("retry", present[0], rw, d.Retry)
+	}
+	if err != nil {
 		errs = append(errs, err)
 	}
-	if d.Breaker, err = bw.policy(); err != nil {
+	if d.Breaker, err = bw.policy(); err == nil {
+		err = explicitZeros("breaker", present[1], bw, d.Breaker)
+	}
+	if err != nil {
 		errs = append(errs, err)
 	}
-	if d.Select, err = sw.policy(); err != nil {
+	if d.Select, err = sw.policy(); err == nil {
+		err = explicitZeros("select", present[2], sw, d.Select)
+	}
+	if err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

@@ -22,16 +22,21 @@ func (p RetryPolicy) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON implements json.Unmarshaler. It replaces *p with the policy
-// in data; absent fields are zero (the defaults). Unknown fields, bad
-// durations and unknown enum names are errors; bounds are not checked (call
-// Validate). JSON null leaves *p unchanged.
+// in data; absent and null fields are zero (the defaults). Unknown fields,
+// bad durations, unknown enum names and an explicit zero where zero would
+// mean a default (see ParseDocument) are errors; other bounds are not
+// checked (call Validate). JSON null leaves *p unchanged.
 func (p *RetryPolicy) UnmarshalJSON(data []byte) error {
 	var w retryWire
-	if err := decodeJSONSection(data, "retry", retryKeys, &w); err != nil || isNull(data) {
+	present, err := decodeJSONSection(data, "retry", retryKeys, &w)
+	if err != nil || isNull(data) {
 		return err
 	}
 	v, err := w.policy()
 	if err != nil {
+		return err
+	}
+	if err := explicitZeros("retry", present, &w, v); err != nil {
 		return err
 	}
 	*p = v
@@ -44,11 +49,15 @@ func (b BreakerPolicy) MarshalJSON() ([]byte, error) { return json.Marshal(b.wir
 // UnmarshalJSON implements json.Unmarshaler; see RetryPolicy.UnmarshalJSON.
 func (b *BreakerPolicy) UnmarshalJSON(data []byte) error {
 	var w breakerWire
-	if err := decodeJSONSection(data, "breaker", breakerKeys, &w); err != nil || isNull(data) {
+	present, err := decodeJSONSection(data, "breaker", breakerKeys, &w)
+	if err != nil || isNull(data) {
 		return err
 	}
 	v, err := w.policy()
 	if err != nil {
+		return err
+	}
+	if err := explicitZeros("breaker", present, &w, v); err != nil {
 		return err
 	}
 	*b = v
@@ -67,11 +76,15 @@ func (s SelectPolicy) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON implements json.Unmarshaler; see RetryPolicy.UnmarshalJSON.
 func (s *SelectPolicy) UnmarshalJSON(data []byte) error {
 	var w selectWire
-	if err := decodeJSONSection(data, "select", selectKeys, &w); err != nil || isNull(data) {
+	present, err := decodeJSONSection(data, "select", selectKeys, &w)
+	if err != nil || isNull(data) {
 		return err
 	}
 	v, err := w.policy()
 	if err != nil {
+		return err
+	}
+	if err := explicitZeros("select", present, &w, v); err != nil {
 		return err
 	}
 	*s = v
@@ -84,24 +97,31 @@ func isNull(data []byte) bool { return string(bytes.TrimSpace(data)) == "null" }
 // decodeJSONSection decodes one JSON object into the wire struct v: keys
 // must be exactly those of known (case-sensitive, unlike encoding/json's
 // default), and the values must have the right types. null decodes to
-// nothing, and so does no data at all (an absent section).
-func decodeJSONSection(data []byte, section string, known []string, v any) error {
+// nothing, and so does no data at all (an absent section). It returns the
+// keys given a value other than null, sorted, for explicitZeros.
+func decodeJSONSection(data []byte, section string, known []string, v any) ([]string, error) {
 	if len(data) == 0 || isNull(data) {
-		return nil
+		return nil, nil
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
-		return jsonError(section, err)
+		return nil, jsonError(section, err)
 	}
 	if err := checkKeys(section, known, mapKeys(m)); err != nil {
-		return err
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(section, err)
+		return nil, jsonError(section, err)
 	}
-	return nil
+	var present []string
+	for _, k := range mapKeys(m) {
+		if !isNull(m[k]) {
+			present = append(present, k)
+		}
+	}
+	return present, nil
 }
 
 // checkKeys returns an error naming the first of keys (in order) that is not

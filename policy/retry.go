@@ -116,8 +116,10 @@ func (p RetryPolicy) Validate() error {
 	return ps.err()
 }
 
-func (p RetryPolicy) validate(ps *problems) {
-	p = p.filled()
+func (p RetryPolicy) validate(ps *problems) { p.filled().check(ps) }
+
+// check checks p as it is, without filling in defaults.
+func (p RetryPolicy) check(ps *problems) {
 	ps.intIn("retry.max_attempts", p.MaxAttempts, 1, 10)
 	enumIn(ps, "retry.backoff", backoffNames, p.Backoff)
 	ps.durIn("retry.base_delay", p.BaseDelay, 100*time.Millisecond, 60*time.Second, "0.1s–60s")

@@ -68,8 +68,10 @@ func (s SelectPolicy) Validate() error {
 	return ps.err()
 }
 
-func (s SelectPolicy) validate(ps *problems) {
-	s = s.WithDefaults()
+func (s SelectPolicy) validate(ps *problems) { s.WithDefaults().check(ps) }
+
+// check checks s as it is, without filling in defaults.
+func (s SelectPolicy) check(ps *problems) {
 	enumIn(ps, "select.strategy", strategyNames, s.Strategy)
 	ps.floatIn("select.success_weight", s.SuccessWeight, 0, 1)
 	ps.floatIn("select.latency_weight", s.LatencyWeight, 0, 1)

@@ -61,11 +61,15 @@ func (p RetryPolicy) MarshalYAML() (any, error) { return p.wire() }
 // UnmarshalYAML implements yaml.Unmarshaler; see RetryPolicy.UnmarshalJSON.
 func (p *RetryPolicy) UnmarshalYAML(n *yaml.Node) error {
 	var w retryWire
-	if err := decodeYAMLSection(n, "retry", retryKeys, &w); err != nil || isYAMLNull(n) {
+	present, err := decodeYAMLSection(n, "retry", retryKeys, &w)
+	if err != nil || isYAMLNull(n) {
 		return err
 	}
 	v, err := w.policy()
 	if err != nil {
+		return err
+	}
+	if err := explicitZeros("retry", present, &w, v); err != nil {
 		return err
 	}
 	*p = v
@@ -78,11 +82,15 @@ func (b BreakerPolicy) MarshalYAML() (any, error) { return b.wire(), nil }
 // UnmarshalYAML implements yaml.Unmarshaler; see RetryPolicy.UnmarshalJSON.
 func (b *BreakerPolicy) UnmarshalYAML(n *yaml.Node) error {
 	var w breakerWire
-	if err := decodeYAMLSection(n, "breaker", breakerKeys, &w); err != nil || isYAMLNull(n) {
+	present, err := decodeYAMLSection(n, "breaker", breakerKeys, &w)
+	if err != nil || isYAMLNull(n) {
 		return err
 	}
 	v, err := w.policy()
 	if err != nil {
+		return err
+	}
+	if err := explicitZeros("breaker", present, &w, v); err != nil {
 		return err
 	}
 	*b = v
@@ -95,11 +103,15 @@ func (s SelectPolicy) MarshalYAML() (any, error) { return s.wire() }
 // UnmarshalYAML implements yaml.Unmarshaler; see RetryPolicy.UnmarshalJSON.
 func (s *SelectPolicy) UnmarshalYAML(n *yaml.Node) error {
 	var w selectWire
-	if err := decodeYAMLSection(n, "select", selectKeys, &w); err != nil || isYAMLNull(n) {
+	present, err := decodeYAMLSection(n, "select", selectKeys, &w)
+	if err != nil || isYAMLNull(n) {
 		return err
 	}
 	v, err := w.policy()
 	if err != nil {
+		return err
+	}
+	if err := explicitZeros("select", present, &w, v); err != nil {
 		return err
 	}
 	*s = v
@@ -135,16 +147,20 @@ func (d *Document) decodeYAML(n *yaml.Node) error {
 		bw breakerWire
 		sw selectWire
 	)
-	if err := decodeYAMLSection(sections["retry"], "retry", retryKeys, &rw); err != nil {
+	var (
+		present [3][]string // of retry, breaker and select
+		err     error
+	)
+	if present[0], err = decodeYAMLSection(sections["retry"], "retry", retryKeys, &rw); err != nil {
 		return err
 	}
-	if err := decodeYAMLSection(sections["breaker"], "breaker", breakerKeys, &bw); err != nil {
+	if present[1], err = decodeYAMLSection(sections["breaker"], "breaker", breakerKeys, &bw); err != nil {
 		return err
 	}
-	if err := decodeYAMLSection(sections["select"], "select", selectKeys, &sw); err != nil {
+	if present[2], err = decodeYAMLSection(sections["select"], "select", selectKeys, &sw); err != nil {
 		return err
 	}
-	return out.fromWire(&rw, &bw, &sw, d)
+	return out.fromWire(&rw, &bw, &sw, present, d)
 }
 
 // resolveYAML follows aliases and unwraps a document node.
@@ -170,21 +186,28 @@ func isYAMLNull(n *yaml.Node) bool {
 
 // decodeYAMLSection decodes one mapping into the wire struct v, checking
 // its keys first: yaml.v3 forgets KnownFields inside custom unmarshalers.
-func decodeYAMLSection(n *yaml.Node, section string, known []string, v any) error {
+// It returns the keys given a value other than null, for explicitZeros.
+func decodeYAMLSection(n *yaml.Node, section string, known []string, v any) ([]string, error) {
 	if isYAMLNull(n) {
-		return nil
+		return nil, nil
 	}
 	n = resolveYAML(n)
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("policy: line %d: %s must be a mapping", n.Line, section)
+		return nil, fmt.Errorf("policy: line %d: %s must be a mapping", n.Line, section)
 	}
 	if err := checkYAMLKeys(n, section, known); err != nil {
-		return err
+		return nil, err
 	}
 	if err := n.Decode(v); err != nil {
-		return yamlError(section, err)
+		return nil, yamlError(section, err)
 	}
-	return nil
+	var present []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if !isYAMLNull(n.Content[i+1]) {
+			present = append(present, n.Content[i].Value)
+		}
+	}
+	return present, nil
 }
 
 // checkYAMLKeys returns an error naming the first key of mapping n that is

@@ -78,7 +78,7 @@ func (s *agentSettings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.policyFile, "policy-file", "", "policy document, JSON or YAML (default: the built-in defaults)")
 	fs.StringVar(&s.redisURL, "redis-url", "", "Redis ledger URL: redis://, rediss://, redis+cluster://, redis+sentinel:// (default: none)")
 	fs.DurationVar(&s.pushPull, "push-pull-interval", 10*time.Second, "anti-entropy interval")
-	fs.DurationVar(&s.rejoin, "rejoin-interval", 30*time.Second, "how often the seeds are joined again")
+	fs.DurationVar(&s.rejoin, "rejoin-interval", time.Second, "how often the seeds and lost members are joined again while not alive members")
 	fs.DurationVar(&s.readyTimeout, "ready-timeout", 10*time.Second, "how long start-up waits for the first sync before serving degraded")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long the first signal's graceful shutdown may take")
 }

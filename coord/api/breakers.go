@@ -18,13 +18,9 @@ const (
 )
 
 // normalizeKey turns an upstream given by a client (a key, or a URL) into
-// a key; what does not parse is kept as is.
-func normalizeKey(s string) string {
-	if u, err := coord.ParseUpstream(coord.PoolEntry{URL: s}); err == nil {
-		return u.Key()
-	}
-	return s
-}
+// a key; what does not parse is kept as is, credentials hidden (see
+// coord.UpstreamKey).
+func normalizeKey(s string) string { return coord.UpstreamKey(s) }
 
 func isBreaker(r state.Record) bool { return r.Kind == 0 || r.Kind == state.KindBreaker }
 

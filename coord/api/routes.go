@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -133,16 +134,29 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ReportResult{Upstream: key, Phase: tb.State(key).String(), Eligible: tb.Eligible(key)})
 }
 
-// hours reads ?hours= (1–168, default 24), answering 400 when it is bad.
+// hours reads ?hours= (1–168, default 24 when absent), answering 400 with
+// the JSON error when it is not one whole number in range: empty, given
+// twice, or in a query string that does not parse (which r.URL.Query would
+// drop silently, answering for the default instead).
 func hours(w http.ResponseWriter, r *http.Request) (int, bool) {
-	s := r.URL.Query().Get("hours")
-	if s == "" {
-		return coord.HoursKept, true
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > coord.MaxHours {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("api: hours %q: want a whole number from 1 to %d", s, coord.MaxHours))
+	bad := func(format string, args ...any) (int, bool) {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf(format, args...))
 		return 0, false
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return bad("api: bad query string: %v (want hours=N, N from 1 to %d)", err, coord.MaxHours)
+	}
+	vs, ok := q["hours"]
+	switch {
+	case !ok:
+		return coord.HoursKept, true
+	case len(vs) != 1:
+		return bad("api: hours given %d times: give it once, a whole number from 1 to %d", len(vs), coord.MaxHours)
+	}
+	n, err := strconv.Atoi(vs[0])
+	if err != nil || n < 1 || n > coord.MaxHours {
+		return bad("api: hours %q: want a whole number from 1 to %d", vs[0], coord.MaxHours)
 	}
 	return n, true
 }
