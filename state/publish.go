@@ -93,7 +93,7 @@ func (t *Table) publish(tr *Transition) {
 		t.subsMu.Unlock()
 	}
 	r := &tr.Record
-	if r.kind() == KindBreaker {
+	if r.IsBreaker() {
 		t.logger.Info("breaker transition", "upstream", r.Upstream, "from", tr.From, "to", r.Phase,
 			"gen", r.Gen, "origin", r.Origin, "source", tr.Source, "reason", r.Reason)
 	} else {
