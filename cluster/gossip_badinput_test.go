@@ -63,9 +63,9 @@ func TestGossipBadInput(t *testing.T) {
 	// Random bytes behind a valid header: checked to be malformed below,
 	// so that the seed, not luck, decides the case.
 	randomBody := append(appendHeader(nil, msgRecords), random(300, 1)...)
-	unknownRecord := appendRecord(appendHeader(nil, msgRecords), state.Record{Kind: 9, Upstream: "http://10.0.1.3:80", Gen: 1, Phase: state.PhaseOpen, HLC: 1, Origin: "x"})
+	unknownRecord := state.AppendRecord(appendHeader(nil, msgRecords), state.Record{Kind: 9, Upstream: "http://10.0.1.3:80", Gen: 1, Phase: state.PhaseOpen, HLC: 1, Origin: "x"})
 	bigKey := encodeRecords(nil)
-	bigKey = appendRecord(bigKey, state.Record{Kind: state.KindBreaker, Upstream: "http://" + strings.Repeat("h", maxKeyLen) + ":1", Gen: 1, Phase: state.PhaseOpen, Origin: "x"})
+	bigKey = state.AppendRecord(bigKey, state.Record{Kind: state.KindBreaker, Upstream: "http://" + strings.Repeat("h", state.MaxKeyLen) + ":1", Gen: 1, Phase: state.PhaseOpen, Origin: "x"})
 	bigValue := appendHeader(nil, msgRecords)
 	bigValue = append(bigValue, byte(state.KindPool))
 	bigValue = appendString(bigValue, "http://10.0.1.4:80")
@@ -74,7 +74,7 @@ func TestGossipBadInput(t *testing.T) {
 	bigValue = append(bigValue, 0)
 	bigValue = appendString(bigValue, "")
 	bigValue = append(bigValue, 0)
-	bigValue = appendString(bigValue, strings.Repeat("v", maxValueLen+1))
+	bigValue = appendString(bigValue, strings.Repeat("v", state.MaxValueLen+1))
 
 	tests := []struct {
 		name     string

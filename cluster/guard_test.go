@@ -129,3 +129,41 @@ func TestPoisonGuardIgnoresUpstreamsHeldByOthers(t *testing.T) {
 	evidenceSettled(t, ms)
 	wantClosed(t, ms[1:], ups)
 }
+
+// TestSuspectNodeSendsOperatorTrips: a suspect node withholds its own trips,
+// in packets and in push/pull, but not an operator's, which push/pull sees
+// without their Source.
+func TestSuspectNodeSendsOperatorTrips(t *testing.T) {
+	ms := startCluster(t, 2, clusterOpts{})
+	bad := ms[0]
+	ups := testUpstreams("10.0.8", 4)
+	breakNode(t, bad, ups)
+	eventually(t, 5*time.Second, "node 0 suspect", func() bool { return bad.node.Stats().Suspect })
+	manual := "http://10.0.8.99:80"
+	bad.tb.Trip(manual, time.Hour, "retired by operator")
+	eventually(t, 5*time.Second, "the operator's trip on node 1", func() bool {
+		return ms[1].tb.State(manual) == state.PhaseOpen
+	})
+	var sent []string
+	for _, r := range decodeOrFail(t, (*delegate)(bad.node).LocalState(false)) {
+		if r.Origin == bad.node.Name() && r.Phase == state.PhaseOpen {
+			sent = append(sent, r.Upstream)
+		}
+	}
+	if len(sent) != 1 || sent[0] != manual {
+		t.Errorf("LocalState of the suspect node carries its open records %v, want only %s", sent, manual)
+	}
+}
+
+// TestGossipIsNotEchoed: a record the table merged from gossip or the
+// ledger is not sent out again by the sender (gossip re-queues what
+// changed the table itself); only local and manual changes are.
+func TestGossipIsNotEchoed(t *testing.T) {
+	ms := startCluster(t, 2, clusterOpts{})
+	ms[0].tb.Merge(state.Record{Upstream: "http://10.0.8.1:80", Gen: 1, Phase: state.PhaseOpen, HLC: 1, Origin: "elsewhere"}, state.SourceGossip)
+	ms[0].tb.Merge(state.Record{Upstream: "http://10.0.8.2:80", Gen: 1, Phase: state.PhaseOpen, HLC: 1, Origin: "elsewhere"}, state.SourceLedger)
+	sendMarker(t, ms[0], ms) // a manual fact, after both in the table's stream
+	if got := ms[0].node.Stats().Published; got != 1 {
+		t.Errorf("Published = %d, want 1 (the marker alone)", got)
+	}
+}

@@ -43,34 +43,28 @@ func fastBase() *memberlist.Config {
 	return c
 }
 
-// member is one node of a test cluster with the loop that coord.Run would
-// run: every local or manual transition is published.
+// member is one node of a test cluster: a table and a started node over
+// it, which sends the table's local and manual changes itself.
 type member struct {
 	tb   *state.Table
 	node *Node
-	sub  *state.Subscription
-	done chan struct{}
 }
 
-func (m *member) close() {
-	_ = m.node.Close()
-	m.sub.Close()
-	<-m.done
-}
+func (m *member) close() { _ = m.node.Close() }
 
 type clusterOpts struct {
 	policy policy.BreakerPolicy
 	tweak  func(i int, c *Config)
 }
 
-// startMember starts one node that publishes its table's local transitions.
+// startMember starts one node over a new table; it does not join.
 func startMember(t testing.TB, name string, o clusterOpts, seeds []string, tweak func(*Config)) *member {
 	t.Helper()
 	tb, err := state.NewTable(state.Config{Node: name, Policy: o.policy})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Store: tb, Base: fastBase(), Seeds: seeds, PushPullInterval: time.Second, RejoinInterval: time.Second}
+	cfg := Config{Table: tb, Base: fastBase(), Seeds: seeds, PushPullInterval: time.Second, RejoinInterval: time.Second}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -78,16 +72,10 @@ func startMember(t testing.TB, name string, o clusterOpts, seeds []string, tweak
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &member{tb: tb, node: n, sub: tb.Subscribe(4096), done: make(chan struct{})}
-	go func() {
-		defer close(m.done)
-		for tr := range m.sub.C {
-			if tr.Source == state.SourceLocal || tr.Source == state.SourceManual {
-				n.Publish(tr.Record)
-			}
-		}
-	}()
-	return m
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &member{tb: tb, node: n}
 }
 
 // startCluster starts size nodes over loopback, joined to the first.

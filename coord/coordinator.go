@@ -15,13 +15,6 @@ import (
 	"github.com/proxywhirl/retrycoord/state"
 )
 
-// Gossip spreads this node's records to the fleet. Publish must not block.
-type Gossip interface{ Publish(rec state.Record) }
-
-// Ledger stores this node's records in the shared ledger. Append must not
-// block.
-type Ledger interface{ Append(rec state.Record) }
-
 // DefaultMaxReplayBody is the largest request body buffered for replay.
 const DefaultMaxReplayBody = 1 << 20
 
@@ -29,17 +22,16 @@ const DefaultMaxReplayBody = 1 << 20
 // single-node coordinator with an empty pool and the default policies.
 type Config struct {
 	// Table holds the breakers and the fleet's facts (default: a new
-	// state.Table). New puts Document.Breaker in force on it.
+	// state.Table). New puts Document.Breaker in force on it. Whatever
+	// spreads records (a cluster.Node, a redisledger.Ledger) subscribes to
+	// this table itself: the coordinator only admits, settles and writes
+	// facts on it.
 	Table *state.Table
 	// Document holds the retry, breaker and selection policies (default: the
 	// zero Document, every default). A policy fact already in Table wins.
 	Document policy.Document
 	// Pool is the initial pool, added locally (not written as facts).
 	Pool []PoolEntry
-	// Gossip and Ledger, when set, receive every Local and Manual
-	// transition of Table (breakers and facts) from Run.
-	Gossip Gossip
-	Ledger Ledger
 	// Classifier maps attempts to outcomes (zero: the defaults).
 	Classifier Classifier
 	// Logger receives attempts at Debug and degraded states at Warn
@@ -64,8 +56,6 @@ type Coordinator struct {
 	rec      *Recorder
 	logger   *slog.Logger
 	now      func() time.Time
-	gossip   Gossip
-	ledger   Ledger
 	maxBody  int64
 	reqID    atomic.Uint64
 	badFacts atomic.Uint64
@@ -104,8 +94,6 @@ func New(cfg Config) (*Coordinator, error) {
 		cls:     cfg.Classifier,
 		logger:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		now:     cfg.Now,
-		gossip:  cfg.Gossip,
-		ledger:  cfg.Ledger,
 		maxBody: cmp.Or(cfg.MaxReplayBody, DefaultMaxReplayBody),
 	}
 	if c.now == nil {
@@ -253,13 +241,13 @@ func (c *Coordinator) applyPoolFact(rec state.Record) {
 // or closed.
 var ErrRunning = errors.New("coord: already running or closed")
 
-// Run subscribes to the table until ctx ends or Close is called. It hands
-// every Local and Manual transition (breakers and facts) to Gossip.Publish
-// and Ledger.Append, applies pool and policy facts that arrive from gossip
-// or the ledger, records breaker events, and evicts idle breakers about once
-// per breaker Window. It returns nil when stopped; a second Run is
-// ErrRunning. Do and Transport work without Run, but then nothing is
-// published and no events are recorded.
+// Run subscribes to the table until ctx ends or Close is called. It
+// applies pool and policy facts that arrive from gossip or the ledger,
+// records breaker events, and evicts idle breakers about once per breaker
+// Window. It returns nil when stopped; a second Run is ErrRunning. Do and
+// Transport work without Run, but then no remote fact is applied and no
+// event is recorded. Run relays nothing: the cluster and the ledger read
+// the table themselves.
 func (c *Coordinator) Run(ctx context.Context) error {
 	c.runMu.Lock()
 	if c.running || c.closed {
@@ -294,14 +282,6 @@ func (c *Coordinator) Run(ctx context.Context) error {
 
 func (c *Coordinator) handle(tr state.Transition) {
 	rec := tr.Record
-	if tr.Source == state.SourceLocal || tr.Source == state.SourceManual {
-		if c.gossip != nil {
-			c.gossip.Publish(rec)
-		}
-		if c.ledger != nil {
-			c.ledger.Append(rec)
-		}
-	}
 	remote := tr.Source == state.SourceGossip || tr.Source == state.SourceLedger
 	switch rec.Kind {
 	case state.KindPool:

@@ -9,11 +9,10 @@
 // each upstream's last Window outcomes, ×RegionBonus for a matching region,
 // capped at 1; strategies p2c, best, round-robin and random), the retry
 // executor (Coordinator.Do and Coordinator.Transport), the Classifier and
-// the Recorder. It defines the two small interfaces it feeds, Gossip and
-// Ledger. It does not own breaker state (package state), policies (package
-// policy), how records travel (cluster, redisledger: they implement Gossip
-// and Ledger), the admin API or the forward proxy (coord/api,
-// coord/forward).
+// the Recorder. It does not own breaker state (package state), policies
+// (package policy), how records travel (cluster and redisledger subscribe
+// to the same state.Table; coord imports neither), the admin API or the
+// forward proxy (coord/api, coord/forward).
 //
 // # Semantics
 //
@@ -52,8 +51,9 @@
 // the proxy's status and header, classified like any other answer.
 //
 // The initial Config.Pool is this node's own; Add, Remove and SetDocument
-// also write facts to the Table, which Run hands to Gossip and Ledger, and
-// Run applies the pool and policy facts other nodes write. A pool fact's
+// also write facts to the Table, which the cluster and the ledger send out
+// like any change of the table, and Run applies the pool and policy facts
+// other nodes write. A pool fact's
 // value is the JSON {"url", "meta"} with the URL's credentials, so that
 // other nodes can dial it: encrypt gossip and protect the ledger.
 //

@@ -145,23 +145,3 @@ func fakeTable(t testing.TB) (*state.Table, *fakeClock) {
 	}
 	return tb, clk
 }
-
-// fakeSink is a Gossip and a Ledger that keeps what it gets.
-type fakeSink struct {
-	mu   sync.Mutex
-	recs []state.Record
-}
-
-func (f *fakeSink) Publish(r state.Record) { f.add(r) }
-func (f *fakeSink) Append(r state.Record)  { f.add(r) }
-func (f *fakeSink) add(r state.Record) {
-	f.mu.Lock()
-	f.recs = append(f.recs, r)
-	f.mu.Unlock()
-}
-
-func (f *fakeSink) got() []state.Record {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]state.Record(nil), f.recs...)
-}

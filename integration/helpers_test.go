@@ -129,7 +129,7 @@ func (f *fleet) startNode(ctx context.Context, i int, o fleetOpts) (*fleetNode, 
 	}
 	cfg := coord.Config{Table: n.tb, Document: o.doc, Pool: coord.Entries(o.pool...)}
 	if o.sharing == shareFleet {
-		ccfg := cluster.Config{Store: n.tb}
+		ccfg := cluster.Config{Table: n.tb}
 		if i > 0 {
 			ccfg.Seeds = []string{f.nodes[0].node.Addr()}
 		}
@@ -139,7 +139,9 @@ func (f *fleet) startNode(ctx context.Context, i int, o fleetOpts) (*fleetNode, 
 		if n.node, err = cluster.New(ccfg); err != nil {
 			return nil, err
 		}
-		cfg.Gossip = n.node
+		if err = n.node.Start(); err != nil {
+			return nil, err
+		}
 	}
 	if n.c, err = coord.New(cfg); err != nil {
 		if n.node != nil {

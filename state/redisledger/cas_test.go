@@ -173,7 +173,7 @@ func TestTTL(t *testing.T) {
 	short.OpenFor = 0
 	cfg2 := cfg
 	cfg2.OpenGrace = time.Millisecond
-	cfg2.Store = newTable(t, "n2")
+	cfg2.Table = newTable(t, "n2")
 	if ok, err := newLedger(t, cfg2).Write(ctx, short); err != nil || !ok {
 		t.Fatalf("Write = %v, %v", ok, err)
 	}
@@ -203,7 +203,7 @@ func TestNoScriptFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, l)
-	l.Append(breaker("u", 1, state.PhaseClosed, 1, "n1"))
+	tb.Merge(breaker("u", 1, state.PhaseClosed, 1, "n1"), state.SourceLocal)
 	eventually(t, 5*time.Second, "the record to be applied", func() bool { return l.Stats().Applied == 1 })
 	if s := l.Stats(); s.Failed != 0 {
 		t.Errorf("Failed = %d, want 0", s.Failed)

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,10 +20,6 @@ func TestMain(m *testing.M) {
 	redis.SetLogger(RedisLogger{}) // go-redis logs dial failures to stderr by default
 	goleak.VerifyTestMain(m)
 }
-
-// coord's Ledger interface is exactly this; the check lives here so that
-// the dependency does not point up.
-var _ interface{ Append(rec state.Record) } = (*Ledger)(nil)
 
 // eventually polls cond every 10ms until it holds or timeout passes.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
@@ -48,10 +43,10 @@ func newTable(t testing.TB, node string) *state.Table {
 }
 
 // testConfig is a config for tests: short waits so that Close is quick.
-func testConfig(addr string, store Store) Config {
+func testConfig(addr string, tb *state.Table) Config {
 	return Config{
 		URL:           "redis://" + addr,
-		Store:         store,
+		Table:         tb,
 		FlushInterval: 2 * time.Millisecond,
 		FlushTimeout:  time.Second,
 		ReadBlock:     100 * time.Millisecond,
@@ -82,22 +77,6 @@ func run(t testing.TB, l *Ledger) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-}
-
-// wire does what coord.Coordinator.Run will: every local or manual
-// transition of tb is appended to l.
-func wire(t testing.TB, tb *state.Table, l *Ledger) {
-	t.Helper()
-	sub := tb.Subscribe(8192)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for tr := range sub.C {
-			if tr.Source == state.SourceLocal || tr.Source == state.SourceManual {
-				l.Append(tr.Record)
-			}
-		}
-	})
-	t.Cleanup(func() { sub.Close(); wg.Wait() })
 }
 
 // normalize sorts records by kind and key and clears OpenFor (it is a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,13 +24,12 @@ type node struct {
 func startNode(t *testing.T, name string, cfg Config) node {
 	t.Helper()
 	tb := newTable(t, name)
-	cfg.Store = tb
+	cfg.Table = tb
 	l := newLedger(t, cfg)
 	if _, err := l.Snapshot(t.Context()); err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
 	run(t, l)
-	wire(t, tb, l)
 	return node{tb, l}
 }
 
@@ -96,7 +96,7 @@ func testSnapshot(t *testing.T, cfg Config) {
 	})
 
 	fresh := newTable(t, "reader")
-	cfg.Store = fresh
+	cfg.Table = fresh
 	r := newLedger(t, cfg)
 	n, err := r.Snapshot(t.Context())
 	if err != nil {
@@ -128,7 +128,6 @@ func TestDegradedStart(t *testing.T) {
 		t.Fatal("Snapshot succeeded with Redis down")
 	}
 	run(t, l)
-	wire(t, tb, l)
 	trip := tb.Trip("http://u:1", time.Minute, "down")
 	srv.Start(t)
 	eventually(t, 10*time.Second, "the trip to reach the ledger", func() bool {
@@ -161,9 +160,6 @@ func TestOutage(t *testing.T) {
 					n.tb.Trip(up, time.Minute, "outage test")
 				} else {
 					n.tb.Reset(up)
-				}
-				if rec, ok := n.tb.Record(up); ok {
-					n.l.Append(rec)
 				}
 				ops.Add(1)
 				<-tick.C
@@ -227,7 +223,7 @@ func TestCloseIdempotentAndRunOnce(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- l.Run(context.Background()) }()
-	l.Append(breaker("u", 1, state.PhaseClosed, 1, "n1"))
+	tb.Merge(breaker("u", 1, state.PhaseClosed, 1, "n1"), state.SourceLocal)
 	eventually(t, 5*time.Second, "Run to write the record", func() bool { return l.Stats().Applied == 1 })
 	closed := make(chan error, 1)
 	go func() { closed <- l.Close() }()
@@ -253,7 +249,7 @@ func TestCloseIdempotentAndRunOnce(t *testing.T) {
 	if err := l.Run(context.Background()); err != ErrRunning {
 		t.Fatalf("Run after Close = %v, want ErrRunning", err)
 	}
-	l.Append(breaker("u", 2, state.PhaseClosed, 1, "n1")) // must not block or panic
+	tb.Merge(breaker("u", 2, state.PhaseClosed, 1, "n1"), state.SourceLocal) // must not block or panic
 }
 
 // Foreign or corrupt data in Redis is skipped and counted, never a panic
@@ -283,5 +279,40 @@ func TestBadDataInRedis(t *testing.T) {
 	eventually(t, 5*time.Second, "the reader to count two invalid entries", func() bool { return l.Stats().Invalid == 4 })
 	if len(tb.Snapshot()) != 0 {
 		t.Errorf("bad data reached the table: %v", tb.Snapshot())
+	}
+}
+
+// TestWritesOnlyLocalAndManual: the ledger writes the table's own changes,
+// and neither what gossip brought (its origin writes it) nor what came from
+// the ledger (no echo).
+func TestWritesOnlyLocalAndManual(t *testing.T) {
+	srv := redistest.Start(t)
+	tb := newTable(t, "n1")
+	l := newLedger(t, testConfig(srv.Addr(), tb))
+	if _, err := l.Snapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	run(t, l)
+	tb.Merge(breaker("http://gossip:1", 1, state.PhaseOpen, 1, "n2"), state.SourceGossip)
+	tb.Merge(breaker("http://ledger:1", 1, state.PhaseOpen, 1, "n3"), state.SourceLedger)
+	tb.Trip("http://manual:1", time.Minute, "operator")
+	tk, _ := tb.Admit("http://local:1")
+	tb.Settle(tk, state.OutcomeFailure, 0)
+	for range 4 {
+		tk, _ := tb.Admit("http://local:1")
+		tb.Settle(tk, state.OutcomeFailure, 0)
+	}
+	eventually(t, 5*time.Second, "the manual and the local trip written", func() bool { return l.Stats().Applied == 2 })
+	recs, err := l.Records(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Upstream)
+	}
+	slices.Sort(got)
+	if want := []string{"http://local:1", "http://manual:1"}; !slices.Equal(got, want) {
+		t.Errorf("ledger holds %v, want %v", got, want)
 	}
 }

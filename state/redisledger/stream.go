@@ -80,7 +80,7 @@ func (l *Ledger) applyEntry(m redis.XMessage, serverNow int64) {
 // merge brings an open record's remaining time up to date (it counts from
 // written, the server's time of the write) and merges it into the store.
 func (l *Ledger) merge(rec state.Record, written, serverNow int64) {
-	if rec.Phase == state.PhaseOpen && rec.Kind == state.KindBreaker {
+	if rec.Phase == state.PhaseOpen && rec.IsBreaker() {
 		elapsed := time.Duration(max(0, serverNow-written)) * time.Millisecond
 		rec.OpenFor = max(0, rec.OpenFor-elapsed)
 	}
