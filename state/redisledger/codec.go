@@ -76,7 +76,7 @@ func decodeV1(b []byte) (state.Record, error) {
 	d := decoder{b: b[4:]}
 	r.Gen = d.uvarint()
 	r.HLC = state.HLC(d.uvarint())
-	r.OpenFor = time.Duration(d.varint())
+	r.OpenFor = max(0, time.Duration(d.varint())) // as state.DecodeRecord reads it
 	r.Upstream = string(d.bytes(state.MaxKeyLen))
 	r.Origin = string(d.bytes(state.MaxOriginLen))
 	r.Reason = string(d.bytes(state.MaxReasonLen))
