@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/proxywhirl/retrycoord/policy"
 )
 
 func TestClient(t *testing.T) {
@@ -65,7 +66,11 @@ func TestClient(t *testing.T) {
 	if err != nil || !strings.Contains(string(raw), `"max_attempts":4`) {
 		t.Fatalf("PatchPolicy = %s, %v", raw, err)
 	}
-	d, err := cl.Policy(ctx)
+	raw, err = cl.PolicyJSON(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := policy.ParseDocument(raw)
 	if err != nil || d.Retry.MaxAttempts != 4 || d.Retry.BaseDelay != 250*time.Millisecond {
 		t.Fatalf("Policy = %+v, %v", d, err)
 	}
