@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -120,7 +121,7 @@ func (n *Node) handle(buf []byte, live bool) {
 		return
 	case err != nil:
 		n.stats.malformed.Add(1)
-		n.log.Debug("message dropped", "err", err, "bytes", len(buf))
+		n.log.Debug("message dropped", logkey.Err, err, "bytes", len(buf))
 		return
 	}
 	n.stats.unknownKind.Add(uint64(m.unknown))

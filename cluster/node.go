@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -99,7 +100,7 @@ func New(cfg Config) (*Node, error) {
 		cfg:    cfg,
 		tb:     cfg.Table,
 		name:   cfg.Name,
-		log:    cfg.Logger.With("node", cfg.Name),
+		log:    cfg.Logger.With(logkey.Node, cfg.Name),
 		inbox:  make(chan []byte, cfg.QueueSize),
 		metaCh: make(chan struct{}, 1),
 		ready:  make(chan struct{}),
@@ -216,7 +217,7 @@ func (n *Node) metaLoop() {
 			continue
 		}
 		if err := ml.UpdateNode(metaWait); err != nil {
-			n.log.Debug("node metadata update not yet gossiped", "err", err)
+			n.log.Debug("node metadata update not yet gossiped", logkey.Err, err)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -133,7 +134,7 @@ func (n *Node) sendReliable(peers []*memberlist.Node, msg []byte) {
 			defer func() { <-sem; wg.Done() }()
 			if err := ml.SendReliable(p, msg); err != nil {
 				n.stats.sendErrors.Add(1)
-				n.log.Debug("reliable send failed", "to", p.Name, "err", err)
+				n.log.Debug("reliable send failed", logkey.To, p.Name, logkey.Err, err)
 				return
 			}
 			n.stats.reliableSends.Add(1)
@@ -226,6 +227,6 @@ func (n *Node) rejoin() {
 		return
 	}
 	if _, err := ml.Join(seeds); err != nil {
-		n.log.Debug("re-join failed", "err", err)
+		n.log.Debug("re-join failed", logkey.Err, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
 )
@@ -126,7 +127,7 @@ func New(cfg Config) (*Coordinator, error) {
 func (c *Coordinator) syncFacts() {
 	if rec, ok := c.tb.Fact(state.KindPolicy, ""); ok && !bytes.Equal(rec.Value, c.policyValue()) {
 		if err := c.applyPolicyFact(rec); err != nil {
-			c.logger.Warn("policy fact ignored", "err", err)
+			c.logger.Warn("policy fact ignored", logkey.Err, err)
 		}
 	}
 	for _, rec := range c.tb.Facts(state.KindPool) {
@@ -234,7 +235,7 @@ func (c *Coordinator) applyPoolFact(rec state.Record) {
 		}
 	}
 	c.badFacts.Add(1)
-	c.logger.Warn("pool fact ignored", "upstream", rec.Upstream, "origin", rec.Origin, "err", err)
+	c.logger.Warn("pool fact ignored", logkey.Upstream, rec.Upstream, logkey.Origin, rec.Origin, logkey.Err, err)
 }
 
 // ErrRunning is returned by Run when the Coordinator is already running
@@ -291,7 +292,7 @@ func (c *Coordinator) handle(tr state.Transition) {
 	case state.KindPolicy:
 		if remote {
 			if err := c.applyPolicyFact(rec); err != nil {
-				c.logger.Warn("policy fact ignored", "origin", rec.Origin, "err", err)
+				c.logger.Warn("policy fact ignored", logkey.Origin, rec.Origin, logkey.Err, err)
 			}
 		}
 	default:

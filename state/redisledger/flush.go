@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/state"
 	"github.com/redis/go-redis/v9"
 )
@@ -158,7 +159,7 @@ func (l *Ledger) write(ctx context.Context, items []item) bool {
 			if isOutage(err) {
 				outage = err
 			} else {
-				l.log.Debug("redis ledger write rejected", "err", err)
+				l.log.Debug("redis ledger write rejected", logkey.Err, err)
 			}
 		}
 	}
@@ -247,6 +248,6 @@ func (l *Ledger) Write(ctx context.Context, rec state.Record) (applied bool, err
 func (l *Ledger) down(err error) {
 	if l.health.markDown() {
 		l.stats.outages.Add(1)
-		l.log.Warn("redis ledger unreachable; the node goes on without it", "err", err)
+		l.log.Warn("redis ledger unreachable; the node goes on without it", logkey.Err, err)
 	}
 }

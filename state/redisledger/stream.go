@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/state"
 	"github.com/redis/go-redis/v9"
 )
@@ -38,7 +39,7 @@ func (l *Ledger) readLoop(ctx context.Context) {
 			l.down(err)
 			continue
 		case err != nil: // a reply, not an outage: do not spin on it
-			l.log.Debug("redis ledger stream read failed", "err", err)
+			l.log.Debug("redis ledger stream read failed", logkey.Err, err)
 			if !sleep(ctx, l.cfg.ReadBlock) {
 				return
 			}
