@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
 )
@@ -21,7 +22,7 @@ func TestOperatorTripsAreNotPoison(t *testing.T) {
 	for _, up := range ups[:3] {
 		ms[0].tb.Trip(up, time.Hour, "retired by operator")
 	}
-	eventually(t, 5*time.Second, "the operator's trips are open on node 1", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the operator's trips are open on node 1", func() bool {
 		for _, up := range ups[:3] {
 			if ms[1].tb.State(up) != state.PhaseOpen {
 				return false
@@ -56,13 +57,13 @@ func TestPoisonGuardHalfOpen(t *testing.T) {
 	}
 	bad := ms[0]
 	breakNode(t, bad, ups)
-	eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
+	testutil.Eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
 		return bad.node.Stats().Suspect && ms[1].node.peers.suspect(bad.node.Name()) && ms[2].node.peers.suspect(bad.node.Name())
 	})
 	// The open time runs out; node 0 probes every upstream (and keeps the
 	// permits: its probes hang, as calls through a broken network do).
 	probing := map[string]bool{}
-	eventually(t, 5*time.Second, "node 0 half-open on every upstream", func() bool {
+	testutil.Eventually(t, 5*time.Second, "node 0 half-open on every upstream", func() bool {
 		for _, up := range ups {
 			if !probing[up] {
 				if _, err := bad.tb.Admit(up); err == nil {
@@ -105,7 +106,7 @@ func TestPoisonGuardIgnoresUpstreamsHeldByOthers(t *testing.T) {
 	for _, up := range held {
 		ms[1].tb.Trip(up, time.Hour, "")
 	}
-	eventually(t, 5*time.Second, "the fleet's trips on all", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the fleet's trips on all", func() bool {
 		for _, up := range held {
 			if !allPhase(ms, up, state.PhaseOpen) {
 				return false
@@ -124,7 +125,7 @@ func TestPoisonGuardIgnoresUpstreamsHeldByOthers(t *testing.T) {
 	// three fail: 3 of the 7 breakers it holds, 3 of the 3 it calls.
 	bad := ms[0]
 	breakNode(t, bad, ups)
-	eventually(t, 5*time.Second, "node 0 suspects its network", func() bool { return bad.node.Stats().Suspect })
+	testutil.Eventually(t, 5*time.Second, "node 0 suspects its network", func() bool { return bad.node.Stats().Suspect })
 	sendMarker(t, bad, ms)
 	evidenceSettled(t, ms)
 	wantClosed(t, ms[1:], ups)
@@ -138,10 +139,10 @@ func TestSuspectNodeSendsOperatorTrips(t *testing.T) {
 	bad := ms[0]
 	ups := testUpstreams("10.0.8", 4)
 	breakNode(t, bad, ups)
-	eventually(t, 5*time.Second, "node 0 suspect", func() bool { return bad.node.Stats().Suspect })
+	testutil.Eventually(t, 5*time.Second, "node 0 suspect", func() bool { return bad.node.Stats().Suspect })
 	manual := "http://10.0.8.99:80"
 	bad.tb.Trip(manual, time.Hour, "retired by operator")
-	eventually(t, 5*time.Second, "the operator's trip on node 1", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the operator's trip on node 1", func() bool {
 		return ms[1].tb.State(manual) == state.PhaseOpen
 	})
 	var sent []string

@@ -7,28 +7,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) {
-	// memberlist's probe goroutine does not watch for shutdown: an
-	// in-flight probe ends by its own timeouts, after Shutdown returns.
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"))
-}
-
-// eventually polls cond every 2ms until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
 // fastBase is a memberlist configuration for quick loopback tests.
 func fastBase() *memberlist.Config {
@@ -107,7 +91,7 @@ func startCluster(t testing.TB, size int, o clusterOpts) []*member {
 			}
 		}
 	}
-	eventually(t, 10*time.Second, "full membership", func() bool {
+	testutil.Eventually(t, 10*time.Second, "full membership", func() bool {
 		for _, m := range ms {
 			if len(m.node.Members()) != size {
 				return false
@@ -134,7 +118,7 @@ func allPhase(ms []*member, upstream string, p state.Phase) bool {
 func sendMarker(t *testing.T, from *member, ms []*member) {
 	t.Helper()
 	from.tb.PutFact(state.KindPool, "marker", nil)
-	eventually(t, 5*time.Second, "marker on all", func() bool {
+	testutil.Eventually(t, 5*time.Second, "marker on all", func() bool {
 		for _, m := range ms {
 			if _, ok := m.tb.Fact(state.KindPool, "marker"); !ok {
 				return false

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
 )
@@ -15,9 +16,9 @@ func TestTripAndResetReachAll(t *testing.T) {
 	ms := startCluster(t, 5, clusterOpts{})
 	const up = "http://10.0.0.1:8080"
 	ms[2].tb.Trip(up, time.Minute, "")
-	eventually(t, 5*time.Second, "open on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
+	testutil.Eventually(t, 5*time.Second, "open on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
 	ms[4].tb.Reset(up)
-	eventually(t, 5*time.Second, "closed on all", func() bool { return allPhase(ms, up, state.PhaseClosed) })
+	testutil.Eventually(t, 5*time.Second, "closed on all", func() bool { return allPhase(ms, up, state.PhaseClosed) })
 	if s := ms[0].node.Stats(); s.RecordsChanged == 0 || s.Members != 5 {
 		t.Errorf("stats = %+v, want records changed and 5 members", s)
 	}
@@ -27,7 +28,7 @@ func TestFactsReachAll(t *testing.T) {
 	ms := startCluster(t, 5, clusterOpts{})
 	ms[1].tb.PutFact(state.KindPool, "http://10.0.0.9:3128", []byte(`{"region":"eu"}`))
 	ms[3].tb.PutFact(state.KindPolicy, "", []byte("breaker:\n  failure_threshold: 7\n"))
-	eventually(t, 5*time.Second, "facts on all", func() bool {
+	testutil.Eventually(t, 5*time.Second, "facts on all", func() bool {
 		for _, m := range ms {
 			p, ok1 := m.tb.Fact(state.KindPool, "http://10.0.0.9:3128")
 			d, ok2 := m.tb.Fact(state.KindPolicy, "")
@@ -38,7 +39,7 @@ func TestFactsReachAll(t *testing.T) {
 		return true
 	})
 	ms[0].tb.DeleteFact(state.KindPool, "http://10.0.0.9:3128")
-	eventually(t, 5*time.Second, "deletion on all", func() bool {
+	testutil.Eventually(t, 5*time.Second, "deletion on all", func() bool {
 		for _, m := range ms {
 			if _, ok := m.tb.Fact(state.KindPool, "http://10.0.0.9:3128"); ok {
 				return false
@@ -54,12 +55,12 @@ func TestExactlyOneProbe(t *testing.T) {
 	ms := startCluster(t, 5, clusterOpts{policy: pol})
 	const up = "http://10.0.0.2:8080"
 	ms[0].tb.Trip(up, 300*time.Millisecond, "")
-	eventually(t, 5*time.Second, "open on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
+	testutil.Eventually(t, 5*time.Second, "open on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
 	// Every node keeps asking; only the owner gets a probe permit.
 	probes := map[string]int{}
 	var tickets []state.Ticket
 	var owners []*member
-	eventually(t, 5*time.Second, "a probe", func() bool {
+	testutil.Eventually(t, 5*time.Second, "a probe", func() bool {
 		for _, m := range ms {
 			if tk, err := m.tb.Admit(up); err == nil {
 				probes[m.node.Name()]++
@@ -85,7 +86,7 @@ func TestExactlyOneProbe(t *testing.T) {
 		t.Fatalf("probes fleet-wide = %v, want exactly one", probes)
 	}
 	owners[0].tb.Settle(tickets[0], state.OutcomeSuccess, time.Millisecond)
-	eventually(t, 5*time.Second, "closed on all after the probe", func() bool { return allPhase(ms, up, state.PhaseClosed) })
+	testutil.Eventually(t, 5*time.Second, "closed on all after the probe", func() bool { return allPhase(ms, up, state.PhaseClosed) })
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -125,7 +126,7 @@ func TestBurstGoesReliable(t *testing.T) {
 	if s := ms[0].node.Stats(); s.ReliableSends < 2 {
 		t.Errorf("ReliableSends = %d, want at least 2 (one per peer)", s.ReliableSends)
 	}
-	eventually(t, 5*time.Second, "the burst on all", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the burst on all", func() bool {
 		for _, r := range batch {
 			if !allPhase(ms, r.Upstream, state.PhaseOpen) {
 				return false

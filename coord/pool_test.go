@@ -5,8 +5,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
 )
@@ -94,12 +96,12 @@ func TestPoolFactsTravel(t *testing.T) {
 	other, _ := state.NewTable(state.Config{Node: "other"})
 	remote := other.PutFact(state.KindPool, "http://b.example:2", []byte(`{"url":"http://b.example:2","meta":{"region":"us"}}`))
 	c.Table().Merge(remote, state.SourceGossip)
-	eventually(t, "remote pool entry", func() bool { return c.Upstream("http://b.example:2") != nil })
+	testutil.Eventually(t, 5*time.Second, "remote pool entry", func() bool { return c.Upstream("http://b.example:2") != nil })
 	c.Table().Merge(other.DeleteFact(state.KindPool, "http://b.example:2"), state.SourceLedger)
-	eventually(t, "remote removal", func() bool { return c.Upstream("http://b.example:2") == nil })
+	testutil.Eventually(t, 5*time.Second, "remote removal", func() bool { return c.Upstream("http://b.example:2") == nil })
 	// A bad remote fact is counted, not applied.
 	c.Table().Merge(other.PutFact(state.KindPool, "http://c.example:3", []byte(`{"url":"ftp://x"}`)), state.SourceGossip)
-	eventually(t, "bad fact counted", func() bool { return c.BadFacts() == 1 })
+	testutil.Eventually(t, 5*time.Second, "bad fact counted", func() bool { return c.BadFacts() == 1 })
 
 	if !c.Remove("http://a.example:1") || c.Upstream("http://a.example:1") != nil {
 		t.Error("Remove did not remove")
@@ -128,7 +130,7 @@ func TestPolicyFacts(t *testing.T) {
 	}
 	other, _ := state.NewTable(state.Config{Node: "other"})
 	c.Table().Merge(other.PutFact(state.KindPolicy, "", []byte(`{"version":1,"retry":{"max_attempts":7}}`)), state.SourceGossip)
-	eventually(t, "remote policy", func() bool { return c.Document().Retry.MaxAttempts == 7 })
+	testutil.Eventually(t, 5*time.Second, "remote policy", func() bool { return c.Document().Retry.MaxAttempts == 7 })
 	if diff := cmp.Diff(7, c.pol.Load().retry.MaxAttempts); diff != "" {
 		t.Errorf("compiled MaxAttempts (-want +got):\n%s", diff)
 	}
@@ -141,7 +143,7 @@ func TestRunAndClose(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- c.Run(context.Background()) }()
-	eventually(t, "Run to start", func() bool {
+	testutil.Eventually(t, 5*time.Second, "Run to start", func() bool {
 		c.runMu.Lock()
 		defer c.runMu.Unlock()
 		return c.running
@@ -169,7 +171,7 @@ func TestFactsMergedBeforeRunAreApplied(t *testing.T) {
 	}
 	run(t, c)
 	t.Cleanup(func() { _ = c.Close() })
-	eventually(t, "Run to apply the earlier facts", func() bool {
+	testutil.Eventually(t, 5*time.Second, "Run to apply the earlier facts", func() bool {
 		return c.Upstream("http://b.example:2") != nil && c.Document().Retry.MaxAttempts == 4
 	})
 }
