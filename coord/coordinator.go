@@ -14,6 +14,7 @@ import (
 	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
+	"github.com/sethvargo/go-retry"
 )
 
 // DefaultMaxReplayBody is the largest request body buffered for replay.
@@ -40,6 +41,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Now reads wall time for latencies and metrics (default time.Now).
 	Now func() time.Time
+	// Backoff returns the engine of one request's waits between attempts,
+	// for its retry policy: any go-retry Backoff (default
+	// policy.DefaultBackoff, the policy's Backoff, Jitter, BaseDelay and
+	// Multiplier). It is called at a request's first retry, never on the
+	// path that does not retry, and may be called concurrently. Whatever
+	// it returns, the coordinator honours Retry-After, caps every wait at
+	// MaxDelay, clips to Timeout and counts MaxAttempts; an engine that
+	// stops ends the request (GiveUpError).
+	Backoff func(policy.RetryPolicy) retry.Backoff
 	// MaxReplayBody is the largest request body Transport buffers so that it
 	// can be sent again (default 1 MiB; negative: never buffer). A request
 	// with a larger body gets one attempt.
@@ -58,6 +68,7 @@ type Coordinator struct {
 	logger   *slog.Logger
 	now      func() time.Time
 	maxBody  int64
+	backoff  func(policy.RetryPolicy) retry.Backoff
 	reqID    atomic.Uint64
 	badFacts atomic.Uint64
 
@@ -96,6 +107,10 @@ func New(cfg Config) (*Coordinator, error) {
 		logger:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		now:     cfg.Now,
 		maxBody: cmp.Or(cfg.MaxReplayBody, DefaultMaxReplayBody),
+		backoff: cfg.Backoff,
+	}
+	if c.backoff == nil {
+		c.backoff = policy.DefaultBackoff
 	}
 	if c.now == nil {
 		c.now = time.Now

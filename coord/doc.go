@@ -23,9 +23,12 @@
 // is re-raised). Connect errors, timeouts, 407, the policy's RetryStatus and
 // bans (403/429 by default, plus Classifier.IsBan) are failures for the
 // upstream and are retried elsewhere after the policy's backoff, or after
-// Retry-After (seconds or HTTP-date) up to MaxDelay. Waits are clipped to
-// the request's Timeout and no attempt starts past it. Other statuses are
-// the caller's answer. A RetryStatus answer in which the proxy reports that
+// Retry-After (seconds or HTTP-date) up to MaxDelay. The waits come from a
+// go-retry Backoff (Config.Backoff; default policy.DefaultBackoff) decorated
+// per request (policy.RetryPolicy.WithRequestRules): Retry-After, the cap
+// MaxDelay, and the request's Timeout — a wait that would reach it ends the
+// request at once, so no attempt starts past it. Other statuses are the
+// caller's answer. A RetryStatus answer in which the proxy reports that
 // the target failed (Proxy-Status, RFC 9209; squid's X-Squid-Error) is
 // ClassTarget: retried, but counted against no proxy's breaker. A SOCKS5
 // authentication failure is proxy_auth like a 407, and an upstream that
