@@ -42,9 +42,8 @@
 // It does not own the breakers, the merge, the record codec's body or the
 // records' meaning (package state). A trip leaves state by one road: the
 // Table's Subscription, read by this node's sender, then memberlist. The
-// package
-// faultnet holds an in-memory transport with loss, delay and partitions for
-// tests.
+// package faultnet holds an in-memory transport with loss, delay and
+// partitions for tests.
 //
 // # Concurrency
 //
@@ -52,12 +51,13 @@
 // node's subscription is bounded (QueueSize) and drops, and counts, when
 // full. memberlist's delegate callbacks never block either: NotifyMsg
 // copies each message to a bounded queue served by one receiver goroutine.
-// New starts nothing; Start starts memberlist, the sender, the receiver, a ticker goroutine (evidence,
-// re-join, membership view) and a small goroutine that re-advertises the
-// node metadata when the poison guard flips (memberlist's UpdateNode waits
-// for gossip, so it never runs in the other loops, and only for a bounded
-// time); Close stops memberlist and them and returns once they have exited.
-// Close is idempotent.
+// New starts nothing. Start starts memberlist, the sender, the receiver, a
+// ticker goroutine (evidence, re-join, membership view) and a small
+// goroutine that re-advertises the node metadata when the poison guard
+// flips (memberlist's UpdateNode waits for gossip, so it never runs in the
+// other loops, and only for a bounded time); Close stops memberlist and
+// them, ends the subscription, and returns once they have exited. Close is
+// idempotent.
 //
 // # Usage
 //
