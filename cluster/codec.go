@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"time"
 
 	"github.com/proxywhirl/retrycoord/state"
 )
@@ -16,8 +15,7 @@ import (
 //	records  (kind 1, version 1): record*           until the end of the message
 //	evidence (kind 2, version 1): origin evidence*  until the end of the message
 //
-//	record:   kind:u8 upstream:str gen:uvarint phase:u8 hlc:uvarint origin:str
-//	          openFor:varint(ns) reason:str flags:u8(1=deleted) value:bytes
+//	record:   the record body of package state (state.AppendRecord)
 //	evidence: upstream:str gen:uvarint nbuckets:uvarint (index:varint failures:uvarint)*
 //	str, bytes: length:uvarint, then that many bytes
 
@@ -38,13 +36,9 @@ const codecVersion = 1
 // encryption.
 const PacketBudget = 1366
 
-// Bounds on what a message may carry. A message exceeding any of them is
-// malformed.
+// Bounds on what a message may carry, beyond the record bounds of package
+// state. A message exceeding any of them is malformed.
 const (
-	maxKeyLen      = 2048    // upstream key, bytes
-	maxOriginLen   = 256     // node name, bytes
-	maxReasonLen   = 1024    // record reason, bytes
-	maxValueLen    = 1 << 20 // fact value (pool entry, policy document), bytes
 	maxRecords     = 1 << 20 // records in one message (push/pull carries the whole table)
 	maxEvidence    = 1 << 16 // evidence entries in one message
 	maxBuckets     = 128     // buckets in one evidence entry (a window has 61)
@@ -78,42 +72,12 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// appendRecord appends one record's encoding.
-func appendRecord(dst []byte, r state.Record) []byte {
-	k := r.Kind
-	if k == 0 {
-		k = state.KindBreaker
-	}
-	dst = append(dst, byte(k))
-	dst = appendString(dst, r.Upstream)
-	dst = binary.AppendUvarint(dst, r.Gen)
-	dst = append(dst, byte(r.Phase))
-	dst = binary.AppendUvarint(dst, uint64(r.HLC))
-	dst = appendString(dst, r.Origin)
-	dst = binary.AppendVarint(dst, int64(r.OpenFor))
-	dst = appendString(dst, r.Reason)
-	var flags byte
-	if r.Deleted {
-		flags |= 1
-	}
-	dst = append(dst, flags)
-	dst = binary.AppendUvarint(dst, uint64(len(r.Value)))
-	return append(dst, r.Value...)
-}
-
-// recordFits reports whether a record can be sent at all: its fields are
-// within the bounds a receiver enforces.
-func recordFits(r state.Record) bool {
-	return len(r.Upstream) <= maxKeyLen && len(r.Origin) <= maxOriginLen &&
-		len(r.Reason) <= maxReasonLen && len(r.Value) <= maxValueLen
-}
-
 // encodeRecords returns one records message holding every record.
 func encodeRecords(recs []state.Record) []byte {
 	buf := appendHeader(make([]byte, 0, 64*len(recs)+headerLen), msgRecords)
 	for _, r := range recs {
-		if recordFits(r) {
-			buf = appendRecord(buf, r)
+		if r.Fits() {
+			buf = state.AppendRecord(buf, r)
 		}
 	}
 	return buf
@@ -126,10 +90,10 @@ func packRecords(recs []state.Record, budget int) (packets [][]byte, big []state
 	var cur []byte
 	var one []byte
 	for _, r := range recs {
-		if !recordFits(r) {
+		if !r.Fits() {
 			continue
 		}
-		one = appendRecord(one[:0], r)
+		one = state.AppendRecord(one[:0], r)
 		if headerLen+len(one) > budget {
 			big = append(big, r)
 			continue
@@ -175,7 +139,7 @@ func packEvidence(origin string, evs []state.Evidence, budget int) [][]byte {
 		return appendString(appendHeader(make([]byte, 0, budget), msgEvidence), origin)
 	}
 	for _, ev := range evs {
-		if len(ev.Upstream) > maxKeyLen {
+		if len(ev.Upstream) > state.MaxKeyLen {
 			continue
 		}
 		one = appendEvidence(one[:0], ev)
@@ -227,16 +191,6 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-func (d *decoder) byte() byte {
-	if len(d.buf) < 1 {
-		d.fail()
-		return 0
-	}
-	b := d.buf[0]
-	d.buf = d.buf[1:]
-	return b
-}
-
 func (d *decoder) bytes(limit int) []byte {
 	n := d.uvarint()
 	if d.err != nil || n > uint64(limit) || n > uint64(len(d.buf)) {
@@ -271,12 +225,14 @@ func decode(buf []byte) (message, error) {
 				d.fail()
 				break
 			}
-			r, known := decodeRecord(d)
-			if d.err != nil {
-				break
-			}
-			if !known {
+			r, rest, err := state.DecodeRecord(d.buf)
+			d.buf = rest
+			switch {
+			case errors.Is(err, state.ErrUnknownKind):
 				m.unknown++
+				continue
+			case err != nil:
+				d.fail()
 				continue
 			}
 			m.records = append(m.records, r)
@@ -285,7 +241,7 @@ func decode(buf []byte) (message, error) {
 		if len(buf) > evidenceMaxLen {
 			return message{}, errMalformed
 		}
-		m.origin = d.string(maxOriginLen)
+		m.origin = d.string(state.MaxOriginLen)
 		if d.err == nil && m.origin == "" {
 			d.fail()
 		}
@@ -306,38 +262,9 @@ func decode(buf []byte) (message, error) {
 	return m, nil
 }
 
-func decodeRecord(d *decoder) (state.Record, bool) {
-	var r state.Record
-	r.Kind = state.Kind(d.byte())
-	r.Upstream = d.string(maxKeyLen)
-	r.Gen = d.uvarint()
-	r.Phase = state.Phase(d.byte())
-	r.HLC = state.HLC(d.uvarint())
-	r.Origin = d.string(maxOriginLen)
-	r.OpenFor = time.Duration(d.varint())
-	r.Reason = d.string(maxReasonLen)
-	flags := d.byte()
-	if v := d.bytes(maxValueLen); len(v) > 0 {
-		r.Value = append([]byte(nil), v...)
-	}
-	if d.err != nil {
-		return state.Record{}, false
-	}
-	if flags&^1 != 0 {
-		d.fail()
-		return state.Record{}, false
-	}
-	r.Deleted = flags&1 != 0
-	if r.OpenFor < 0 {
-		r.OpenFor = 0
-	}
-	known := r.Kind >= state.KindBreaker && r.Kind <= state.KindPolicy
-	return r, known
-}
-
 func decodeEvidence(d *decoder) state.Evidence {
 	var ev state.Evidence
-	ev.Upstream = d.string(maxKeyLen)
+	ev.Upstream = d.string(state.MaxKeyLen)
 	ev.Gen = d.uvarint()
 	n := d.uvarint()
 	if d.err != nil || n > maxBuckets || n > uint64(len(d.buf))/2 {

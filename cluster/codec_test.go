@@ -84,7 +84,7 @@ func TestDecodeRejects(t *testing.T) {
 	unknownRecord := appendHeader(nil, msgRecords)
 	r := sampleRecords[1]
 	r.Kind = 99
-	unknownRecord = appendRecord(unknownRecord, r)
+	unknownRecord = state.AppendRecord(unknownRecord, r)
 	for _, tc := range []struct {
 		name string
 		buf  []byte

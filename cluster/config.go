@@ -9,43 +9,17 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
-// Store is what a Node reads and merges into. *state.Table satisfies it.
-// Its methods are called from several goroutines at once, and the probe
-// hook installed with SetProbeOwner from under the store's own locks.
-type Store interface {
-	// Node is this node's name, the Origin of the records it writes.
-	Node() string
-	// Policy is the breaker policy in force (for the poison guard).
-	Policy() policy.BreakerPolicy
-	// Merge folds a remote record in and reports whether it changed anything.
-	Merge(rec state.Record, src state.Source) bool
-	// Record returns an upstream's current breaker record.
-	Record(upstream string) (state.Record, bool)
-	// Snapshot returns every non-pristine record, for anti-entropy.
-	Snapshot() []state.Record
-	// PendingEvidence appends this node's changed failure counts to dst.
-	PendingEvidence(dst []state.Evidence) []state.Evidence
-	// MergeEvidence folds another node's failure counts in.
-	MergeEvidence(origin string, ev state.Evidence) bool
-	// SetProbeOwner installs the probe-ownership hook.
-	SetProbeOwner(owns func(upstream string) bool)
-	// OwnFailing counts the upstreams this node itself sees failing.
-	OwnFailing(minFailures int) (failing, active int)
-	// OperatorTrip reports whether an open record of this node's is an
-	// operator's trip, which the poison guard neither counts nor withholds.
-	OperatorTrip(upstream string, gen uint64) bool
-}
-
-// Config tunes a Node. Store is required; every other zero field means the
+// Config tunes a Node. Table is required; every other zero field means the
 // documented default.
 type Config struct {
-	// Store is the table the node merges into and reads from (required).
-	Store Store
-	// Name is the memberlist node name. It must equal Store.Node(), which is
+	// Table is the table the node subscribes to, sends out the local and
+	// manual changes of, and merges the fleet's records into (required).
+	// The node installs its probe-owner hook on it while started.
+	Table *state.Table
+	// Name is the memberlist node name. It must equal Table.Node(), which is
 	// also the default.
 	Name string
 	// BindAddr and BindPort are where memberlist listens (UDP and TCP).
@@ -95,8 +69,9 @@ type Config struct {
 	// DisableFanout switches direct fan-out off, leaving gossip and
 	// anti-entropy (for comparison benchmarks).
 	DisableFanout bool
-	// QueueSize bounds the outbound record queue and the inbound message
-	// queue (default 4096 each); beyond it records are dropped and counted.
+	// QueueSize bounds the node's subscription to the Table (its one
+	// outbound queue) and the inbound message queue (default 4096 each);
+	// beyond it transitions and messages are dropped and counted.
 	QueueSize int
 	// Logger receives the node's and memberlist's logs (default: discard).
 	Logger *slog.Logger
@@ -117,8 +92,8 @@ const (
 )
 
 func (c Config) withDefaults() Config {
-	if c.Store != nil {
-		c.Name = cmp.Or(c.Name, c.Store.Node())
+	if c.Table != nil {
+		c.Name = cmp.Or(c.Name, c.Table.Node())
 	}
 	c.BindAddr = cmp.Or(c.BindAddr, "127.0.0.1")
 	c.PushPullInterval = cmp.Or(c.PushPullInterval, DefaultPushPullInterval)
@@ -134,10 +109,10 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	switch {
-	case c.Store == nil:
-		return errors.New("cluster: config: Store is required")
-	case c.Name != c.Store.Node():
-		return fmt.Errorf("cluster: config: name %q differs from the store's node %q", c.Name, c.Store.Node())
+	case c.Table == nil:
+		return errors.New("cluster: config: Table is required")
+	case c.Name != c.Table.Node():
+		return fmt.Errorf("cluster: config: name %q differs from the table's node %q", c.Name, c.Table.Node())
 	case c.PoisonRatio <= 0 || c.PoisonRatio > 1:
 		return errors.New("cluster: config: PoisonRatio must be in (0, 1]")
 	case c.PushPullInterval < 0 || c.RejoinInterval < 0 || c.EvidenceInterval < 0 || c.GossipInterval < 0:

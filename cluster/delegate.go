@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -60,7 +61,7 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 // the fleet already holds instead (guard.withholdOwn).
 func (d *delegate) LocalState(join bool) []byte {
 	n := (*Node)(d)
-	return encodeRecords(n.guard.withholdOwn(n.store.Snapshot(), time.Now()))
+	return encodeRecords(n.guard.withholdOwn(n.tb.Snapshot(), time.Now()))
 }
 
 // MergeRemoteState merges a push/pull peer's records and marks the node
@@ -124,7 +125,7 @@ func (n *Node) handle(buf []byte, live bool) {
 		return
 	case err != nil:
 		n.stats.malformed.Add(1)
-		n.log.Debug("message dropped", "err", err, "bytes", len(buf))
+		n.log.Debug("message dropped", logkey.Err, err, "bytes", len(buf))
 		return
 	}
 	n.stats.unknownKind.Add(uint64(m.unknown))
@@ -150,11 +151,11 @@ func (n *Node) handle(buf []byte, live bool) {
 // of a suspect origin is what the sender had adopted, and a node that
 // dropped it (a joiner, say) would never agree with the fleet again.
 func (n *Node) mergeRecord(r state.Record, now time.Time, live bool) {
-	if live && isBreaker(r) && r.Phase != state.PhaseClosed && r.Origin != n.name && n.peers.suspect(r.Origin) {
+	if live && r.IsBreaker() && r.Phase != state.PhaseClosed && r.Origin != n.name && n.peers.suspect(r.Origin) {
 		n.stats.suspectIgnored.Add(1)
 		return
 	}
-	if isBreaker(r) && r.Phase == state.PhaseOpen && r.Origin != n.name {
+	if r.IsBreaker() && r.Phase == state.PhaseOpen && r.Origin != n.name {
 		var ok bool
 		if r, ok = n.guard.confirm(r, now); !ok {
 			n.stats.unconfirmed.Add(1)
@@ -165,7 +166,7 @@ func (n *Node) mergeRecord(r state.Record, now time.Time, live bool) {
 }
 
 func (n *Node) merge(r state.Record, now time.Time, requeue bool) {
-	changed := n.store.Merge(r, state.SourceGossip)
+	changed := n.tb.Merge(r, state.SourceGossip)
 	n.guard.shared(r, now, changed)
 	if !changed {
 		n.stats.stale.Add(1)
@@ -190,7 +191,7 @@ func (n *Node) mergeEvidence(origin string, evs []state.Evidence) {
 	}
 	for _, ev := range evs {
 		n.stats.evidenceMerged.Add(1)
-		if n.store.MergeEvidence(origin, ev) {
+		if n.tb.MergeEvidence(origin, ev) {
 			n.stats.evidenceTripped.Add(1)
 		}
 	}
@@ -219,14 +220,14 @@ var _ memberlist.NamedBroadcast = (*broadcast)(nil)
 const maxQueued = 8192
 
 func (n *Node) enqueueBroadcast(r state.Record) {
-	if !recordFits(r) {
+	if !r.Fits() {
 		return
 	}
 	k := r.Kind
-	if k == 0 {
+	if r.IsBreaker() {
 		k = state.KindBreaker
 	}
-	msg := appendRecord(appendHeader(nil, msgRecords), r)
+	msg := state.AppendRecord(appendHeader(nil, msgRecords), r)
 	if len(msg) > PacketBudget {
 		return // too big to gossip; fan-out and push/pull carry it
 	}

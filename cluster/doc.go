@@ -11,8 +11,10 @@
 //   - the wire format: a versioned binary codec (kind byte, version byte,
 //     varints, bounded lengths) for batches of records and for failure
 //     evidence; unknown kinds and versions are dropped and counted;
-//   - dissemination (DESIGN §4): a background sender fans each published
-//     record out directly to every member by UDP, in packets within
+//   - dissemination (DESIGN §4): the node subscribes to its state.Table and
+//     sends out every local or manual change (what it merged from gossip or
+//     the ledger, it does not echo): a background sender fans each record
+//     out directly to every member by UDP, in packets within
 //     PacketBudget (bursts go by TCP, a few peers at a time); the same record
 //     is queued for gossip as a named broadcast (kind + key), and receivers
 //     re-queue only what changed their table; push/pull anti-entropy
@@ -24,9 +26,10 @@
 //     dead; Leave waits for its announcement only while a peer answers;
 //   - failure evidence: every EvidenceInterval, and only when something
 //     failed, this node's own failure counts go to every member; what
-//     arrives is merged with Store.MergeEvidence;
+//     arrives is merged with Table.MergeEvidence;
 //   - probe ownership: rendezvous hashing of (upstream, member) over the
-//     alive, non-suspect members, installed with Store.SetProbeOwner;
+//     alive, non-suspect members, installed with Table.SetProbeOwner while
+//     the node is started;
 //   - the poison guard: a node that sees most of its pool fail at once keeps
 //     its trips (its own open and half-open records, also those of a
 //     withheld generation after it recovered) and evidence to itself,
@@ -39,39 +42,38 @@
 //   - gossip encryption (keyring, verified both ways) and the cluster label;
 //   - memberlist's log lines, bridged into slog with their levels.
 //
-// It does not own the breakers, the merge or the records' meaning (package
-// state), nor which records to publish: the coordinator subscribes to the
-// table and calls Publish for every local or manual transition. The package
-// faultnet holds an in-memory transport with loss, delay and partitions for
-// tests.
+// It does not own the breakers, the merge, the record codec's body or the
+// records' meaning (package state). A trip leaves state by one road: the
+// Table's Subscription, read by this node's sender, then memberlist. The
+// package faultnet holds an in-memory transport with loss, delay and
+// partitions for tests.
 //
 // # Concurrency
 //
-// A Node is safe for concurrent use. Publish never blocks: it enqueues into
-// the bounded queue of one sender goroutine and drops (and counts) when that
-// is full. memberlist's delegate callbacks never block either: NotifyMsg
+// A Node is safe for concurrent use. The Table never waits for it: the
+// node's subscription is bounded (QueueSize) and drops, and counts, when
+// full. memberlist's delegate callbacks never block either: NotifyMsg
 // copies each message to a bounded queue served by one receiver goroutine.
-// New starts the sender, the receiver, a ticker goroutine (evidence,
-// re-join, membership view) and a small goroutine that re-advertises the
-// node metadata when the poison guard flips (memberlist's UpdateNode waits
-// for gossip, so it never runs in the other loops, and only for a bounded
-// time). Re-join attempts (a ping, then a join) and Leave's pings run in
-// goroutines of their own, at most one per address, each bounded by
-// memberlist's ProbeTimeout when nobody answers. Close stops memberlist and
-// them and returns once they have exited. Close is idempotent.
+// New starts nothing. Start starts memberlist, the sender, the receiver, a
+// ticker goroutine (evidence, re-join, membership view) and a small
+// goroutine that re-advertises the node metadata when the poison guard
+// flips (memberlist's UpdateNode waits for gossip, so it never runs in the
+// other loops, and only for a bounded time). Re-join attempts (a ping, then
+// a join) and Leave's pings run in goroutines of their own, at most one per
+// address, each bounded by memberlist's ProbeTimeout when nobody answers.
+// Close stops memberlist and them, ends the subscription, and returns once
+// they have exited. Close is idempotent.
 //
 // # Usage
 //
 //	tb, _ := state.NewTable(state.Config{Node: "node-1"})
-//	n, err := cluster.New(cluster.Config{
-//		Store:    tb,
+//	n, err := cluster.Start(ctx, cluster.Config{ // New, Start and Join
+//		Table:    tb,
 //		BindAddr: "0.0.0.0", BindPort: 7946,
-//		Seeds:    []string{"10.0.0.2:7946"},
+//		Seeds:    []string{"10.0.0.2:7946"}, // re-joined every RejoinInterval
 //		Keys:     []string{os.Getenv("RETRYCOORD_GOSSIP_KEY")},
 //	})
 //	if err != nil { ... }
 //	defer n.Close()
-//	go n.Join(ctx, nil)  // and re-joined every RejoinInterval
-//	<-n.Ready()          // the fleet's state is in tb
-//	// coordinator: for each local transition, n.Publish(tr.Record)
+//	// The fleet's state is in tb, and tb's trips reach the fleet.
 package cluster

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
 )
@@ -24,7 +25,7 @@ func fail(t *testing.T, m *member, upstream string, n int) {
 // the others sent.
 func evidenceSettled(t *testing.T, ms []*member) {
 	t.Helper()
-	eventually(t, 5*time.Second, "evidence delivered", func() bool {
+	testutil.Eventually(t, 5*time.Second, "evidence delivered", func() bool {
 		var sent uint64
 		for _, m := range ms {
 			sent += m.node.Stats().EvidenceSent
@@ -49,7 +50,7 @@ func TestEvidence(t *testing.T) {
 		for _, m := range ms {
 			fail(t, m, up, 1)
 		}
-		eventually(t, 5*time.Second, "open on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
+		testutil.Eventually(t, 5*time.Second, "open on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
 	})
 
 	t.Run("three and one trip nothing", func(t *testing.T) {
@@ -73,7 +74,7 @@ func TestEvidence(t *testing.T) {
 			t.Fatal("tripped with 2 reporters, MinReporters 3")
 		}
 		fail(t, ms[2], up, 1)
-		eventually(t, 5*time.Second, "open on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
+		testutil.Eventually(t, 5*time.Second, "open on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
 	})
 }
 
@@ -100,7 +101,7 @@ func TestPoisonGuard(t *testing.T) {
 			t.Fatalf("%s not open on the broken node", up)
 		}
 	}
-	eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
+	testutil.Eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
 		return bad.node.Stats().Suspect && ms[1].node.peers.suspect(bad.node.Name()) && ms[2].node.peers.suspect(bad.node.Name())
 	})
 	// A marker sent after the trips has arrived: the trips were not sent.
@@ -127,7 +128,7 @@ func TestConfirmTrips(t *testing.T) {
 		t.Fatal("one report opened the upstream with ConfirmTrips 2")
 	}
 	ms[1].tb.Trip(up, time.Minute, "")
-	eventually(t, 5*time.Second, "open on all after a second report", func() bool { return allPhase(ms, up, state.PhaseOpen) })
+	testutil.Eventually(t, 5*time.Second, "open on all after a second report", func() bool { return allPhase(ms, up, state.PhaseOpen) })
 }
 
 func decodeOrFail(t *testing.T, buf []byte) []state.Record {

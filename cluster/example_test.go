@@ -9,11 +9,13 @@ import (
 	"github.com/proxywhirl/retrycoord/state"
 )
 
-// Two nodes on loopback: a trip published on one is open on the other.
+// Two nodes on loopback: a trip on one table is open on the other.
 func Example() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	start := func(name string, seeds []string) (*state.Table, *cluster.Node) {
 		tb, _ := state.NewTable(state.Config{Node: name})
-		n, err := cluster.New(cluster.Config{Store: tb, Seeds: seeds})
+		n, err := cluster.Start(ctx, cluster.Config{Table: tb, Seeds: seeds})
 		if err != nil {
 			panic(err)
 		}
@@ -23,15 +25,8 @@ func Example() {
 	defer a.Close()
 	tbB, b := start("node-b", []string{a.Addr()})
 	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := b.Join(ctx, nil); err != nil {
-		panic(err)
-	}
-	<-b.Ready()
 
-	// What the coordinator does for every local transition.
-	a.Publish(tbA.Trip("http://10.0.0.1:8080", time.Minute, "demo"))
+	tbA.Trip("http://10.0.0.1:8080", time.Minute, "demo")
 
 	for tbB.State("http://10.0.0.1:8080") != state.PhaseOpen && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/proxywhirl/retrycoord/cluster/faultnet"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -44,7 +45,7 @@ func startFaultCluster(t *testing.T, size int, fn *faultnet.Network, tweak func(
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "full membership", func() bool { return wholeMembership(ms) })
+	testutil.Eventually(t, 10*time.Second, "full membership", func() bool { return wholeMembership(ms) })
 	return ms
 }
 
@@ -70,7 +71,7 @@ func TestLossConvergesWithinPushPull(t *testing.T) {
 			// The loss is in effect before the trips: memberlist's own
 			// probes and gossip meet it. (Direct fan-out may converge on
 			// so few packets that none of them happens to be dropped.)
-			eventually(t, 2*time.Second, "the network drops packets", func() bool { return fn.Dropped() > 0 })
+			testutil.Eventually(t, 2*time.Second, "the network drops packets", func() bool { return fn.Dropped() > 0 })
 			var ups []string
 			for i := range 20 {
 				up := fmt.Sprintf("http://10.0.4.%d:80", i)
@@ -79,7 +80,7 @@ func TestLossConvergesWithinPushPull(t *testing.T) {
 			}
 			// One push/pull interval, plus the time an exchange takes
 			// under loss.
-			eventually(t, 2*time.Second, "every trip on every node", func() bool {
+			testutil.Eventually(t, 2*time.Second, "every trip on every node", func() bool {
 				for _, up := range ups {
 					if !allPhase(ms, up, state.PhaseOpen) {
 						return false
@@ -96,7 +97,7 @@ func TestPartitionHeals(t *testing.T) {
 	ms := startFaultCluster(t, 5, &fn, nil)
 	fn.Partition("left", "node-00", "node-01")
 	fn.Partition("right", "node-02", "node-03", "node-04")
-	eventually(t, 10*time.Second, "split membership", func() bool {
+	testutil.Eventually(t, 10*time.Second, "split membership", func() bool {
 		for i, m := range ms {
 			want := 3
 			if i < 2 {
@@ -113,14 +114,14 @@ func TestPartitionHeals(t *testing.T) {
 	<-time.After(3 * fastBase().GossipToTheDeadTime)
 	ms[0].tb.Trip("http://left:80", time.Hour, "")
 	ms[4].tb.Trip("http://right:80", time.Hour, "")
-	eventually(t, 5*time.Second, "each trip on its side", func() bool {
+	testutil.Eventually(t, 5*time.Second, "each trip on its side", func() bool {
 		return allPhase(ms[:2], "http://left:80", state.PhaseOpen) && allPhase(ms[2:], "http://right:80", state.PhaseOpen)
 	})
 	if ms[2].tb.State("http://left:80") != state.PhaseClosed {
 		t.Fatal("a trip crossed the partition")
 	}
 	fn.Heal()
-	eventually(t, 10*time.Second, "healed", func() bool {
+	testutil.Eventually(t, 10*time.Second, "healed", func() bool {
 		return wholeMembership(ms) && allPhase(ms, "http://left:80", state.PhaseOpen) && allPhase(ms, "http://right:80", state.PhaseOpen)
 	})
 }
@@ -130,7 +131,7 @@ func TestRestartedNodeReadyWithFleetState(t *testing.T) {
 	const up = "http://10.0.5.1:80"
 	r1 := ms[0].tb.Trip(up, time.Hour, "")
 	ms[1].tb.PutFact(state.KindPool, "http://10.0.5.2:80", []byte("v"))
-	eventually(t, 5*time.Second, "open on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
+	testutil.Eventually(t, 5*time.Second, "open on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
 
 	// Node 2 leaves and comes back with an empty table.
 	old := ms[2]
@@ -164,7 +165,7 @@ func TestRestartedNodeReadyWithFleetState(t *testing.T) {
 	}
 	// Its next trip starts from the fleet's generation.
 	ms[0].tb.Reset(up)
-	eventually(t, 5*time.Second, "closed on all", func() bool { return allPhase(ms, up, state.PhaseClosed) })
+	testutil.Eventually(t, 5*time.Second, "closed on all", func() bool { return allPhase(ms, up, state.PhaseClosed) })
 	r2 := fresh.tb.Trip(up, time.Hour, "")
 	if r2.Gen != r1.Gen+1 {
 		t.Errorf("trip after restart: gen %d, want %d", r2.Gen, r1.Gen+1)
@@ -186,7 +187,7 @@ func TestConcurrentTripsOneGeneration(t *testing.T) {
 	close(start)
 	<-done
 	<-done
-	eventually(t, 5*time.Second, "one record everywhere", func() bool {
+	testutil.Eventually(t, 5*time.Second, "one record everywhere", func() bool {
 		first, ok := ms[0].tb.Record(up)
 		if !ok {
 			return false

@@ -11,6 +11,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -47,7 +48,7 @@ func TestGossipBadInput(t *testing.T) {
 	}
 	// A record on both nodes, whose change would show in the snapshot.
 	sender.tb.Trip("http://10.0.1.1:80", time.Hour, "before the bad input")
-	eventually(t, 5*time.Second, "the first trip", func() bool { return target.tb.State("http://10.0.1.1:80") == state.PhaseOpen })
+	testutil.Eventually(t, 5*time.Second, "the first trip", func() bool { return target.tb.State("http://10.0.1.1:80") == state.PhaseOpen })
 
 	valid := encodeRecords([]state.Record{{Kind: state.KindBreaker, Upstream: "http://10.0.1.2:80", Gen: 3,
 		Phase: state.PhaseOpen, HLC: sender.tb.Clock().Now(), Origin: sender.node.Name(), OpenFor: time.Hour, Reason: "r"}})
@@ -63,9 +64,9 @@ func TestGossipBadInput(t *testing.T) {
 	// Random bytes behind a valid header: checked to be malformed below,
 	// so that the seed, not luck, decides the case.
 	randomBody := append(appendHeader(nil, msgRecords), random(300, 1)...)
-	unknownRecord := appendRecord(appendHeader(nil, msgRecords), state.Record{Kind: 9, Upstream: "http://10.0.1.3:80", Gen: 1, Phase: state.PhaseOpen, HLC: 1, Origin: "x"})
+	unknownRecord := state.AppendRecord(appendHeader(nil, msgRecords), state.Record{Kind: 9, Upstream: "http://10.0.1.3:80", Gen: 1, Phase: state.PhaseOpen, HLC: 1, Origin: "x"})
 	bigKey := encodeRecords(nil)
-	bigKey = appendRecord(bigKey, state.Record{Kind: state.KindBreaker, Upstream: "http://" + strings.Repeat("h", maxKeyLen) + ":1", Gen: 1, Phase: state.PhaseOpen, Origin: "x"})
+	bigKey = state.AppendRecord(bigKey, state.Record{Kind: state.KindBreaker, Upstream: "http://" + strings.Repeat("h", state.MaxKeyLen) + ":1", Gen: 1, Phase: state.PhaseOpen, Origin: "x"})
 	bigValue := appendHeader(nil, msgRecords)
 	bigValue = append(bigValue, byte(state.KindPool))
 	bigValue = appendString(bigValue, "http://10.0.1.4:80")
@@ -74,7 +75,7 @@ func TestGossipBadInput(t *testing.T) {
 	bigValue = append(bigValue, 0)
 	bigValue = appendString(bigValue, "")
 	bigValue = append(bigValue, 0)
-	bigValue = appendString(bigValue, strings.Repeat("v", maxValueLen+1))
+	bigValue = appendString(bigValue, strings.Repeat("v", state.MaxValueLen+1))
 
 	tests := []struct {
 		name     string
@@ -118,7 +119,7 @@ func TestGossipBadInput(t *testing.T) {
 			}
 			wantC := badCounters{before.Malformed + tt.want.Malformed, before.UnknownVersion + tt.want.UnknownVersion,
 				before.UnknownKind + tt.want.UnknownKind, before.RecordsChanged}
-			eventually(t, 5*time.Second, "the counter", func() bool {
+			testutil.Eventually(t, 5*time.Second, "the counter", func() bool {
 				c := badCountersOf(target.node.Stats())
 				return c.Malformed+c.UnknownVersion+c.UnknownKind >= wantC.Malformed+wantC.UnknownVersion+wantC.UnknownKind
 			})
@@ -141,7 +142,7 @@ func TestGossipBadInput(t *testing.T) {
 
 	// The node still works: a valid trip after all that propagates.
 	sender.tb.Trip("http://10.0.1.9:80", time.Hour, "after the bad input")
-	eventually(t, 5*time.Second, "a valid trip after the bad input", func() bool {
+	testutil.Eventually(t, 5*time.Second, "a valid trip after the bad input", func() bool {
 		return target.tb.State("http://10.0.1.9:80") == state.PhaseOpen
 	})
 	if got := target.tb.State("http://10.0.1.4:80"); got != state.PhaseClosed {

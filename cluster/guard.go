@@ -53,8 +53,8 @@ func (g *guard) evaluate() bool {
 	if cfg.PoisonMinUpstreams < 0 {
 		return false
 	}
-	pol := g.n.store.Policy()
-	failing, active := g.n.store.OwnFailing(max(1, pol.FailureThreshold/2))
+	pol := g.n.tb.Policy()
+	failing, active := g.n.tb.OwnFailing(max(1, pol.FailureThreshold/2))
 	// An upstream another node's record holds open or half-open is not
 	// called here: this node sees it neither fail nor succeed. Counted as
 	// active it would dilute the ratio, and a broken node would release
@@ -75,32 +75,39 @@ func (g *guard) evaluate() bool {
 	return s
 }
 
-// ownRecord reports whether r is a breaker record this node's own failures
-// made and that is not closed: an open record (a trip) or a half-open one
-// (this node probing after its own trip, or after adopting a trip). While
-// the guard suspects the node's network it withholds these: a half-open
-// record at a generation the fleet never saw beats the fleet's closed
-// record of the generation before and stops every healthy node from
-// calling the upstream for ProbeLease+ProbeGrace (soak finding 1). An
-// operator's trip is not one: it says nothing about this node's network.
-func (g *guard) ownRecord(r state.Record) bool {
-	return isBreaker(r) && r.Origin == g.n.name && r.Phase != state.PhaseClosed &&
-		(r.Phase != state.PhaseOpen || !g.n.store.OperatorTrip(r.Upstream, r.Gen))
+// ownRecord reports whether a transition carries a breaker record this
+// node's own failures made and that is not closed: an open record (a trip)
+// or a half-open one (this node probing after its own trip, or after
+// adopting a trip). While the guard suspects the node's network it
+// withholds these: a half-open record at a generation the fleet never saw
+// beats the fleet's closed record of the generation before and stops every
+// healthy node from calling the upstream for ProbeLease+ProbeGrace (soak
+// finding 1). An operator's trip (SourceManual) is not one: it says nothing
+// about this node's network.
+func (g *guard) ownRecord(tr state.Transition) bool {
+	r := tr.Record
+	return r.IsBreaker() && r.Origin == g.n.name && r.Phase != state.PhaseClosed && tr.Source != state.SourceManual
+}
+
+// ownSnapshotRecord is ownRecord for a record of the Table's snapshot,
+// which comes without its Source: any non-closed breaker record of this
+// node's. withholdOwn then sends what the fleet holds in its place, which
+// for an operator's trip (never withheld, so shared) is the trip itself.
+func (g *guard) ownSnapshotRecord(r state.Record) bool {
+	return r.IsBreaker() && r.Origin == g.n.name && r.Phase != state.PhaseClosed
 }
 
 // heldByOthers counts the breakers that another node's record holds open
 // or half-open.
 func (g *guard) heldByOthers() int {
 	held := 0
-	for _, r := range g.n.store.Snapshot() {
-		if isBreaker(r) && r.Phase != state.PhaseClosed && r.Origin != g.n.name {
+	for _, r := range g.n.tb.Snapshot() {
+		if r.IsBreaker() && r.Phase != state.PhaseClosed && r.Origin != g.n.name {
 			held++
 		}
 	}
 	return held
 }
-
-func isBreaker(r state.Record) bool { return r.Kind == state.KindBreaker || r.Kind == 0 }
 
 // confirm decides on a remote trip under ConfirmTrips: it returns the record
 // to merge and true once enough distinct nodes (this one included, when it
@@ -110,11 +117,11 @@ func (g *guard) confirm(r state.Record, now time.Time) (state.Record, bool) {
 	if k <= 1 {
 		return r, true
 	}
-	cur, ok := g.n.store.Record(r.Upstream)
+	cur, ok := g.n.tb.Record(r.Upstream)
 	if ok && cur.Phase != state.PhaseClosed && cur.Gen >= r.Gen {
 		return r, true // nothing new to adopt; the merge settles the order
 	}
-	window := g.n.store.Policy().Window
+	window := g.n.tb.Policy().Window
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	p := g.pending[r.Upstream]
@@ -143,7 +150,7 @@ func (g *guard) confirm(r state.Record, now time.Time) (state.Record, bool) {
 
 // prune forgets unconfirmed trips older than the window.
 func (g *guard) prune(now time.Time) {
-	window := g.n.store.Policy().Window
+	window := g.n.tb.Policy().Window
 	g.mu.Lock()
 	for up, p := range g.pending {
 		if now.Sub(p.since) > window {

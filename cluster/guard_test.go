@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
 )
@@ -21,7 +22,7 @@ func TestOperatorTripsAreNotPoison(t *testing.T) {
 	for _, up := range ups[:3] {
 		ms[0].tb.Trip(up, time.Hour, "retired by operator")
 	}
-	eventually(t, 5*time.Second, "the operator's trips are open on node 1", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the operator's trips are open on node 1", func() bool {
 		for _, up := range ups[:3] {
 			if ms[1].tb.State(up) != state.PhaseOpen {
 				return false
@@ -56,13 +57,13 @@ func TestPoisonGuardHalfOpen(t *testing.T) {
 	}
 	bad := ms[0]
 	breakNode(t, bad, ups)
-	eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
+	testutil.Eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
 		return bad.node.Stats().Suspect && ms[1].node.peers.suspect(bad.node.Name()) && ms[2].node.peers.suspect(bad.node.Name())
 	})
 	// The open time runs out; node 0 probes every upstream (and keeps the
 	// permits: its probes hang, as calls through a broken network do).
 	probing := map[string]bool{}
-	eventually(t, 5*time.Second, "node 0 half-open on every upstream", func() bool {
+	testutil.Eventually(t, 5*time.Second, "node 0 half-open on every upstream", func() bool {
 		for _, up := range ups {
 			if !probing[up] {
 				if _, err := bad.tb.Admit(up); err == nil {
@@ -105,7 +106,7 @@ func TestPoisonGuardIgnoresUpstreamsHeldByOthers(t *testing.T) {
 	for _, up := range held {
 		ms[1].tb.Trip(up, time.Hour, "")
 	}
-	eventually(t, 5*time.Second, "the fleet's trips on all", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the fleet's trips on all", func() bool {
 		for _, up := range held {
 			if !allPhase(ms, up, state.PhaseOpen) {
 				return false
@@ -124,8 +125,46 @@ func TestPoisonGuardIgnoresUpstreamsHeldByOthers(t *testing.T) {
 	// three fail: 3 of the 7 breakers it holds, 3 of the 3 it calls.
 	bad := ms[0]
 	breakNode(t, bad, ups)
-	eventually(t, 5*time.Second, "node 0 suspects its network", func() bool { return bad.node.Stats().Suspect })
+	testutil.Eventually(t, 5*time.Second, "node 0 suspects its network", func() bool { return bad.node.Stats().Suspect })
 	sendMarker(t, bad, ms)
 	evidenceSettled(t, ms)
 	wantClosed(t, ms[1:], ups)
+}
+
+// TestSuspectNodeSendsOperatorTrips: a suspect node withholds its own trips,
+// in packets and in push/pull, but not an operator's, which push/pull sees
+// without their Source.
+func TestSuspectNodeSendsOperatorTrips(t *testing.T) {
+	ms := startCluster(t, 2, clusterOpts{})
+	bad := ms[0]
+	ups := testUpstreams("10.0.8", 4)
+	breakNode(t, bad, ups)
+	testutil.Eventually(t, 5*time.Second, "node 0 suspect", func() bool { return bad.node.Stats().Suspect })
+	manual := "http://10.0.8.99:80"
+	bad.tb.Trip(manual, time.Hour, "retired by operator")
+	testutil.Eventually(t, 5*time.Second, "the operator's trip on node 1", func() bool {
+		return ms[1].tb.State(manual) == state.PhaseOpen
+	})
+	var sent []string
+	for _, r := range decodeOrFail(t, (*delegate)(bad.node).LocalState(false)) {
+		if r.Origin == bad.node.Name() && r.Phase == state.PhaseOpen {
+			sent = append(sent, r.Upstream)
+		}
+	}
+	if len(sent) != 1 || sent[0] != manual {
+		t.Errorf("LocalState of the suspect node carries its open records %v, want only %s", sent, manual)
+	}
+}
+
+// TestGossipIsNotEchoed: a record the table merged from gossip or the
+// ledger is not sent out again by the sender (gossip re-queues what
+// changed the table itself); only local and manual changes are.
+func TestGossipIsNotEchoed(t *testing.T) {
+	ms := startCluster(t, 2, clusterOpts{})
+	ms[0].tb.Merge(state.Record{Upstream: "http://10.0.8.1:80", Gen: 1, Phase: state.PhaseOpen, HLC: 1, Origin: "elsewhere"}, state.SourceGossip)
+	ms[0].tb.Merge(state.Record{Upstream: "http://10.0.8.2:80", Gen: 1, Phase: state.PhaseOpen, HLC: 1, Origin: "elsewhere"}, state.SourceLedger)
+	sendMarker(t, ms[0], ms) // a manual fact, after both in the table's stream
+	if got := ms[0].node.Stats().Published; got != 1 {
+		t.Errorf("Published = %d, want 1 (the marker alone)", got)
+	}
 }

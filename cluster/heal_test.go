@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/proxywhirl/retrycoord/cluster/faultnet"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -25,7 +26,7 @@ func TestPartitionHealsWithinRejoinInterval(t *testing.T) {
 	})
 	fn.Partition("left", "node-00", "node-01")
 	fn.Partition("right", "node-02", "node-03", "node-04")
-	eventually(t, 10*time.Second, "each side declares the other dead", func() bool {
+	testutil.Eventually(t, 10*time.Second, "each side declares the other dead", func() bool {
 		for i, m := range ms {
 			want := 3
 			if i < 2 {
@@ -42,7 +43,7 @@ func TestPartitionHealsWithinRejoinInterval(t *testing.T) {
 	<-time.After(3 * fastBase().GossipToTheDeadTime)
 	ms[0].tb.Trip("http://left:80", time.Hour, "")
 	ms[4].tb.Trip("http://right:80", time.Hour, "")
-	eventually(t, 5*time.Second, "each trip on its side", func() bool {
+	testutil.Eventually(t, 5*time.Second, "each trip on its side", func() bool {
 		return allPhase(ms[:2], "http://left:80", state.PhaseOpen) && allPhase(ms[2:], "http://right:80", state.PhaseOpen)
 	})
 	if ms[2].tb.State("http://left:80") != state.PhaseClosed {
@@ -52,7 +53,7 @@ func TestPartitionHealsWithinRejoinInterval(t *testing.T) {
 	healed := time.Now()
 	// Well under one push/pull interval (10s), which alone never heals a
 	// split between dead members anyway.
-	eventually(t, 4*time.Second, "converged after the heal", func() bool {
+	testutil.Eventually(t, 4*time.Second, "converged after the heal", func() bool {
 		return wholeMembership(ms) && allPhase(ms, "http://left:80", state.PhaseOpen) && allPhase(ms, "http://right:80", state.PhaseOpen)
 	})
 	t.Logf("converged %v after the heal", time.Since(healed).Round(time.Millisecond))
@@ -94,7 +95,7 @@ func startSeeded(t *testing.T, size int, fn *faultnet.Network, seedsOf func(i in
 			}
 		}
 	}
-	eventually(t, 10*time.Second, "full membership", func() bool { return wholeMembership(ms) })
+	testutil.Eventually(t, 10*time.Second, "full membership", func() bool { return wholeMembership(ms) })
 	return ms
 }
 
@@ -115,14 +116,14 @@ func TestLostMemberRejoined(t *testing.T) {
 	fn.Partition("seed", "node-00") // the seed stays cut off
 	fn.Partition("b", "node-01")
 	fn.Partition("c", "node-02")
-	eventually(t, 10*time.Second, "everyone alone", func() bool {
+	testutil.Eventually(t, 10*time.Second, "everyone alone", func() bool {
 		return len(ms[1].node.Members()) == 1 && len(ms[2].node.Members()) == 1
 	})
 	<-time.After(3 * fastBase().GossipToTheDeadTime) // past memberlist's own gossip to the dead
 	ms[1].tb.Trip("http://b:80", time.Hour, "")
 	ms[2].tb.Trip("http://c:80", time.Hour, "")
 	fn.Partition("b", "node-01", "node-02") // 1 and 2 meet again; the seed does not
-	eventually(t, 4*time.Second, "nodes 1 and 2 converged", func() bool {
+	testutil.Eventually(t, 4*time.Second, "nodes 1 and 2 converged", func() bool {
 		pair := ms[1:]
 		return len(ms[1].node.Members()) == 2 && len(ms[2].node.Members()) == 2 &&
 			allPhase(pair, "http://b:80", state.PhaseOpen) && allPhase(pair, "http://c:80", state.PhaseOpen)
@@ -149,11 +150,11 @@ func TestReturnedMemberSyncedAtOnce(t *testing.T) {
 	// gossip go into the partition.
 	sent := ms[2].node.Stats().PacketsSent
 	ms[2].tb.Trip("http://right:80", time.Hour, "")
-	eventually(t, 5*time.Second, "node 2's fan-out sent and gossip spent", func() bool {
+	testutil.Eventually(t, 5*time.Second, "node 2's fan-out sent and gossip spent", func() bool {
 		s := ms[2].node.Stats() // the sender queues the gossip before the fan-out
 		return s.PacketsSent > sent && s.BroadcastQueue == 0
 	})
-	eventually(t, 10*time.Second, "split membership", func() bool {
+	testutil.Eventually(t, 10*time.Second, "split membership", func() bool {
 		return len(ms[0].node.Members()) == 2 && len(ms[1].node.Members()) == 2 && len(ms[2].node.Members()) == 1
 	})
 	<-time.After(3 * fastBase().GossipToTheDeadTime)
@@ -161,7 +162,7 @@ func TestReturnedMemberSyncedAtOnce(t *testing.T) {
 		t.Fatal("the trip crossed the partition")
 	}
 	fn.Heal() // node 0 re-joins node 2; node 1 hears of it by gossip
-	eventually(t, 4*time.Second, "node 1 holds node 2's trip", func() bool {
+	testutil.Eventually(t, 4*time.Second, "node 1 holds node 2's trip", func() bool {
 		return wholeMembership(ms) && allPhase(ms, "http://right:80", state.PhaseOpen)
 	})
 }

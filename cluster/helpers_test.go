@@ -7,28 +7,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) {
-	// memberlist's probe goroutine does not watch for shutdown: an
-	// in-flight probe ends by its own timeouts, after Shutdown returns.
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"))
-}
-
-// eventually polls cond every 2ms until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
 // fastBase is a memberlist configuration for quick loopback tests.
 func fastBase() *memberlist.Config {
@@ -43,34 +27,28 @@ func fastBase() *memberlist.Config {
 	return c
 }
 
-// member is one node of a test cluster with the loop that coord.Run would
-// run: every local or manual transition is published.
+// member is one node of a test cluster: a table and a started node over
+// it, which sends the table's local and manual changes itself.
 type member struct {
 	tb   *state.Table
 	node *Node
-	sub  *state.Subscription
-	done chan struct{}
 }
 
-func (m *member) close() {
-	_ = m.node.Close()
-	m.sub.Close()
-	<-m.done
-}
+func (m *member) close() { _ = m.node.Close() }
 
 type clusterOpts struct {
 	policy policy.BreakerPolicy
 	tweak  func(i int, c *Config)
 }
 
-// startMember starts one node that publishes its table's local transitions.
+// startMember starts one node over a new table; it does not join.
 func startMember(t testing.TB, name string, o clusterOpts, seeds []string, tweak func(*Config)) *member {
 	t.Helper()
 	tb, err := state.NewTable(state.Config{Node: name, Policy: o.policy})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Store: tb, Base: fastBase(), Seeds: seeds, PushPullInterval: time.Second, RejoinInterval: time.Second}
+	cfg := Config{Table: tb, Base: fastBase(), Seeds: seeds, PushPullInterval: time.Second, RejoinInterval: time.Second}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -78,16 +56,10 @@ func startMember(t testing.TB, name string, o clusterOpts, seeds []string, tweak
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &member{tb: tb, node: n, sub: tb.Subscribe(4096), done: make(chan struct{})}
-	go func() {
-		defer close(m.done)
-		for tr := range m.sub.C {
-			if tr.Source == state.SourceLocal || tr.Source == state.SourceManual {
-				n.Publish(tr.Record)
-			}
-		}
-	}()
-	return m
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &member{tb: tb, node: n}
 }
 
 // startCluster starts size nodes over loopback, joined to the first.
@@ -119,7 +91,7 @@ func startCluster(t testing.TB, size int, o clusterOpts) []*member {
 			}
 		}
 	}
-	eventually(t, 10*time.Second, "full membership", func() bool {
+	testutil.Eventually(t, 10*time.Second, "full membership", func() bool {
 		for _, m := range ms {
 			if len(m.node.Members()) != size {
 				return false
@@ -146,7 +118,7 @@ func allPhase(ms []*member, upstream string, p state.Phase) bool {
 func sendMarker(t *testing.T, from *member, ms []*member) {
 	t.Helper()
 	from.tb.PutFact(state.KindPool, "marker", nil)
-	eventually(t, 5*time.Second, "marker on all", func() bool {
+	testutil.Eventually(t, 5*time.Second, "marker on all", func() bool {
 		for _, m := range ms {
 			if _, ok := m.tb.Fact(state.KindPool, "marker"); !ok {
 				return false

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -38,10 +39,10 @@ func TestJoinKeepsAdoptedRecordsOfSuspectNode(t *testing.T) {
 	dead := "http://10.0.6.100:80"
 	breakNode(t, bad, []string{dead})
 	tripped, _ := bad.tb.Record(dead)
-	eventually(t, 5*time.Second, "the trip on all", func() bool { return allPhase(ms, dead, state.PhaseOpen) })
+	testutil.Eventually(t, 5*time.Second, "the trip on all", func() bool { return allPhase(ms, dead, state.PhaseOpen) })
 	// Then its network breaks.
 	breakNode(t, bad, testUpstreams("10.0.6", 4))
-	eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
+	testutil.Eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
 		return ms[1].node.peers.suspect(bad.node.Name()) && ms[2].node.peers.suspect(bad.node.Name())
 	})
 	j := joinMember(t, "node-09", clusterOpts{}, ms[1])
@@ -62,13 +63,13 @@ func TestJoinThroughSuspectNode(t *testing.T) {
 	up := ups[0]
 	// The fleet holds up at gen 1, closed.
 	ms[1].tb.Trip(up, time.Minute, "")
-	eventually(t, 5*time.Second, "the trip on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
+	testutil.Eventually(t, 5*time.Second, "the trip on all", func() bool { return allPhase(ms, up, state.PhaseOpen) })
 	ms[1].tb.Reset(up)
-	eventually(t, 5*time.Second, "the reset on all", func() bool { return allPhase(ms, up, state.PhaseClosed) })
+	testutil.Eventually(t, 5*time.Second, "the reset on all", func() bool { return allPhase(ms, up, state.PhaseClosed) })
 	fleet, _ := ms[1].tb.Record(up)
 	// Node 0's network breaks: it trips up at gen 2 and withholds it.
 	breakNode(t, bad, ups)
-	eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
+	testutil.Eventually(t, 5*time.Second, "others see node 0 suspect", func() bool {
 		return bad.node.Stats().Suspect && ms[1].node.peers.suspect(bad.node.Name())
 	})
 	if r, _ := bad.tb.Record(up); r.Gen != fleet.Gen+1 || r.Phase != state.PhaseOpen {

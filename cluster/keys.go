@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 )
 
 // Errors of the keyring methods. None of them, nor any other error of this
@@ -112,7 +113,7 @@ func (n *Node) InstallKey(key string) error {
 	if err != nil {
 		return errors.New("cluster: the keyring refused the key")
 	}
-	n.log.Info("gossip key installed", "key", fingerprint(raw))
+	n.log.Info("gossip key installed", logkey.Key, fingerprint(raw))
 	return nil
 }
 
@@ -131,7 +132,7 @@ func (n *Node) UseKey(key string) error {
 	if err != nil {
 		return ErrKeyNotInstalled
 	}
-	n.log.Info("gossip key in use", "key", fingerprint(raw))
+	n.log.Info("gossip key in use", logkey.Key, fingerprint(raw))
 	return nil
 }
 
@@ -150,7 +151,7 @@ func (n *Node) RemoveKey(key string) error {
 	if err != nil {
 		return err
 	}
-	n.log.Info("gossip key removed", "key", fingerprint(raw))
+	n.log.Info("gossip key removed", logkey.Key, fingerprint(raw))
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -39,7 +40,7 @@ func TestKeyRotation(t *testing.T) {
 		}
 		up := "http://10.9.0.1:80/" + strings.ReplaceAll(step, " ", "-")
 		ms[0].tb.Trip(up, time.Minute, "")
-		eventually(t, 5*time.Second, "a trip after "+step, func() bool { return allPhase(ms, up, state.PhaseOpen) })
+		testutil.Eventually(t, 5*time.Second, "a trip after "+step, func() bool { return allPhase(ms, up, state.PhaseOpen) })
 	}
 	step := func(name string, fn func(*Node) error) {
 		t.Helper()
@@ -79,7 +80,7 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := fresh.node.Join(ctx, nil); err != nil {
 		t.Fatalf("a node with the new key: %v", err)
 	}
-	eventually(t, 5*time.Second, "the new node in every member list", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the new node in every member list", func() bool {
 		for _, m := range ms {
 			if got := strings.Join(m.node.Members(), ","); strings.Contains(got, "old-key") || !strings.Contains(got, "new-key") {
 				return false

@@ -5,15 +5,6 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-
-	"github.com/proxywhirl/retrycoord/state"
-)
-
-// Compile-time checks: the table is a Store; a Node is what coord.Gossip
-// asks for (coord is not imported, so the dependency does not point up).
-var (
-	_ Store                              = (*state.Table)(nil)
-	_ interface{ Publish(state.Record) } = (*Node)(nil)
 )
 
 func TestLogBridge(t *testing.T) {

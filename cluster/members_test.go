@@ -7,11 +7,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
 
 func TestMemberStates(t *testing.T) {
 	ms := startCluster(t, 3, clusterOpts{})
-	eventually(t, 5*time.Second, "every node sees three alive members", func() bool {
+	testutil.Eventually(t, 5*time.Second, "every node sees three alive members", func() bool {
 		for _, m := range ms {
 			got := m.node.MemberStates()
 			if len(got) != 3 {
@@ -82,7 +84,7 @@ func TestRestartAtNewAddress(t *testing.T) {
 		if j.node.Addr() == oldAddr {
 			t.Fatalf("restarted at the same address %s", oldAddr)
 		}
-		eventually(t, 10*time.Second, "the others see the new address", func() bool {
+		testutil.Eventually(t, 10*time.Second, "the others see the new address", func() bool {
 			for _, m := range ms[:2] {
 				st := m.node.MemberStates()
 				i := slices.IndexFunc(st, func(x Member) bool { return x.Name == j.node.Name() })

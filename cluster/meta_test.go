@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -65,7 +66,7 @@ func TestGuardFlipAfterShutdown(t *testing.T) {
 	bad := ms[0]
 	ups := testUpstreams("10.0.3", 4)
 	breakNode(t, bad, ups)
-	eventually(t, 5*time.Second, "node 0 suspects its network", func() bool { return bad.node.Stats().Suspect })
+	testutil.Eventually(t, 5*time.Second, "node 0 suspects its network", func() bool { return bad.node.Stats().Suspect })
 	// memberlist stops (as Close does first); then the guard recovers.
 	if err := bad.node.ml.Load().Shutdown(); err != nil {
 		t.Fatal(err)

@@ -13,31 +13,36 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
-// ErrClosed is returned by Join and Leave on a closed Node.
+// ErrClosed is returned by Start, Join and Leave on a closed Node.
 var ErrClosed = errors.New("cluster: node closed")
 
-// Node is this process's member of the fleet: it spreads the records handed
-// to Publish, merges what other nodes send into its Store, exchanges failure
-// evidence, decides probe ownership and guards the fleet against its own
-// broken network. A Node is safe for concurrent use; Publish never blocks.
+// ErrStarted is returned by a second Start.
+var ErrStarted = errors.New("cluster: node already started")
+
+// Node is this process's member of the fleet. It subscribes to its Table
+// and sends out what changed there locally or by an operator's hand, merges
+// what other nodes send into the Table, exchanges failure evidence, decides
+// probe ownership and guards the fleet against its own broken network. A
+// Node is safe for concurrent use.
 type Node struct {
-	cfg   Config
-	store Store
-	name  string
-	log   *slog.Logger
+	cfg  Config
+	tb   *state.Table
+	name string
+	log  *slog.Logger
 
 	ml     atomic.Pointer[memberlist.Memberlist]
 	queue  *memberlist.TransmitLimitedQueue
-	outbox chan state.Record // Publish → sender
-	inbox  chan []byte       // NotifyMsg → receiver
-	metaCh chan struct{}     // guard → metaLoop: the node metadata changed
+	sub    *state.Subscription // the Table's changes → sender; set by Start
+	inbox  chan []byte         // NotifyMsg → receiver
+	metaCh chan struct{}       // guard → metaLoop: the node metadata changed
 
 	peers  peers
 	view   memberView // members, copied from memberlist's events (members.go)
-	addr   string     // "host:port", set in New before any reader starts
+	addr   string     // "host:port", set by Start before any reader starts
 	guard  guard
 	stats  counters
 	seedMu sync.Mutex // guards seeds
@@ -50,14 +55,41 @@ type Node struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 
+	startMu   sync.Mutex // guards started; held by Start and Close
+	started   bool
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 	wg        sync.WaitGroup
 }
 
-// New starts a node: memberlist listening, and the sender, receiver and
-// evidence goroutines. It does not contact anyone; call Join.
+// Start is the one call that makes a process a fleet member: New, then
+// Node.Start, then Join of cfg.Seeds. It returns once the node holds the
+// fleet's state (Ready is closed): at once for the first node of a fleet
+// (no seeds), else after the first seed answered. When none answers before
+// ctx ends, or the config is invalid, it returns an error and no node (the
+// node it started is closed).
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	n, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Start(); err != nil {
+		return nil, errors.Join(err, n.Close())
+	}
+	if _, err := n.Join(ctx, nil); err != nil {
+		return nil, errors.Join(err, n.Close())
+	}
+	select {
+	case <-n.Ready():
+		return n, nil
+	case <-ctx.Done():
+		return nil, errors.Join(ctx.Err(), n.Close())
+	}
+}
+
+// New validates a copy of cfg and returns a Node that is not started: it
+// listens on nothing and runs nothing until Start.
 func New(cfg Config) (*Node, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -69,10 +101,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg:    cfg,
-		store:  cfg.Store,
+		tb:     cfg.Table,
 		name:   cfg.Name,
-		log:    cfg.Logger.With("node", cfg.Name),
-		outbox: make(chan state.Record, cfg.QueueSize),
+		log:    cfg.Logger.With(logkey.Node, cfg.Name),
 		inbox:  make(chan []byte, cfg.QueueSize),
 		metaCh: make(chan struct{}, 1),
 		ready:  make(chan struct{}),
@@ -85,7 +116,23 @@ func New(cfg Config) (*Node, error) {
 	n.rejoins.init()
 	n.guard.init(n)
 	n.queue = &memberlist.TransmitLimitedQueue{NumNodes: n.numNodes, RetransmitMult: 4}
+	return n, nil
+}
 
+// Start subscribes to the Table, starts memberlist listening, the sender,
+// receiver and ticker goroutines, and installs the probe-owner hook on the
+// Table. It contacts no one: call Join (the package's Start does both). It
+// returns ErrStarted when called twice and ErrClosed after Close.
+func (n *Node) Start() error {
+	n.startMu.Lock()
+	defer n.startMu.Unlock()
+	switch {
+	case n.closed():
+		return ErrClosed
+	case n.started:
+		return ErrStarted
+	}
+	cfg := n.cfg
 	mc := memberlist.DefaultLANConfig()
 	// Our messages are small varint batches: LZW costs more CPU on every
 	// packet than it saves in bytes.
@@ -101,7 +148,7 @@ func New(cfg Config) (*Node, error) {
 		mc.GossipInterval = cfg.GossipInterval
 	}
 	mc.PushPullInterval = cfg.PushPullInterval
-	mc.Keyring, mc.SecretKey = kr, nil
+	mc.Keyring, mc.SecretKey = n.keys.ring, nil
 	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	mc.Label = cfg.Label
 	mc.Delegate = (*delegate)(n)
@@ -110,6 +157,11 @@ func New(cfg Config) (*Node, error) {
 	mc.Transport = cfg.Transport
 	n.queue.RetransmitMult = mc.RetransmitMult
 
+	// Subscribed before anything can merge: every change from here on
+	// reaches the sender, and the sender sees only the Table's own
+	// changes (a merged record comes back with SourceGossip and is not
+	// sent again).
+	n.sub = n.tb.Subscribe(cfg.QueueSize)
 	n.wg.Add(2)
 	go n.receiveLoop()
 	go n.sendLoop()
@@ -117,14 +169,16 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		close(n.done)
 		n.wg.Wait()
-		return nil, fmt.Errorf("cluster: start memberlist: %w", err)
+		n.sub.Close()
+		return fmt.Errorf("cluster: start memberlist: %w", err)
 	}
-	// Nothing rewrites the local node before New returns: no one has
+	n.started = true
+	// Nothing rewrites the local node before Start returns: no one has
 	// heard of it yet and metaLoop is not started.
 	ln := ml.LocalNode()
 	n.addr = net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
 	n.ml.Store(ml)
-	n.store.SetProbeOwner(n.ownsProbe)
+	n.tb.SetProbeOwner(n.ownsProbe)
 	if len(n.seeds) == 0 {
 		n.markReady()
 	}
@@ -132,7 +186,7 @@ func New(cfg Config) (*Node, error) {
 	go n.tickLoop()
 	go n.metaLoop()
 	n.log.Debug("cluster node started", "addr", n.Addr())
-	return n, nil
+	return nil
 }
 
 // metaWait bounds how long metaLoop waits for memberlist to gossip a
@@ -167,7 +221,7 @@ func (n *Node) metaLoop() {
 			continue
 		}
 		if err := ml.UpdateNode(metaWait); err != nil {
-			n.log.Debug("node metadata update not yet gossiped", "err", err)
+			n.log.Debug("node metadata update not yet gossiped", logkey.Err, err)
 		}
 	}
 }
@@ -175,11 +229,12 @@ func (n *Node) metaLoop() {
 // Name returns the node's member name.
 func (n *Node) Name() string { return n.name }
 
-// Addr returns the "host:port" other nodes join this one at.
+// Addr returns the "host:port" other nodes join this one at ("" before
+// Start).
 func (n *Node) Addr() string { return n.addr }
 
 // Ready is closed once the node holds the fleet's state: after its first
-// push/pull exchange with another node, or at New when Config.Seeds is
+// push/pull exchange with another node, or at Start when Config.Seeds is
 // empty (the first node of a fleet). While no seed answers it stays open;
 // the periodic re-join keeps trying.
 func (n *Node) Ready() <-chan struct{} { return n.ready }
@@ -251,23 +306,6 @@ func (n *Node) seedList() []string {
 	return slices.DeleteFunc(slices.Clone(n.seeds), func(s string) bool { return s == self })
 }
 
-// Publish hands one of this node's records to the background sender. It
-// never blocks: when the queue is full the record is dropped and counted
-// (gossip and anti-entropy still carry the table's state).
-func (n *Node) Publish(rec state.Record) {
-	n.stats.published.Add(1)
-	if n.closed() {
-		n.stats.publishDropped.Add(1)
-		return
-	}
-	select {
-	case n.outbox <- rec:
-	default:
-		n.stats.publishDropped.Add(1)
-		n.log.Debug("record dropped: send queue full", "upstream", rec.Upstream)
-	}
-}
-
 // Leave announces that this node leaves the fleet and waits for the
 // announcement to spread until ctx ends (at most DefaultLeaveTimeout, 5s).
 // It waits only while some member can hear it: when no other member
@@ -296,12 +334,21 @@ func (n *Node) Leave(ctx context.Context) error {
 	return nil
 }
 
-// Close stops memberlist and every goroutine of the node, and returns once
-// they have exited. It is idempotent. It does not announce a departure: call
+// Close stops memberlist and every goroutine of the node, ends its
+// subscription to the Table, and returns once they have exited. It is
+// idempotent, and may be called on a node never started. It does not announce a departure: call
 // Leave first for a graceful exit.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
-		n.store.SetProbeOwner(nil)
+		n.startMu.Lock()
+		defer n.startMu.Unlock()
+		if !n.started {
+			if !n.closed() {
+				close(n.done)
+			}
+			return
+		}
+		n.tb.SetProbeOwner(nil)
 		if ml := n.ml.Load(); ml != nil {
 			if err := ml.Shutdown(); err != nil {
 				n.closeErr = fmt.Errorf("cluster: shutdown: %w", err)
@@ -309,6 +356,7 @@ func (n *Node) Close() error {
 		}
 		close(n.done)
 		n.wg.Wait()
+		n.sub.Close()
 	})
 	return n.closeErr
 }
@@ -341,6 +389,11 @@ func (n *Node) Members() []string {
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	s := n.stats.snapshot()
+	n.startMu.Lock()
+	if n.sub != nil {
+		s.PublishDropped = n.sub.Dropped()
+	}
+	n.startMu.Unlock()
 	s.Members = len(n.Members())
 	s.Suspect = n.guard.suspect.Load()
 	s.BroadcastQueue = n.queue.NumQueued()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -65,7 +66,7 @@ func TestIntruders(t *testing.T) {
 			ok := trip
 			ok.Upstream, ok.Origin = "http://fine:1", "good"
 			inject(t, good, ms[1], ok)
-			eventually(t, 5*time.Second, "the keyed injection", func() bool { return ms[1].tb.State(ok.Upstream) == state.PhaseOpen })
+			testutil.Eventually(t, 5*time.Second, "the keyed injection", func() bool { return ms[1].tb.State(ok.Upstream) == state.PhaseOpen })
 			if ms[1].tb.State(trip.Upstream) != state.PhaseClosed {
 				t.Error("the intruder's record was merged")
 			}
@@ -103,7 +104,7 @@ func TestMalformedPackets(t *testing.T) {
 		}
 	}
 	ms[0].tb.Trip("http://10.0.3.1:80", time.Minute, "")
-	eventually(t, 5*time.Second, "a good record after the bad ones", func() bool {
+	testutil.Eventually(t, 5*time.Second, "a good record after the bad ones", func() bool {
 		return ms[1].tb.State("http://10.0.3.1:80") == state.PhaseOpen
 	})
 	s := ms[1].node.Stats()

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -18,23 +19,33 @@ const (
 	maxBatch = 4096
 )
 
-// sendLoop is the background sender: it takes what Publish queued, queues
-// each record for gossip and sends the batch directly to every alive member.
+// sendLoop is the background sender: it reads the node's subscription to
+// the Table — the one queue between a trip and the wire — and sends out
+// every local or manual change: each record is queued for gossip, and the
+// batch goes directly to every alive member. Changes merged from gossip or
+// the ledger are not sent again (gossip re-queues what changed the table
+// itself, in merge).
 func (n *Node) sendLoop() {
 	defer n.wg.Done()
-	batch := make([]state.Record, 0, 64)
+	batch := make([]state.Transition, 0, 64)
 	for {
 		select {
 		case <-n.done:
 			return
-		case r := <-n.outbox:
-			batch = append(batch[:0], r)
+		case tr, ok := <-n.sub.C:
+			if !ok {
+				return
+			}
+			batch = append(batch[:0], tr)
 		}
 	drain:
 		for len(batch) < maxBatch {
 			select {
-			case r := <-n.outbox:
-				batch = append(batch, r)
+			case tr, ok := <-n.sub.C:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, tr)
 			default:
 				break drain
 			}
@@ -43,12 +54,23 @@ func (n *Node) sendLoop() {
 	}
 }
 
-func (n *Node) disseminate(batch []state.Record) {
-	out := batch[:0]
+// outbound reports whether a transition of the Table is this node's to
+// send: its own findings and its operator's changes, not what it merged.
+func outbound(tr state.Transition) bool {
+	return tr.Source == state.SourceLocal || tr.Source == state.SourceManual
+}
+
+func (n *Node) disseminate(batch []state.Transition) {
+	out := make([]state.Record, 0, len(batch))
 	evaluated, suspect := false, false
 	now := time.Now()
-	for _, r := range batch {
-		if n.guard.ownRecord(r) {
+	for _, tr := range batch {
+		if !outbound(tr) {
+			continue
+		}
+		n.stats.published.Add(1)
+		r := tr.Record
+		if n.guard.ownRecord(tr) {
 			if !evaluated {
 				suspect, evaluated = n.guard.evaluate(), true
 			}
@@ -111,7 +133,7 @@ func (n *Node) sendReliable(peers []*memberlist.Node, msg []byte) {
 			defer func() { <-sem; wg.Done() }()
 			if err := ml.SendReliable(p, msg); err != nil {
 				n.stats.sendErrors.Add(1)
-				n.log.Debug("reliable send failed", "to", p.Name, "err", err)
+				n.log.Debug("reliable send failed", logkey.To, p.Name, logkey.Err, err)
 				return
 			}
 			n.stats.reliableSends.Add(1)
@@ -145,7 +167,7 @@ func (n *Node) tickLoop() {
 		case <-n.done:
 			return
 		case <-evidence.C:
-			buf = n.store.PendingEvidence(buf[:0])
+			buf = n.tb.PendingEvidence(buf[:0])
 			if len(buf) == 0 {
 				continue
 			}

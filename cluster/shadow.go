@@ -52,7 +52,7 @@ func (g *guard) hold(r state.Record, suspect bool) bool {
 // published, or a remote one that changed the table), past what the guard
 // withheld.
 func (g *guard) shared(r state.Record, now time.Time, moved bool) {
-	if !isBreaker(r) {
+	if !r.IsBreaker() {
 		return
 	}
 	g.shadowMu.Lock()
@@ -79,9 +79,9 @@ func (g *guard) withholdOwn(recs []state.Record, now time.Time) []state.Record {
 	g.shadowMu.Lock()
 	defer g.shadowMu.Unlock()
 	for _, r := range recs {
-		if r.Origin == g.n.name && isBreaker(r) && r.Phase != state.PhaseClosed {
+		if g.ownSnapshotRecord(r) {
 			sh, ok := g.shadows[r.Upstream]
-			if suspect && g.ownRecord(r) || ok && sh.withheld == r.Gen {
+			if suspect || ok && sh.withheld == r.Gen {
 				if !ok || sh.rec.Gen == 0 && sh.rec.HLC == 0 {
 					continue
 				}

@@ -11,8 +11,8 @@ type Stats struct {
 	Suspect        bool // the poison guard suspects this node's own network
 	BroadcastQueue int  // named broadcasts waiting to be gossiped
 
-	Published      uint64 // records handed to Publish
-	PublishDropped uint64 // records Publish dropped: the queue was full or the node closed
+	Published      uint64 // local and manual changes the sender took from the Table to send
+	PublishDropped uint64 // changes of the Table the node's subscription missed: it was full
 	PacketsSent    uint64 // best-effort fan-out and evidence packets sent
 	ReliableSends  uint64 // batches sent by SendReliable (bursts)
 	SendErrors     uint64 // sends memberlist refused
@@ -52,11 +52,11 @@ var propagationBounds = []time.Duration{
 }
 
 type counters struct {
-	published, publishDropped, packetsSent, reliableSends, sendErrors atomic.Uint64
-	received, inboxDropped, malformed, unknownKind, unknownVersion    atomic.Uint64
-	changed, stale, suspectIgnored, withheld, unconfirmed             atomic.Uint64
-	evidenceSent, evidenceMerged, evidenceTripped                     atomic.Uint64
-	propagation                                                       [13]atomic.Uint64
+	published, packetsSent, reliableSends, sendErrors              atomic.Uint64
+	received, inboxDropped, malformed, unknownKind, unknownVersion atomic.Uint64
+	changed, stale, suspectIgnored, withheld, unconfirmed          atomic.Uint64
+	evidenceSent, evidenceMerged, evidenceTripped                  atomic.Uint64
+	propagation                                                    [13]atomic.Uint64
 }
 
 func (c *counters) observe(d time.Duration) {
@@ -69,7 +69,7 @@ func (c *counters) observe(d time.Duration) {
 
 func (c *counters) snapshot() Stats {
 	s := Stats{
-		Published: c.published.Load(), PublishDropped: c.publishDropped.Load(),
+		Published:   c.published.Load(),
 		PacketsSent: c.packetsSent.Load(), ReliableSends: c.reliableSends.Load(), SendErrors: c.sendErrors.Load(),
 		MessagesReceived: c.received.Load(), InboxDropped: c.inboxDropped.Load(), Malformed: c.malformed.Load(),
 		UnknownKind: c.unknownKind.Load(), UnknownVersion: c.unknownVersion.Load(),

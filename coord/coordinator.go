@@ -11,16 +11,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
+	"github.com/sethvargo/go-retry"
 )
-
-// Gossip spreads this node's records to the fleet. Publish must not block.
-type Gossip interface{ Publish(rec state.Record) }
-
-// Ledger stores this node's records in the shared ledger. Append must not
-// block.
-type Ledger interface{ Append(rec state.Record) }
 
 // DefaultMaxReplayBody is the largest request body buffered for replay.
 const DefaultMaxReplayBody = 1 << 20
@@ -29,17 +24,16 @@ const DefaultMaxReplayBody = 1 << 20
 // single-node coordinator with an empty pool and the default policies.
 type Config struct {
 	// Table holds the breakers and the fleet's facts (default: a new
-	// state.Table). New puts Document.Breaker in force on it.
+	// state.Table). New puts Document.Breaker in force on it. Whatever
+	// spreads records (a cluster.Node, a redisledger.Ledger) subscribes to
+	// this table itself: the coordinator only admits, settles and writes
+	// facts on it.
 	Table *state.Table
 	// Document holds the retry, breaker and selection policies (default: the
 	// zero Document, every default). A policy fact already in Table wins.
 	Document policy.Document
 	// Pool is the initial pool, added locally (not written as facts).
 	Pool []PoolEntry
-	// Gossip and Ledger, when set, receive every Local and Manual
-	// transition of Table (breakers and facts) from Run.
-	Gossip Gossip
-	Ledger Ledger
 	// Classifier maps attempts to outcomes (zero: the defaults).
 	Classifier Classifier
 	// Logger receives attempts at Debug and degraded states at Warn
@@ -47,6 +41,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Now reads wall time for latencies and metrics (default time.Now).
 	Now func() time.Time
+	// Backoff returns the engine of one request's waits between attempts,
+	// for its retry policy: any go-retry Backoff (default
+	// policy.DefaultBackoff, the policy's Backoff, Jitter, BaseDelay and
+	// Multiplier). It is called at a request's first retry, never on the
+	// path that does not retry, and may be called concurrently. Whatever
+	// it returns, the coordinator honours Retry-After, caps every wait at
+	// MaxDelay, clips to Timeout and counts MaxAttempts; an engine that
+	// stops ends the request (GiveUpError).
+	Backoff func(policy.RetryPolicy) retry.Backoff
 	// MaxReplayBody is the largest request body Transport buffers so that it
 	// can be sent again (default 1 MiB; negative: never buffer). A request
 	// with a larger body gets one attempt.
@@ -64,9 +67,8 @@ type Coordinator struct {
 	rec      *Recorder
 	logger   *slog.Logger
 	now      func() time.Time
-	gossip   Gossip
-	ledger   Ledger
 	maxBody  int64
+	backoff  func(policy.RetryPolicy) retry.Backoff
 	reqID    atomic.Uint64
 	badFacts atomic.Uint64
 
@@ -104,9 +106,11 @@ func New(cfg Config) (*Coordinator, error) {
 		cls:     cfg.Classifier,
 		logger:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		now:     cfg.Now,
-		gossip:  cfg.Gossip,
-		ledger:  cfg.Ledger,
 		maxBody: cmp.Or(cfg.MaxReplayBody, DefaultMaxReplayBody),
+		backoff: cfg.Backoff,
+	}
+	if c.backoff == nil {
+		c.backoff = policy.DefaultBackoff
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -138,7 +142,7 @@ func New(cfg Config) (*Coordinator, error) {
 func (c *Coordinator) syncFacts() {
 	if rec, ok := c.tb.Fact(state.KindPolicy, ""); ok && !bytes.Equal(rec.Value, c.policyValue()) {
 		if err := c.applyPolicyFact(rec); err != nil {
-			c.logger.Warn("policy fact ignored", "err", err)
+			c.logger.Warn("policy fact ignored", logkey.Err, err)
 		}
 	}
 	for _, rec := range c.tb.Facts(state.KindPool) {
@@ -246,20 +250,20 @@ func (c *Coordinator) applyPoolFact(rec state.Record) {
 		}
 	}
 	c.badFacts.Add(1)
-	c.logger.Warn("pool fact ignored", "upstream", rec.Upstream, "origin", rec.Origin, "err", err)
+	c.logger.Warn("pool fact ignored", logkey.Upstream, rec.Upstream, logkey.Origin, rec.Origin, logkey.Err, err)
 }
 
 // ErrRunning is returned by Run when the Coordinator is already running
 // or closed.
 var ErrRunning = errors.New("coord: already running or closed")
 
-// Run subscribes to the table until ctx ends or Close is called. It hands
-// every Local and Manual transition (breakers and facts) to Gossip.Publish
-// and Ledger.Append, applies pool and policy facts that arrive from gossip
-// or the ledger, records breaker events, and evicts idle breakers about once
-// per breaker Window. It returns nil when stopped; a second Run is
-// ErrRunning. Do and Transport work without Run, but then nothing is
-// published and no events are recorded.
+// Run subscribes to the table until ctx ends or Close is called. It
+// applies pool and policy facts that arrive from gossip or the ledger,
+// records breaker events, and evicts idle breakers about once per breaker
+// Window. It returns nil when stopped; a second Run is ErrRunning. Do and
+// Transport work without Run, but then no remote fact is applied and no
+// event is recorded. Run relays nothing: the cluster and the ledger read
+// the table themselves.
 func (c *Coordinator) Run(ctx context.Context) error {
 	c.runMu.Lock()
 	if c.running || c.closed {
@@ -294,14 +298,6 @@ func (c *Coordinator) Run(ctx context.Context) error {
 
 func (c *Coordinator) handle(tr state.Transition) {
 	rec := tr.Record
-	if tr.Source == state.SourceLocal || tr.Source == state.SourceManual {
-		if c.gossip != nil {
-			c.gossip.Publish(rec)
-		}
-		if c.ledger != nil {
-			c.ledger.Append(rec)
-		}
-	}
 	remote := tr.Source == state.SourceGossip || tr.Source == state.SourceLedger
 	switch rec.Kind {
 	case state.KindPool:
@@ -311,7 +307,7 @@ func (c *Coordinator) handle(tr state.Transition) {
 	case state.KindPolicy:
 		if remote {
 			if err := c.applyPolicyFact(rec); err != nil {
-				c.logger.Warn("policy fact ignored", "origin", rec.Origin, "err", err)
+				c.logger.Warn("policy fact ignored", logkey.Origin, rec.Origin, logkey.Err, err)
 			}
 		}
 	default:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
+	"github.com/sethvargo/go-retry"
 )
 
 // Result describes a request that Do completed.
@@ -44,34 +45,52 @@ func (c *Coordinator) Do(ctx context.Context, fn RequestFunc) (Result, error) {
 	return c.exec(ctx, "", true, fn)
 }
 
+// request is one call of exec: what its attempts share, so that each
+// attempt needs only its upstream, its ticket and its start.
+type request struct {
+	c        *Coordinator
+	ctx      context.Context // the caller's: its end abandons the request
+	rctx     context.Context // ctx bounded by the policy's Timeout (ctx itself without one)
+	deadline time.Time       // rctx's deadline; zero without a Timeout
+	rp       *policy.RetryPolicy
+	sp       *policy.SelectPolicy
+	region   string
+	fn       RequestFunc
+	// onlyUnsent: the request may not be repeated (RFC 9110 §9.2.2), so
+	// it is retried only after an attempt that provably sent nothing
+	// (ErrNotSent).
+	onlyUnsent bool
+	res        Result
+	tried      [maxAttempts]*Upstream
+	backoff    retry.Backoff      // made at the first retry: the path that does not retry allocates nothing
+	hint       *policy.RetryAfter // backoff's Retry-After decorator (nil when ignored)
+	delay      time.Duration      // the wait before the current attempt
+}
+
 // exec is Do for a request with the given method ("" for Do: from ctx, else
 // idempotent); replayable says whether the request may be sent again.
 func (c *Coordinator) exec(ctx context.Context, method string, replayable bool, fn RequestFunc) (res Result, err error) {
 	cd := c.pol.Load()
-	rp, sp, region := &cd.retry, &cd.sel, ""
+	r := request{c: c, ctx: ctx, rctx: ctx, rp: &cd.retry, sp: &cd.sel, fn: fn}
 	if o := optsFrom(ctx); o != nil {
 		if o.retry != nil {
-			rp = o.retry
+			r.rp = o.retry
 		}
-		region = o.region
+		r.region = o.region
 		if method == "" && o.hasMethod {
 			method = o.method
 		}
 	}
-	limit := min(rp.MaxAttempts, maxAttempts)
+	limit := min(r.rp.MaxAttempts, maxAttempts)
 	if !replayable {
 		limit = 1
 	}
-	// A request that may not be repeated (RFC 9110 §9.2.2) is retried only
-	// after an attempt that provably sent nothing (ErrNotSent).
-	onlyUnsent := !rp.MayRetry(method)
-	res.RequestID = c.reqID.Add(1)
-	rctx := ctx
-	var deadline time.Time
-	if rp.Timeout > 0 {
+	r.onlyUnsent = !r.rp.MayRetry(method)
+	r.res.RequestID = c.reqID.Add(1)
+	if r.rp.Timeout > 0 {
 		var cancel context.CancelFunc
-		rctx, cancel = context.WithTimeout(ctx, rp.Timeout)
-		deadline, _ = rctx.Deadline()
+		r.rctx, cancel = context.WithTimeout(ctx, r.rp.Timeout)
+		r.deadline, _ = r.rctx.Deadline()
 		defer func() {
 			if cancel != nil {
 				cancel()
@@ -86,67 +105,72 @@ func (c *Coordinator) exec(ctx context.Context, method string, replayable bool, 
 			}
 		}()
 	}
+	return r.run(limit)
+}
+
+// run makes up to limit attempts, waiting between them as the backoff says.
+func (r *request) run(limit int) (Result, error) {
 	var (
-		tried  [maxAttempts]*Upstream
-		authNo upstreamSet // upstreams that refused our credentials (407)
-		waits  policy.Waits
 		last   error
 		status int
-		delay  time.Duration
+		authNo upstreamSet // upstreams that refused our credentials (407)
 	)
 	for attempt := 1; attempt <= limit; attempt++ {
-		now := c.now() // one clock read serves selection and the attempt's start
-		u, tk := c.acquire(sp, region, tried[:attempt-1], now)
+		now := r.c.now() // one clock read serves selection and the attempt's start
+		u, tk := r.c.acquire(r.sp, r.region, r.tried[:attempt-1], now)
 		if u == nil {
-			return res, noUpstream(attempt, last)
+			return r.res, noUpstream(attempt, last)
 		}
 		if authNo.has(u) { // it refused our credentials: give up rather than ask again
-			c.tb.Settle(tk, state.OutcomeAbandoned, 0)
+			r.c.tb.Settle(tk, state.OutcomeAbandoned, 0)
 			break
 		}
-		tried[attempt-1] = u
-		res.Upstream, res.Attempts = u, attempt
-		a := c.attempt(ctx, rctx, rp, fn, u, tk, attempt, delay, now, &res)
+		r.tried[attempt-1] = u
+		r.res.Upstream, r.res.Attempts = u, attempt
+		a := r.attempt(u, tk, attempt, now)
 		switch a.class {
 		case ClassSuccess:
-			res.Response = a.resp
-			return res, nil
+			r.res.Response = a.resp
+			return r.res, nil
 		case ClassAbandoned:
-			if cerr := ctx.Err(); cerr != nil {
-				return res, cerr
+			if cerr := r.ctx.Err(); cerr != nil {
+				return r.res, cerr
 			}
-			return res, a.err
+			return r.res, a.err
 		case ClassFatal:
-			return res, a.err
+			return r.res, a.err
 		}
 		last, status = a.err, a.status
 		if a.reason == ReasonProxyAuth {
 			authNo.add(u)
 		}
-		if attempt == limit || a.timeUp || (onlyUnsent && !errors.Is(a.err, ErrNotSent)) {
+		if attempt == limit || a.timeUp || (r.onlyUnsent && !errors.Is(a.err, ErrNotSent)) {
 			break
 		}
-		if attempt == 1 {
-			waits = rp.NewWaits()
-		}
-		delay = waits.Next()
-		if a.retryAfter > 0 && !rp.IgnoreRetryAfter {
-			delay = max(delay, min(a.retryAfter, rp.MaxDelay))
-		}
-		stop := false
-		if !deadline.IsZero() {
-			if left := time.Until(deadline); delay >= left {
-				delay, stop = max(left, 0), true
-			}
-		}
-		if serr := sleep(ctx, delay); serr != nil {
-			return res, serr
-		}
+		d, stop := r.wait(a.retryAfter)
 		if stop {
 			break
 		}
+		r.delay = d
+		if serr := sleep(r.ctx, d); serr != nil {
+			return r.res, serr
+		}
 	}
-	return res, &GiveUpError{Attempts: res.Attempts, Upstream: res.Upstream.Key(), Status: status, Last: last}
+	return r.res, &GiveUpError{Attempts: r.res.Attempts, Upstream: r.res.Upstream.Key(), Status: status, Last: last}
+}
+
+// wait returns the wait before the next attempt, and true when the backoff
+// stopped (the engine gave up, or the wait would reach the Timeout). The
+// backoff is made at the first retry, from Config.Backoff decorated with the
+// request's rules (policy.RetryPolicy.WithRequestRules).
+func (r *request) wait(retryAfter time.Duration) (time.Duration, bool) {
+	if r.backoff == nil {
+		r.backoff, r.hint = r.rp.WithRequestRules(r.c.backoff(*r.rp), r.deadline)
+	}
+	if r.hint != nil {
+		r.hint.Hint(retryAfter)
+	}
+	return r.backoff.Next()
 }
 
 // acquire selects an upstream and admits it, trying another when the
@@ -180,7 +204,10 @@ type attemptResult struct {
 	timeUp     bool // the request's Timeout ran out
 }
 
-func (c *Coordinator) attempt(ctx, rctx context.Context, rp *policy.RetryPolicy, fn RequestFunc, u *Upstream, tk state.Ticket, n int, delay time.Duration, start time.Time, res *Result) (a attemptResult) {
+// attempt makes attempt n through u, admitted with tk at start: it calls
+// fn, classifies, settles the ticket and records the attempt.
+func (r *request) attempt(u *Upstream, tk state.Ticket, n int, start time.Time) (a attemptResult) {
+	c, ctx, rctx, rp, delay := r.c, r.ctx, r.rctx, r.rp, r.delay
 	actx := rctx
 	var acancel context.CancelFunc
 	if rp.AttemptTimeout > 0 {
@@ -193,11 +220,11 @@ func (c *Coordinator) attempt(ctx, rctx context.Context, rp *policy.RetryPolicy,
 			if acancel != nil {
 				acancel()
 			}
-			c.rec.add(&Attempt{Time: c.now(), RequestID: res.RequestID, Attempt: n, Upstream: u.key,
+			c.rec.add(&Attempt{Time: c.now(), RequestID: r.res.RequestID, Attempt: n, Upstream: u.key,
 				Class: ClassAbandoned, Reason: ReasonPanic, Delay: delay, Err: "panic"})
 		}
 	}()
-	resp, err := fn(actx, u)
+	resp, err := r.fn(actx, u)
 	settled = true
 	end := c.now()
 	lat := end.Sub(start)
@@ -227,7 +254,7 @@ func (c *Coordinator) attempt(ctx, rctx context.Context, rp *policy.RetryPolicy,
 		c.tb.Settle(tk, state.OutcomeAbandoned, lat)
 	}
 	c.sel.noteLatency(u)
-	rec := Attempt{Time: end, RequestID: res.RequestID, Attempt: n, Upstream: u.key, Class: class,
+	rec := Attempt{Time: end, RequestID: r.res.RequestID, Attempt: n, Upstream: u.key, Class: class,
 		Reason: reason, Status: a.status, Delay: delay, Latency: lat}
 	if err != nil {
 		rec.Err = u.redact(err.Error())

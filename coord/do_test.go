@@ -6,12 +6,15 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
+	"github.com/sethvargo/go-retry"
 )
 
 func TestIntermittentFailuresSucceedOnAttempt3(t *testing.T) {
@@ -421,5 +424,68 @@ func TestTimeoutKeepsTheBodyReadable(t *testing.T) {
 	}
 	if _, ok := resp.Body.(*cancelBody); !ok {
 		t.Errorf("body %T, want it to cancel the request's timers on Close", resp.Body)
+	}
+}
+
+// TestBackoffEngineIsPluggable: Config.Backoff takes any go-retry Backoff;
+// it is asked for at the first retry only, its waits are the waits, and an
+// engine that stops, or a wait that would reach Timeout, ends the request.
+func TestBackoffEngineIsPluggable(t *testing.T) {
+	bad := func(context.Context, *Upstream) (*http.Response, error) {
+		return &http.Response{StatusCode: 502, Body: http.NoBody}, nil
+	}
+	good := func(context.Context, *Upstream) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	}
+	for _, tc := range []struct {
+		name       string
+		engine     func() retry.Backoff
+		timeout    time.Duration
+		fn         RequestFunc
+		wantCalls  int32
+		wantTries  int
+		wantDelays []time.Duration
+	}{
+		{"its waits", func() retry.Backoff { return retry.NewConstant(3 * time.Millisecond) }, 0, bad,
+			1, 3, []time.Duration{0, 3 * time.Millisecond, 3 * time.Millisecond}},
+		{"it stops", func() retry.Backoff { return retry.WithMaxRetries(1, retry.NewConstant(time.Millisecond)) }, 0, bad,
+			1, 2, []time.Duration{0, time.Millisecond}},
+		{"a wait past Timeout", func() retry.Backoff { return retry.NewConstant(time.Hour) }, time.Second, bad,
+			1, 1, []time.Duration{0}},
+		{"no retry, no engine", func() retry.Backoff { return retry.NewConstant(time.Millisecond) }, 0, good,
+			0, 1, []time.Duration{0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			rp := policy.RetryPolicy{MaxAttempts: 3, Timeout: tc.timeout}
+			c, err := New(Config{
+				Pool:     Entries("http://10.0.0.1:1", "http://10.0.0.2:1", "http://10.0.0.3:1"),
+				Document: policy.Document{Retry: rp},
+				Backoff: func(got policy.RetryPolicy) retry.Backoff {
+					calls.Add(1)
+					if got.MaxAttempts != 3 {
+						t.Errorf("Backoff got MaxAttempts %d, want the request's 3", got.MaxAttempts)
+					}
+					return tc.engine()
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, _ := c.Do(context.Background(), tc.fn)
+			if res.Attempts != tc.wantTries {
+				t.Errorf("attempts = %d, want %d", res.Attempts, tc.wantTries)
+			}
+			if got := calls.Load(); got != tc.wantCalls {
+				t.Errorf("Backoff called %d times, want %d", got, tc.wantCalls)
+			}
+			var delays []time.Duration
+			for _, a := range recorded(c, res.RequestID) {
+				delays = append(delays, a.Delay)
+			}
+			if diff := cmp.Diff(tc.wantDelays, delays); diff != "" {
+				t.Errorf("recorded delays (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

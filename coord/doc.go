@@ -9,11 +9,10 @@
 // each upstream's last Window outcomes, ×RegionBonus for a matching region,
 // capped at 1; strategies p2c, best, round-robin and random), the retry
 // executor (Coordinator.Do and Coordinator.Transport), the Classifier and
-// the Recorder. It defines the two small interfaces it feeds, Gossip and
-// Ledger. It does not own breaker state (package state), policies (package
-// policy), how records travel (cluster, redisledger: they implement Gossip
-// and Ledger), the admin API or the forward proxy (coord/api,
-// coord/forward).
+// the Recorder. It does not own breaker state (package state), policies
+// (package policy), how records travel (cluster and redisledger subscribe
+// to the same state.Table; coord imports neither), the admin API or the
+// forward proxy (coord/api, coord/forward).
 //
 // # Semantics
 //
@@ -24,9 +23,12 @@
 // is re-raised). Connect errors, timeouts, 407, the policy's RetryStatus and
 // bans (403/429 by default, plus Classifier.IsBan) are failures for the
 // upstream and are retried elsewhere after the policy's backoff, or after
-// Retry-After (seconds or HTTP-date) up to MaxDelay. Waits are clipped to
-// the request's Timeout and no attempt starts past it. Other statuses are
-// the caller's answer. A RetryStatus answer in which the proxy reports that
+// Retry-After (seconds or HTTP-date) up to MaxDelay. The waits come from a
+// go-retry Backoff (Config.Backoff; default policy.DefaultBackoff) decorated
+// per request (policy.RetryPolicy.WithRequestRules): Retry-After, the cap
+// MaxDelay, and the request's Timeout — a wait that would reach it ends the
+// request at once, so no attempt starts past it. Other statuses are the
+// caller's answer. A RetryStatus answer in which the proxy reports that
 // the target failed (Proxy-Status, RFC 9209; squid's X-Squid-Error) is
 // ClassTarget: retried, but counted against no proxy's breaker. A SOCKS5
 // authentication failure is proxy_auth like a 407, and an upstream that
@@ -52,8 +54,9 @@
 // the proxy's status and header, classified like any other answer.
 //
 // The initial Config.Pool is this node's own; Add, Remove and SetDocument
-// also write facts to the Table, which Run hands to Gossip and Ledger, and
-// Run applies the pool and policy facts other nodes write. A pool fact's
+// also write facts to the Table, which the cluster and the ledger send out
+// like any change of the table, and Run applies the pool and policy facts
+// other nodes write. A pool fact's
 // value is the JSON {"url", "meta"} with the URL's credentials, so that
 // other nodes can dial it: encrypt gossip and protect the ledger.
 //

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
 // fastRetry is a retry policy with the smallest waits allowed.
 func fastRetry() policy.RetryPolicy {
@@ -68,7 +68,7 @@ func run(t testing.TB, c *Coordinator) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	eventually(t, "Run to subscribe", func() bool {
+	testutil.Eventually(t, 5*time.Second, "Run to subscribe", func() bool {
 		c.runMu.Lock()
 		defer c.runMu.Unlock()
 		return c.running
@@ -98,18 +98,6 @@ func get(t testing.TB, cl *http.Client, ctx context.Context, url string) (*http.
 		t.Fatalf("reading body: %v", err)
 	}
 	return resp, string(b), nil
-}
-
-// eventually polls cond until it holds or 5s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling with a deadline
-	}
 }
 
 // keyOf returns the upstream key of a proxy.
@@ -144,24 +132,4 @@ func fakeTable(t testing.TB) (*state.Table, *fakeClock) {
 		t.Fatal(err)
 	}
 	return tb, clk
-}
-
-// fakeSink is a Gossip and a Ledger that keeps what it gets.
-type fakeSink struct {
-	mu   sync.Mutex
-	recs []state.Record
-}
-
-func (f *fakeSink) Publish(r state.Record) { f.add(r) }
-func (f *fakeSink) Append(r state.Record)  { f.add(r) }
-func (f *fakeSink) add(r state.Record) {
-	f.mu.Lock()
-	f.recs = append(f.recs, r)
-	f.mu.Unlock()
-}
-
-func (f *fakeSink) got() []state.Record {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]state.Record(nil), f.recs...)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
 )
@@ -94,7 +95,7 @@ func TestBreakerEventsAreRecorded(t *testing.T) {
 	}
 	run(t, c)
 	t.Cleanup(func() { _ = c.Close() })
-	eventually(t, "Run to subscribe", func() bool {
+	testutil.Eventually(t, 5*time.Second, "Run to subscribe", func() bool {
 		c.Table().Trip("http://a:1", 0, "by test")
 		evs, _ := c.Recorder().Events(1)
 		return len(evs) > 0

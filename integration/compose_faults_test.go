@@ -171,7 +171,7 @@ func ledgerReader(t testing.TB, addr string) *redisledger.Ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := redisledger.New(redisledger.Config{URL: "redis://" + addr + "/0", Store: tb, Logger: slog.New(slog.DiscardHandler)})
+	l, err := redisledger.New(redisledger.Config{URL: "redis://" + addr + "/0", Table: tb, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

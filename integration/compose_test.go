@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/proxywhirl/retrycoord/policy"
 )
 
 // The docker compose suite: each test is one scenario of issue 7, run
@@ -38,7 +40,11 @@ func suite(t *testing.T) *stack {
 		waitFor(t, 30*time.Second, 200*time.Millisecond, "every node has the patched policy", func() (bool, string) {
 			var saw []string
 			for _, n := range nodes {
-				doc, err := s.api(t, n).Policy(t.Context())
+				raw, err := s.api(t, n).PolicyJSON(t.Context())
+				var doc policy.Document
+				if err == nil {
+					doc, err = policy.ParseDocument(raw)
+				}
 				if err != nil || doc.Retry.MaxAttempts != 4 {
 					saw = append(saw, fmt.Sprintf("%s: attempts %d %v", n, doc.Retry.MaxAttempts, err))
 				}

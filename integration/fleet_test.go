@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
 )
@@ -41,7 +42,7 @@ func TestFleetAvoidsADeadProxy(t *testing.T) {
 	t.Logf("tripped on node-0 after %d requests; the dead proxy saw %d", sent, dead.Requests())
 
 	start := time.Now()
-	eventually(t, 10*time.Second, "nodes 1 and 2 report the dead proxy open", func() bool {
+	testutil.Eventually(t, 10*time.Second, "nodes 1 and 2 report the dead proxy open", func() bool {
 		return f.nodes[1].tb.State(deadKey) == state.PhaseOpen && f.nodes[2].tb.State(deadKey) == state.PhaseOpen
 	})
 	t.Logf("open on nodes 1 and 2 within %v", time.Since(start).Round(time.Millisecond))

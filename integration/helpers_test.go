@@ -13,28 +13,12 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/proxywhirl/retrycoord/cluster"
 	"github.com/proxywhirl/retrycoord/coord"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) {
-	// memberlist's probe goroutine does not watch for shutdown: an
-	// in-flight probe ends by its own timeouts, after Shutdown returns.
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"))
-}
-
-// eventually polls cond every 5ms until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
 // Sharing says how a fleet's nodes share breaker state.
 type sharing string
@@ -110,7 +94,7 @@ func startFleet(t testing.TB, o fleetOpts) *fleet {
 			t.Fatalf("%s: not ready within 10s", n.name)
 		}
 	}
-	eventually(t, 10*time.Second, "full membership", func() bool {
+	testutil.Eventually(t, 10*time.Second, "full membership", func() bool {
 		for _, n := range f.nodes {
 			if len(n.node.Members()) != o.size {
 				return false
@@ -129,7 +113,7 @@ func (f *fleet) startNode(ctx context.Context, i int, o fleetOpts) (*fleetNode, 
 	}
 	cfg := coord.Config{Table: n.tb, Document: o.doc, Pool: coord.Entries(o.pool...)}
 	if o.sharing == shareFleet {
-		ccfg := cluster.Config{Store: n.tb}
+		ccfg := cluster.Config{Table: n.tb}
 		if i > 0 {
 			ccfg.Seeds = []string{f.nodes[0].node.Addr()}
 		}
@@ -139,7 +123,9 @@ func (f *fleet) startNode(ctx context.Context, i int, o fleetOpts) (*fleetNode, 
 		if n.node, err = cluster.New(ccfg); err != nil {
 			return nil, err
 		}
-		cfg.Gossip = n.node
+		if err = n.node.Start(); err != nil {
+			return nil, err
+		}
 	}
 	if n.c, err = coord.New(cfg); err != nil {
 		if n.node != nil {

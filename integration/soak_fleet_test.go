@@ -50,7 +50,7 @@ type soakNode struct {
 	node   *cluster.Node
 	tr     *faultnet.Transport
 	sub    *state.Subscription
-	done   chan struct{} // closed when the publish loop has exited
+	done   chan struct{} // closed when the policy loop has exited
 	closed bool
 }
 
@@ -66,30 +66,31 @@ func startSoakNode(fn *faultnet.Network, name string, skew time.Duration, thresh
 	}
 	n.tr = fn.NewTransport(name)
 	n.node, err = cluster.New(cluster.Config{
-		Store:            n.tb,
+		Table:            n.tb,
 		Transport:        n.tr,
 		Base:             soakBase(),
 		Seeds:            seeds,
 		PushPullInterval: time.Second,
 		RejoinInterval:   time.Second,
+		QueueSize:        8192,
 	})
+	if err == nil {
+		err = n.node.Start()
+	}
 	if err != nil {
 		_ = n.tr.Shutdown()
 		return nil, err
 	}
 	n.sub = n.tb.Subscribe(8192)
-	go n.publishLoop()
+	go n.policyLoop()
 	return n, nil
 }
 
-// publishLoop is what coord.Coordinator.Run does with a Gossip: publish
-// every local or manual transition, and put a policy fact in force.
-func (n *soakNode) publishLoop() {
+// policyLoop is what coord.Coordinator.Run does with a policy fact: put it
+// in force. (The node sends the table's changes itself.)
+func (n *soakNode) policyLoop() {
 	defer close(n.done)
 	for tr := range n.sub.C {
-		if tr.Source == state.SourceLocal || tr.Source == state.SourceManual {
-			n.node.Publish(tr.Record)
-		}
 		if tr.Record.Kind == state.KindPolicy && !tr.Record.Deleted {
 			if doc, err := policy.ParseDocument(tr.Record.Value); err == nil {
 				_ = n.tb.SetPolicy(doc.Breaker)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/proxywhirl/retrycoord/cluster/faultnet"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state"
 	"go.uber.org/goleak"
 )
@@ -186,7 +187,7 @@ func (s *soak) startFleet() {
 		}
 		addrs = append(addrs, n.node.Addr())
 	}
-	eventually(s.t, 10*time.Second, "full membership", s.wholeMembership)
+	testutil.Eventually(s.t, 10*time.Second, "full membership", s.wholeMembership)
 }
 
 func (s *soak) wholeMembership() bool {

@@ -88,15 +88,14 @@ func (b *breaker) recordLocked(now int64) Record {
 	return r
 }
 
-// env is what the core needs from its Table.
+// env is what the core needs from its Table: every answer it needs is
+// computed before the breaker is locked, so the core calls nothing.
 type env struct {
 	pol   *compiledPolicy
 	node  string
 	clock *Clock
-	owner func(upstream string) bool // may be nil: this node owns every probe
+	owns  bool // this node owns the breaker's probe (Admit and Eligible only)
 }
-
-func (e *env) ownsProbe(upstream string) bool { return e.owner == nil || e.owner(upstream) }
 
 // windowLocked returns the breaker's window advanced to now, allocating it.
 func (b *breaker) windowLocked(now int64, pol *compiledPolicy) *window {
@@ -119,7 +118,7 @@ func (b *breaker) admitLocked(now int64, e *env) (permit uint32, ok bool, tr *Tr
 		if now < b.openUntil {
 			return 0, false, nil
 		}
-		if !e.ownsProbe(b.upstream) && now < b.openUntil+int64(e.pol.p.ProbeGrace) {
+		if !e.owns && now < b.openUntil+int64(e.pol.p.ProbeGrace) {
 			return 0, false, nil
 		}
 		tr = b.halfOpenLocked(now, e)
@@ -203,7 +202,7 @@ func (b *breaker) eligibleLocked(now int64, e *env) bool {
 		if now < b.openUntil {
 			return false
 		}
-		return e.ownsProbe(b.upstream) || now >= b.openUntil+int64(e.pol.p.ProbeGrace)
+		return e.owns || now >= b.openUntil+int64(e.pol.p.ProbeGrace)
 	case PhaseHalfOpen:
 		if b.probes == nil {
 			return now >= b.since+int64(e.pol.p.ProbeLease+e.pol.p.ProbeGrace)

@@ -285,6 +285,35 @@ func TestProbeOwnership(t *testing.T) {
 	}
 }
 
+// TestProbeOwnerCalledWithoutLock: the probe-owner hook is asked before the
+// breaker is locked, so the core calls nothing while it holds the lock.
+func TestProbeOwnerCalledWithoutLock(t *testing.T) {
+	tb, clk := newTestTable(t, "b", policy.BreakerPolicy{})
+	var calls, locked int
+	tb.SetProbeOwner(func(u string) bool {
+		calls++
+		if b := tb.lookup(u, false); b != nil {
+			if !b.mu.TryLock() {
+				locked++
+			} else {
+				b.mu.Unlock()
+			}
+		}
+		return true
+	})
+	tripBy(t, tb, up)
+	clk.Advance(30 * time.Second)
+	if !tb.Eligible(up) {
+		t.Fatal("the owner is not eligible once the open time ran out")
+	}
+	if _, err := tb.Admit(up); err != nil {
+		t.Fatalf("owner Admit: %v", err)
+	}
+	if calls == 0 || locked != 0 {
+		t.Fatalf("hook called %d times, %d of them with the breaker locked; want > 0 and 0", calls, locked)
+	}
+}
+
 func TestRemoteHalfOpenHoldsOthersBack(t *testing.T) {
 	a, clkA := newTestTable(t, "a", policy.BreakerPolicy{})
 	b, clkB := newTestTable(t, "b", policy.BreakerPolicy{})

@@ -3,6 +3,8 @@ package state
 import (
 	"slices"
 	"sync/atomic"
+
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 )
 
 // Transition is one change to a table: the record as it now stands, the
@@ -87,17 +89,17 @@ func (t *Table) publish(tr *Transition) {
 			default:
 				s.dropped.Add(1)
 				t.stats.dropped.Add(1)
-				t.logger.Debug("transition dropped: subscription full", "upstream", tr.Record.Upstream)
+				t.logger.Debug("transition dropped: subscription full", logkey.Upstream, tr.Record.Upstream)
 			}
 		}
 		t.subsMu.Unlock()
 	}
 	r := &tr.Record
-	if r.kind() == KindBreaker {
-		t.logger.Info("breaker transition", "upstream", r.Upstream, "from", tr.From, "to", r.Phase,
-			"gen", r.Gen, "origin", r.Origin, "source", tr.Source, "reason", r.Reason)
+	if r.IsBreaker() {
+		t.logger.Info("breaker transition", logkey.Upstream, r.Upstream, logkey.From, tr.From, logkey.To, r.Phase,
+			logkey.Gen, r.Gen, logkey.Origin, r.Origin, logkey.Source, tr.Source, logkey.Reason, r.Reason)
 	} else {
-		t.logger.Info("fact changed", "kind", r.kind(), "key", r.Upstream, "origin", r.Origin,
-			"deleted", r.Deleted, "source", tr.Source)
+		t.logger.Info("fact changed", logkey.Kind, r.kind(), logkey.Key, r.Upstream, logkey.Origin, r.Origin,
+			"deleted", r.Deleted, logkey.Source, tr.Source)
 	}
 }

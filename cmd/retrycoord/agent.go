@@ -143,17 +143,15 @@ func startAgent(ctx context.Context, s *agentSettings, logger *slog.Logger) (_ *
 	}
 	if s.redisURL != "" {
 		redis.SetLogger(redisledger.RedisLogger{Logger: logger})
-		a.ledger, err = redisledger.New(redisledger.Config{URL: s.redisURL, Store: a.table, Logger: logger})
+		a.ledger, err = redisledger.New(redisledger.Config{URL: s.redisURL, Table: a.table, Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("--redis-url: %w", err)
 		}
 	}
 
-	ccfg := coord.Config{Table: a.table, Document: doc, Pool: pool, Gossip: a.node, Logger: logger}
-	if a.ledger != nil {
-		ccfg.Ledger = a.ledger // a nil *Ledger must not become a non-nil interface
-	}
-	a.coord, err = coord.New(ccfg)
+	// The node and the ledger subscribe to the table themselves: the
+	// coordinator only works on it.
+	a.coord, err = coord.New(coord.Config{Table: a.table, Document: doc, Pool: pool, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("--pool-file: %w", err)
 	}
@@ -195,13 +193,14 @@ func (a *agent) warnings() []string {
 	return ws
 }
 
-// startCluster creates the cluster node on the gossip address.
+// startCluster starts the cluster node on the gossip address; sync joins
+// the seeds.
 func (a *agent) startCluster() error {
 	s := a.settings
 	host, portStr, _ := net.SplitHostPort(s.gossipBind)
 	port, _ := strconv.Atoi(portStr)
 	cfg := cluster.Config{
-		Store:            a.table,
+		Table:            a.table,
 		BindAddr:         host,
 		BindPort:         port,
 		Seeds:            s.join,
@@ -217,13 +216,18 @@ func (a *agent) startCluster() error {
 		cfg.AdvertisePort, _ = strconv.Atoi(aport)
 	}
 	node, err := cluster.New(cfg)
-	if addrInUse(err) {
-		return fmt.Errorf("--gossip-bind %s: address in use: is another agent running?", s.gossipBind)
-	}
 	if err != nil {
 		return fmt.Errorf("gossip (--gossip-bind, --label): %w", err)
 	}
 	a.node = node
+	// Start binds the gossip port (New binds nothing).
+	err = node.Start()
+	if addrInUse(err) {
+		return fmt.Errorf("--gossip-bind %s: address in use: is another agent running?", s.gossipBind)
+	}
+	if err != nil {
+		return fmt.Errorf("gossip (--gossip-bind): %w", err)
+	}
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/proxywhirl/retrycoord/coord/api"
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
+	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/spf13/pflag"
 	"go.uber.org/goleak"
 )
@@ -156,7 +157,11 @@ func TestThreeAgents(t *testing.T) {
 		t.Fatalf("patch policy: %v", err)
 	}
 	waitFor(t, "node 3 serves node 2's policy", func() bool {
-		doc, err := clients[2].Policy(ctx)
+		raw, err := clients[2].PolicyJSON(ctx)
+		if err != nil {
+			return false
+		}
+		doc, err := policy.ParseDocument(raw)
 		return err == nil && doc.Retry.MaxAttempts == 5
 	})
 

@@ -23,7 +23,7 @@ func ledgerRoundTrip(t *testing.T, cfg redisledger.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	writer, reader := newTestTable(t, "writer"), newTestTable(t, "reader")
-	cfg.Store, cfg.RetryMax, cfg.SnapshotTimeout = writer, 100*time.Millisecond, 2*time.Second
+	cfg.Table, cfg.RetryMax, cfg.SnapshotTimeout = writer, 100*time.Millisecond, 2*time.Second
 	w, err := redisledger.New(cfg)
 	if err != nil {
 		return err
@@ -34,7 +34,7 @@ func ledgerRoundTrip(t *testing.T, cfg redisledger.Config) error {
 	if _, err := w.Write(ctx, rec); err != nil {
 		return err
 	}
-	cfg.Store = reader
+	cfg.Table = reader
 	r, err := redisledger.New(cfg)
 	if err != nil {
 		return err

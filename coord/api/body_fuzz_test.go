@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/proxywhirl/retrycoord/coord/api/client"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -88,7 +89,7 @@ func serve(t testing.TB, h http.Handler, method, target, token string, body []by
 
 // errorCode returns the code of a JSON error answer, or "".
 func errorCode(body []byte) string {
-	var e errorBody
+	var e client.ErrorBody
 	if json.Unmarshal(body, &e) != nil || e.Error == nil {
 		return ""
 	}

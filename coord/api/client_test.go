@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
+	"github.com/proxywhirl/retrycoord/policy"
 )
 
 func TestClient(t *testing.T) {
@@ -65,7 +67,11 @@ func TestClient(t *testing.T) {
 	if err != nil || !strings.Contains(string(raw), `"max_attempts":4`) {
 		t.Fatalf("PatchPolicy = %s, %v", raw, err)
 	}
-	d, err := cl.Policy(ctx)
+	raw, err = cl.PolicyJSON(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := policy.ParseDocument(raw)
 	if err != nil || d.Retry.MaxAttempts != 4 || d.Retry.BaseDelay != 250*time.Millisecond {
 		t.Fatalf("Policy = %+v, %v", d, err)
 	}
@@ -134,7 +140,7 @@ func TestClient(t *testing.T) {
 	if _, err := cl.ByProxy(ctx, 169); !errors.As(err, &ae) || ae.Status != 400 {
 		t.Fatalf("ByProxy(169) = %v", err)
 	}
-	eventually(t, "trip events recorded", func() bool {
+	testutil.Eventually(t, 5*time.Second, "trip events recorded", func() bool {
 		evs, err := cl.Events(ctx, 1)
 		return err == nil && len(evs) >= 5 // trip, reset, three trips
 	})
@@ -157,7 +163,7 @@ func TestWatch(t *testing.T) {
 	// The stream subscribes asynchronously: trip until a trip arrives.
 	key := f.keys[1]
 	var tr Transition
-	eventually(t, "a trip on the stream", func() bool {
+	testutil.Eventually(t, 5*time.Second, "a trip on the stream", func() bool {
 		if _, err := f.cl.Trip(context.Background(), key, time.Minute, "watched"); err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +181,7 @@ func TestWatch(t *testing.T) {
 	if _, err := f.cl.AddUpstream(context.Background(), "http://bob:hunter2@127.0.0.1:9", nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the pool fact", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the pool fact", func() bool {
 		select {
 		case tr = <-got:
 			return tr.Kind == "pool"
@@ -192,10 +198,10 @@ func TestWatch(t *testing.T) {
 	}
 
 	// Close ends open streams.
-	eventually(t, "the first stream to end", func() bool { return !streamOpen(f.h) })
+	testutil.Eventually(t, 5*time.Second, "the first stream to end", func() bool { return !streamOpen(f.h) })
 	done2 := make(chan error, 1)
 	go func() { done2 <- f.cl.Watch(context.Background(), func(Transition) error { return nil }) }()
-	eventually(t, "the stream to open", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the stream to open", func() bool {
 		return streamOpen(f.h)
 	})
 	if err := f.h.Close(); err != nil {

@@ -1,7 +1,8 @@
-// Package api is retrycoord's admin HTTP API over a coord.Coordinator, and
-// its typed Go client.
+// Package api is retrycoord's admin HTTP API over a coord.Coordinator. Its
+// typed Go client and the JSON forms live in package client (aliased in
+// wire.go), which a thin client imports without this server.
 //
-// It owns the routes, their JSON forms (wire.go), authentication of
+// It owns the routes, authentication of
 // writes, the Server-Sent Events stream of transitions and the Prometheus
 // exposition at /metrics. It does not own the coordinator, the table, the
 // cluster or the ledger: membership and extra figures come in through the
@@ -65,7 +66,7 @@
 //	defer h.Close()
 //	srv := &http.Server{Addr: "127.0.0.1:7947", Handler: h}
 //
-//	cl := api.NewClient("http://127.0.0.1:7947", token, nil)
+//	cl := client.New("http://127.0.0.1:7947", token, nil) // package coord/api/client
 //	b, err := cl.Trip(ctx, "http://10.0.0.1:3128", 5*time.Minute, "maintenance")
 //	var ae *api.Error
 //	if errors.As(err, &ae) && ae.Status == http.StatusNotFound { ... }

@@ -11,28 +11,16 @@ import (
 
 	"github.com/proxywhirl/retrycoord/coord"
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
-	"go.uber.org/goleak"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
 const testToken = "t0ken-s3cret"
 
 // secretPW is the password of the fixture's third upstream; it must never
 // appear in an answer other than select's.
 const secretPW = "pw-very-secret"
-
-// eventually polls cond until it holds or 5s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 type fixture struct {
 	c    *coord.Coordinator

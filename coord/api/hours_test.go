@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/proxywhirl/retrycoord/coord/api/client"
 )
 
 // hoursRoutes are the routes that take ?hours=.
@@ -34,7 +36,7 @@ func TestHoursOutOfRange(t *testing.T) {
 				if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 					t.Errorf("Content-Type %q, want JSON", ct)
 				}
-				var body errorBody
+				var body client.ErrorBody
 				if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error == nil {
 					t.Fatalf("body %s is not the JSON error: %v", w.Body, err)
 				}

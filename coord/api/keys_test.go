@@ -99,10 +99,10 @@ func TestKeysRoutes(t *testing.T) {
 		fn   func() ([]Key, error)
 		want []Key
 	}{
-		{"list", func() ([]Key, error) { return f.cl.Keys(ctx) }, []Key{{fa, true}}},
-		{"install B", func() ([]Key, error) { return f.cl.InstallKey(ctx, gossipKeyB) }, []Key{{fa, true}, {fb, false}}},
-		{"use B", func() ([]Key, error) { return f.cl.UseKey(ctx, gossipKeyB) }, []Key{{fb, true}, {fa, false}}},
-		{"remove A", func() ([]Key, error) { return f.cl.RemoveKey(ctx, gossipKeyA) }, []Key{{fb, true}}},
+		{"list", func() ([]Key, error) { return f.cl.Keys(ctx) }, []Key{{Fingerprint: fa, Primary: true}}},
+		{"install B", func() ([]Key, error) { return f.cl.InstallKey(ctx, gossipKeyB) }, []Key{{Fingerprint: fa, Primary: true}, {Fingerprint: fb}}},
+		{"use B", func() ([]Key, error) { return f.cl.UseKey(ctx, gossipKeyB) }, []Key{{Fingerprint: fb, Primary: true}, {Fingerprint: fa}}},
+		{"remove A", func() ([]Key, error) { return f.cl.RemoveKey(ctx, gossipKeyA) }, []Key{{Fingerprint: fb, Primary: true}}},
 	}
 	for _, s := range steps {
 		got, err := s.fn()

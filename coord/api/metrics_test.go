@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/proxywhirl/retrycoord/coord"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 )
 
@@ -56,7 +57,7 @@ func TestMetrics(t *testing.T) {
 		`process_`,
 	}
 	var body string
-	eventually(t, "the transition counted", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the transition counted", func() bool {
 		_, body, _ = f.call(t, "GET", "/metrics", "", "")
 		return strings.Contains(body, `retrycoord_breaker_transitions_total{source="manual",to="open"} 1`)
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/proxywhirl/retrycoord/coord"
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
 
 // originTLS returns the TLS configuration that trusts origin's certificate.
@@ -35,7 +36,7 @@ func TestConnectFailover(t *testing.T) {
 	if got := p.Stats().Tunnels; got != 3 {
 		t.Errorf("Stats().Tunnels = %d, want 3", got)
 	}
-	eventually(t, "the tunnels to close", func() bool { return p.Stats().ActiveTunnels == 0 })
+	testutil.Eventually(t, 5*time.Second, "the tunnels to close", func() bool { return p.Stats().ActiveTunnels == 0 })
 }
 
 func TestConnectUpstreamAuth(t *testing.T) {
@@ -115,7 +116,7 @@ func TestCloseEndsTunnels(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d, want 200", resp.StatusCode)
 	}
-	eventually(t, "the tunnel to open", func() bool { return p.Stats().ActiveTunnels == 1 })
+	testutil.Eventually(t, 5*time.Second, "the tunnel to open", func() bool { return p.Stats().ActiveTunnels == 1 })
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/proxywhirl/retrycoord/coord"
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
 
 func keyOf(p *testproxy.Proxy) string { return "http://" + p.Addr() }
@@ -319,12 +320,12 @@ func TestClientCancelWritesNothing(t *testing.T) {
 		}
 		errc <- err
 	}()
-	eventually(t, "the upstream to hold the request", func() bool { return farm.Requests() == 1 })
+	testutil.Eventually(t, 5*time.Second, "the upstream to hold the request", func() bool { return farm.Requests() == 1 })
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("client error %v, want context.Canceled", err)
 	}
-	eventually(t, "the proxy to count the cancel", func() bool { return p.Stats().Canceled == 1 })
+	testutil.Eventually(t, 5*time.Second, "the proxy to count the cancel", func() bool { return p.Stats().Canceled == 1 })
 }
 
 func TestNewErrors(t *testing.T) {

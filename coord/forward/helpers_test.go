@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/proxywhirl/retrycoord/coord"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
 // fastRetry is a retry policy with the smallest waits allowed.
 func fastRetry() policy.RetryPolicy {
@@ -139,16 +139,4 @@ func hostOf(u string) string {
 		return u
 	}
 	return pu.Host
-}
-
-// eventually polls cond until it holds or 5s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling with a deadline
-	}
 }

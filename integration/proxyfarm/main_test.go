@@ -13,10 +13,10 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
 func TestFarm(t *testing.T) {
 	pool := filepath.Join(t.TempDir(), "pool.txt")

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
-	"go.uber.org/goleak"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
 func client(t *testing.T, proxy string) *http.Client {
 	t.Helper()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/proxywhirl/retrycoord/internal/redistest"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state"
 	"github.com/redis/go-redis/v9"
 )
@@ -173,11 +174,11 @@ func TestTTL(t *testing.T) {
 	short.OpenFor = 0
 	cfg2 := cfg
 	cfg2.OpenGrace = time.Millisecond
-	cfg2.Store = newTable(t, "n2")
+	cfg2.Table = newTable(t, "n2")
 	if ok, err := newLedger(t, cfg2).Write(ctx, short); err != nil || !ok {
 		t.Fatalf("Write = %v, %v", ok, err)
 	}
-	eventually(t, 5*time.Second, "the short-lived record to expire", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the short-lived record to expire", func() bool {
 		return l.client.Exists(ctx, l.keys.of(short)).Val() == 0
 	})
 	if _, err := l.Records(ctx); err != nil {
@@ -203,8 +204,8 @@ func TestNoScriptFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, l)
-	l.Append(breaker("u", 1, state.PhaseClosed, 1, "n1"))
-	eventually(t, 5*time.Second, "the record to be applied", func() bool { return l.Stats().Applied == 1 })
+	tb.Merge(breaker("u", 1, state.PhaseClosed, 1, "n1"), state.SourceLocal)
+	testutil.Eventually(t, 5*time.Second, "the record to be applied", func() bool { return l.Stats().Applied == 1 })
 	if s := l.Stats(); s.Failed != 0 {
 		t.Errorf("Failed = %d, want 0", s.Failed)
 	}

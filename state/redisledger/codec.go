@@ -11,56 +11,58 @@ import (
 	"github.com/proxywhirl/retrycoord/state"
 )
 
-// codecVersion is the first byte of every encoded record. Versions are
+// The stored form of a record: a version byte, then the record body of
+// package state (state.AppendRecord), with nothing after it. Versions are
 // append-only: a reader drops (and counts) a version it does not know.
-const codecVersion = 1
-
-// Bounds on decoded lengths, so that a corrupt value cannot make a reader
-// allocate without limit.
+//
+//	version 2: 2 body
+//	version 1: 1 kind phase flags uvarint(gen) uvarint(hlc) varint(openFor ns)
+//	           then upstream, origin, reason and value, each uvarint(len) bytes
+//
+// Version 1, this package's own encoding before the body moved to state, is
+// still read, so that a ledger written by an older node loads; it is never
+// written.
 const (
-	maxKeyLen   = 4 << 10 // upstream, origin
-	maxTextLen  = 4 << 10 // reason
-	maxValueLen = 1 << 20 // fact payloads
+	codecV1      = 1
+	codecVersion = 2
 )
 
 var errCodec = errors.New("redisledger: invalid record encoding")
 
-// encodeRecord appends the versioned binary encoding of r to dst:
-//
-//	version(1) kind(1) phase(1) flags(1) uvarint(gen) uvarint(hlc)
-//	varint(openFor ns) then upstream, origin, reason and value, each as
-//	uvarint(len) followed by the bytes.
+// encodeRecord appends the stored form of r to dst.
 func encodeRecord(dst []byte, r state.Record) []byte {
-	kind := r.Kind
-	if kind == 0 {
-		kind = state.KindBreaker
-	}
-	var flags byte
-	if r.Deleted {
-		flags |= 1
-	}
-	dst = append(dst, codecVersion, byte(kind), byte(r.Phase), flags)
-	dst = binary.AppendUvarint(dst, r.Gen)
-	dst = binary.AppendUvarint(dst, uint64(r.HLC))
-	dst = binary.AppendVarint(dst, int64(r.OpenFor))
-	for _, s := range [...]string{r.Upstream, r.Origin, r.Reason} {
-		dst = binary.AppendUvarint(dst, uint64(len(s)))
-		dst = append(dst, s...)
-	}
-	dst = binary.AppendUvarint(dst, uint64(len(r.Value)))
-	return append(dst, r.Value...)
+	return state.AppendRecord(append(dst, codecVersion), r)
 }
 
-// decodeRecord decodes what encodeRecord wrote. It returns an error, never
-// panics, for anything else: an unknown version or kind, a truncated value,
-// trailing bytes, or lengths beyond the bounds.
+// decodeRecord decodes what encodeRecord (or a version 1 writer) wrote. It
+// returns an error, never panics, for anything else: an unknown version or
+// kind, a truncated value, trailing bytes, or lengths beyond the bounds of
+// package state.
 func decodeRecord(b []byte) (state.Record, error) {
+	if len(b) == 0 {
+		return state.Record{}, fmt.Errorf("%w: empty", errCodec)
+	}
+	switch b[0] {
+	case codecVersion:
+		r, rest, err := state.DecodeRecord(b[1:])
+		if err != nil {
+			return state.Record{}, fmt.Errorf("%w: %w", errCodec, err)
+		}
+		if len(rest) != 0 {
+			return state.Record{}, fmt.Errorf("%w: %d trailing bytes", errCodec, len(rest))
+		}
+		return r, nil
+	case codecV1:
+		return decodeV1(b)
+	}
+	return state.Record{}, fmt.Errorf("%w: unknown version %d", errCodec, b[0])
+}
+
+// decodeV1 reads the version 1 form, with the bounds of package state.
+func decodeV1(b []byte) (state.Record, error) {
 	var r state.Record
 	if len(b) < 4 {
 		return r, fmt.Errorf("%w: %d bytes", errCodec, len(b))
-	}
-	if b[0] != codecVersion {
-		return r, fmt.Errorf("%w: unknown version %d", errCodec, b[0])
 	}
 	r.Kind = state.Kind(b[1])
 	if r.Kind < state.KindBreaker || r.Kind > state.KindPolicy {
@@ -74,11 +76,11 @@ func decodeRecord(b []byte) (state.Record, error) {
 	d := decoder{b: b[4:]}
 	r.Gen = d.uvarint()
 	r.HLC = state.HLC(d.uvarint())
-	r.OpenFor = time.Duration(d.varint())
-	r.Upstream = string(d.bytes(maxKeyLen))
-	r.Origin = string(d.bytes(maxKeyLen))
-	r.Reason = string(d.bytes(maxTextLen))
-	if v := d.bytes(maxValueLen); len(v) > 0 {
+	r.OpenFor = max(0, time.Duration(d.varint())) // as state.DecodeRecord reads it
+	r.Upstream = string(d.bytes(state.MaxKeyLen))
+	r.Origin = string(d.bytes(state.MaxOriginLen))
+	r.Reason = string(d.bytes(state.MaxReasonLen))
+	if v := d.bytes(state.MaxValueLen); len(v) > 0 {
 		r.Value = append([]byte(nil), v...)
 	}
 	if d.err != nil {
@@ -90,6 +92,7 @@ func decodeRecord(b []byte) (state.Record, error) {
 	return r, nil
 }
 
+// decoder reads the version 1 form, remembering the first error.
 type decoder struct {
 	b   []byte
 	err error

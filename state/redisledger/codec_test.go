@@ -1,6 +1,7 @@
 package redisledger
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -38,8 +39,65 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
+// encodeV1 is the version 1 writer that older nodes ran: what they left in
+// Redis must still load.
+func encodeV1(dst []byte, r state.Record) []byte {
+	var flags byte
+	if r.Deleted {
+		flags |= 1
+	}
+	dst = append(dst, codecV1, byte(r.Kind), byte(r.Phase), flags)
+	dst = binary.AppendUvarint(dst, r.Gen)
+	dst = binary.AppendUvarint(dst, uint64(r.HLC))
+	dst = binary.AppendVarint(dst, int64(r.OpenFor))
+	for _, s := range [...]string{r.Upstream, r.Origin, r.Reason} {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(r.Value)))
+	return append(dst, r.Value...)
+}
+
+// TestDecodeVersion1: records a version 1 node wrote decode alike.
+func TestDecodeVersion1(t *testing.T) {
+	for _, rec := range []state.Record{
+		{Kind: state.KindBreaker, Upstream: "http://10.0.0.1:8080", Gen: 7, Phase: state.PhaseOpen,
+			HLC: state.NewHLC(1_700_000_000_000, 3), Origin: "node-1", OpenFor: 30 * time.Second, Reason: "5 failures"},
+		{Kind: state.KindPool, Upstream: "http://p:1", HLC: 10, Origin: "a", Deleted: true},
+		{Kind: state.KindPolicy, HLC: 11, Origin: "a", Value: []byte("doc")},
+	} {
+		got, err := decodeRecord(encodeV1(nil, rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(rec, got); diff != "" {
+			t.Errorf("version 1 (-want +got):\n%s", diff)
+		}
+	}
+}
+
+// TestLedgerBoundsAreGossipBounds: a record the ledger would hold but gossip
+// could not carry is neither written nor loaded (the bounds used to differ:
+// 4 KiB keys and reasons here, 2 and 1 KiB in gossip).
+func TestLedgerBoundsAreGossipBounds(t *testing.T) {
+	long := state.Record{Kind: state.KindBreaker, Upstream: "u", Gen: 1, Phase: state.PhaseOpen, Origin: "o",
+		Reason: strings.Repeat("r", state.MaxReasonLen+1)}
+	if validRecord(long) {
+		t.Error("validRecord accepts a reason past state.MaxReasonLen")
+	}
+	if _, err := decodeRecord(encodeV1(nil, long)); err == nil {
+		t.Error("a version 1 record past the bounds decodes")
+	}
+	long.Reason, long.Upstream = "", strings.Repeat("k", state.MaxKeyLen+1)
+	if validRecord(long) {
+		t.Error("validRecord accepts an upstream past state.MaxKeyLen")
+	}
+}
+
 func TestDecodeRejects(t *testing.T) {
-	good := encodeRecord(nil, state.Record{Kind: state.KindBreaker, Upstream: "u", Gen: 1, Phase: 1, Origin: "o"})
+	rec := state.Record{Kind: state.KindBreaker, Upstream: "u", Gen: 1, Phase: 1, Origin: "o"}
+	good := encodeRecord(nil, rec)
+	v1 := encodeV1(nil, rec)
 	tests := []struct {
 		name string
 		b    []byte
@@ -47,11 +105,16 @@ func TestDecodeRejects(t *testing.T) {
 		{"empty", nil},
 		{"short", good[:3]},
 		{"version", append([]byte{9}, good[1:]...)},
-		{"kind", append([]byte{1, 99}, good[2:]...)},
-		{"flags", append([]byte{1, 1, 1, 2}, good[4:]...)},
+		{"kind", append([]byte{codecVersion, 99}, good[2:]...)},
 		{"truncated", good[:len(good)-2]},
 		{"trailing", append(append([]byte(nil), good...), 0)},
-		{"huge length", []byte{1, 1, 1, 0, 1, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"huge length", []byte{codecVersion, 1, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"v1 short", v1[:3]},
+		{"v1 kind", append([]byte{1, 99}, v1[2:]...)},
+		{"v1 flags", append([]byte{1, 1, 1, 2}, v1[4:]...)},
+		{"v1 truncated", v1[:len(v1)-2]},
+		{"v1 trailing", append(append([]byte(nil), v1...), 0)},
+		{"v1 huge length", []byte{1, 1, 1, 0, 1, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +152,7 @@ func TestCompareKeyOrder(t *testing.T) {
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(encodeRecord(nil, state.Record{Kind: state.KindBreaker, Upstream: "u", Gen: 3, Phase: 1, Origin: "o", OpenFor: time.Second}))
 	f.Add(encodeRecord(nil, state.Record{Kind: state.KindPool, Upstream: "p", Value: []byte("v"), Deleted: true}))
+	f.Add(encodeV1(nil, state.Record{Kind: state.KindBreaker, Upstream: "u", Gen: 3, Phase: 1, Origin: "o"}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rec, err := decodeRecord(b)

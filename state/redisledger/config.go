@@ -13,19 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Store is what the ledger reads from and merges into. *state.Table
-// satisfies it.
-type Store interface {
-	// Node names this node: the Origin of its own records.
-	Node() string
-	// Merge folds a record from the ledger into the store.
-	Merge(rec state.Record, src state.Source) (changed bool)
-	// Snapshot returns every non-pristine record, for the reconciler.
-	Snapshot() []state.Record
-}
-
 // Config tunes a Ledger. Exactly one of Client, Options and URL says where
-// Redis is; Store is required; every other zero field means its default.
+// Redis is; Table is required; every other zero field means its default.
 type Config struct {
 	// URL says where Redis is:
 	//   redis://[user:password@]host:port[/db]    one server
@@ -43,15 +32,17 @@ type Config struct {
 	// it.
 	Client redis.UniversalClient
 
-	// Store is the table the ledger loads into and reconciles from
-	// (required; usually the *state.Table).
-	Store Store
+	// Table is the table the ledger loads into, reconciles from, and
+	// subscribes to: it writes the table's local and manual changes, never
+	// what came from gossip or the ledger itself (required).
+	Table *state.Table
 	// Prefix names the ledger's keys (default "retrycoord"). Every key is
 	// "{Prefix}:..." so that all of them share one Cluster slot. It must
 	// not contain '{' or '}'.
 	Prefix string
-	// QueueSize bounds the records waiting to be written (default 4096).
-	// Append drops and counts records when it is full.
+	// QueueSize bounds the ledger's subscription to the Table: the changes
+	// waiting to be written (default 4096). Beyond it changes are dropped
+	// and counted, and the reconciler re-asserts the table soon after.
 	QueueSize int
 	// MaxBatch bounds the records written in one pipeline (default 256).
 	MaxBatch int
@@ -99,8 +90,8 @@ func (c *Config) setDefaults() {
 
 func (c *Config) validate() error {
 	switch {
-	case c.Store == nil:
-		return errors.New("redisledger: config: Store is required")
+	case c.Table == nil:
+		return errors.New("redisledger: config: Table is required")
 	case strings.ContainsAny(c.Prefix, "{}"):
 		return errors.New("redisledger: config: Prefix must not contain '{' or '}'")
 	case c.QueueSize < 0, c.MaxBatch < 0, c.StreamMaxLen < 0:

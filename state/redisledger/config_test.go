@@ -29,7 +29,7 @@ func TestNewURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, err := New(Config{URL: tt.url, Store: tb})
+			l, err := New(Config{URL: tt.url, Table: tb})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("New: %v", err)
@@ -60,10 +60,10 @@ func TestNewValidates(t *testing.T) {
 		cfg  Config
 	}{
 		{"no store", Config{URL: "redis://127.0.0.1:6379"}},
-		{"no redis", Config{Store: tb}},
-		{"two sources", Config{URL: "redis://127.0.0.1:6379", Client: client, Store: tb}},
-		{"braces", Config{URL: "redis://127.0.0.1:6379", Store: tb, Prefix: "{x}"}},
-		{"negative queue", Config{URL: "redis://127.0.0.1:6379", Store: tb, QueueSize: -1}},
+		{"no redis", Config{Table: tb}},
+		{"two sources", Config{URL: "redis://127.0.0.1:6379", Client: client, Table: tb}},
+		{"braces", Config{URL: "redis://127.0.0.1:6379", Table: tb, Prefix: "{x}"}},
+		{"negative queue", Config{URL: "redis://127.0.0.1:6379", Table: tb, QueueSize: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,7 +74,7 @@ func TestNewValidates(t *testing.T) {
 		})
 	}
 	// An existing client is not the ledger's to close.
-	l, err := New(Config{Client: client, Store: tb})
+	l, err := New(Config{Client: client, Table: tb})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,10 @@
 //
 // It owns the Redis side: the keys, the compare-and-set script, the change
 // stream, and the loops that write, read and reconcile. It does not own the
-// records' meaning (package state merges them) nor which records to write
-// (the coordinator calls Append for every local or manual transition).
+// records' meaning nor their encoding's body (package state), nor which
+// records are this node's: the Ledger subscribes to the Table and writes
+// every local or manual change, never what came from gossip or from the
+// ledger itself.
 //
 // # Layout in Redis
 //
@@ -29,30 +31,32 @@
 //
 // # Outages
 //
-// Append only queues. The flusher writes batches through one pipeline; while
-// Redis is unreachable it stops draining the queue, so Append drops (and
-// counts) records once the queue is full, and the caller never waits. The
+// Nothing waits for Redis. The flusher writes batches through one pipeline;
+// while Redis is unreachable it stops draining its subscription, so the
+// table drops (and counts) changes once it is full, and no caller waits. The
 // ledger logs one Warn when an outage starts and one Info when it ends. When
-// Redis answers again the reconciler loads the ledger into the store and
-// re-asserts the store's own records and every non-closed breaker, so the
+// Redis answers again the reconciler loads the ledger into the table and
+// re-asserts the table's own records and every non-closed breaker, so the
 // ledger again equals the tables, and only then do writing and reading go on.
-// It re-asserts the same way after Append dropped records while Redis was up.
+// It re-asserts the same way after the subscription dropped changes while
+// Redis was up.
 //
 // # Concurrency
 //
-// A Ledger is safe for concurrent use. Append never blocks and allocates
-// nothing. Run owns three goroutines (flusher, stream reader, reconciler);
+// A Ledger is safe for concurrent use. It subscribes to its Table at New
+// and the table never waits for it: the subscription drops (and counts)
+// when full. Run owns three goroutines (flusher, stream reader, reconciler);
 // Close stops them, waits for them and for a final flush bounded by
 // FlushTimeout, and is idempotent.
 //
 // # Usage
 //
-//	l, err := redisledger.New(redisledger.Config{URL: "redis://:secret@redis:6379/0", Store: tb})
+//	l, err := redisledger.New(redisledger.Config{URL: "redis://:secret@redis:6379/0", Table: tb})
 //	if err != nil { ... }
 //	if _, err := l.Snapshot(ctx); err != nil {
 //		log.Warn("starting without the ledger", "err", err) // degraded; Run reconciles later
 //	}
 //	go l.Run(ctx)
 //	defer l.Close()
-//	// coord calls l.Append(rec) for every local or manual transition.
+//	// l writes tb's local and manual changes; what it reads, it merges into tb.
 package redisledger

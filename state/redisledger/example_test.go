@@ -12,7 +12,7 @@ import (
 // A bad URL is an error, and the error never shows the password.
 func ExampleNew() {
 	tb, _ := state.NewTable(state.Config{Node: "node-1"})
-	_, err := redisledger.New(redisledger.Config{URL: "redis://:s3cret@127.0.0.1:6379/s3cret", Store: tb})
+	_, err := redisledger.New(redisledger.Config{URL: "redis://:s3cret@127.0.0.1:6379/s3cret", Table: tb})
 	fmt.Println(err)
 	// Output: redisledger: invalid URL: redis: invalid database number: "xxxxx"
 }
@@ -22,7 +22,7 @@ func ExampleNew() {
 func Example() {
 	ctx := context.Background()
 	tb, _ := state.NewTable(state.Config{Node: "node-1"})
-	l, err := redisledger.New(redisledger.Config{URL: "redis://127.0.0.1:6379/0", Store: tb})
+	l, err := redisledger.New(redisledger.Config{URL: "redis://127.0.0.1:6379/0", Table: tb})
 	if err != nil {
 		panic(err)
 	}
@@ -32,15 +32,6 @@ func Example() {
 	}
 	go l.Run(ctx)
 
-	// What coord.Coordinator.Run does: append local and manual transitions.
-	sub := tb.Subscribe(0)
-	defer sub.Close()
-	go func() {
-		for tr := range sub.C {
-			if tr.Source == state.SourceLocal || tr.Source == state.SourceManual {
-				l.Append(tr.Record)
-			}
-		}
-	}()
+	// The ledger writes the table's local and manual changes itself.
 	tb.Trip("http://10.0.0.1:8080", 0, "seen failing")
 }

@@ -7,15 +7,17 @@ import (
 	"slices"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/state"
 	"github.com/redis/go-redis/v9"
 )
 
 var errInvalid = errors.New("redisledger: invalid record: a breaker needs an upstream and a phase, a pool entry a key")
 
-// flushLoop writes queued records in batches while Redis is up. While it is
-// down the queue is left alone (Append drops once it is full) and the
-// reconciler re-asserts the store when Redis returns. When ctx is done it
+// flushLoop writes the Table's local and manual changes in batches while
+// Redis is up. While it is down the subscription is left alone (the table
+// drops and counts once it is full) and the reconciler re-asserts the table
+// when Redis returns. When ctx is done it
 // writes what is queued, bounded by FlushTimeout, and returns.
 func (l *Ledger) flushLoop(ctx context.Context) {
 	batch := make([]item, 0, l.cfg.MaxBatch)
@@ -29,16 +31,29 @@ func (l *Ledger) flushLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case it := <-l.queue:
-			batch = append(batch, it)
+		case tr, ok := <-l.sub.C:
+			if !ok {
+				return
+			}
+			if it, ok := l.take(tr); ok {
+				batch = append(batch, it)
+			}
+		}
+		if len(batch) == 0 {
+			continue
 		}
 		if l.cfg.FlushInterval > 0 {
 			timer.Reset(l.cfg.FlushInterval)
 		gather:
 			for len(batch) < l.cfg.MaxBatch {
 				select {
-				case it := <-l.queue:
-					batch = append(batch, it)
+				case tr, ok := <-l.sub.C:
+					if !ok {
+						break gather
+					}
+					if it, ok := l.take(tr); ok {
+						batch = append(batch, it)
+					}
 				case <-timer.C:
 					break gather
 				case <-ctx.Done():
@@ -57,12 +72,17 @@ func (l *Ledger) flushLoop(ctx context.Context) {
 	}
 }
 
-// drain adds queued records to batch without waiting, up to MaxBatch.
+// drain adds waiting changes to batch without waiting, up to MaxBatch.
 func (l *Ledger) drain(batch []item) []item {
 	for len(batch) < l.cfg.MaxBatch {
 		select {
-		case it := <-l.queue:
-			batch = append(batch, it)
+		case tr, ok := <-l.sub.C:
+			if !ok {
+				return batch
+			}
+			if it, ok := l.take(tr); ok {
+				batch = append(batch, it)
+			}
 		default:
 			return batch
 		}
@@ -139,7 +159,7 @@ func (l *Ledger) write(ctx context.Context, items []item) bool {
 			if isOutage(err) {
 				outage = err
 			} else {
-				l.log.Debug("redis ledger write rejected", "err", err)
+				l.log.Debug("redis ledger write rejected", logkey.Err, err)
 			}
 		}
 	}
@@ -150,8 +170,8 @@ func (l *Ledger) write(ctx context.Context, items []item) bool {
 	return true
 }
 
-// valid removes, in place, and counts the records no store would merge:
-// breakers without an upstream or with an unknown phase, unknown kinds.
+// valid removes, in place, and counts the records no table would merge
+// (validRecord).
 func (l *Ledger) valid(items []item) []item {
 	return slices.DeleteFunc(items, func(it item) bool {
 		if validRecord(it.rec) {
@@ -162,13 +182,20 @@ func (l *Ledger) valid(items []item) []item {
 	})
 }
 
+// validRecord rejects breakers without an upstream or with an unknown
+// phase, unknown kinds, and
+// records beyond the codec's bounds (state.Record.Fits: what the ledger
+// holds must be what gossip can carry).
 func validRecord(r state.Record) bool {
-	switch r.Kind {
-	case 0, state.KindBreaker:
+	if !r.Fits() {
+		return false
+	}
+	switch {
+	case r.IsBreaker():
 		return r.Upstream != "" && r.Phase >= state.PhaseOpen && r.Phase <= state.PhaseClosed
-	case state.KindPool:
+	case r.Kind == state.KindPool:
 		return r.Upstream != ""
-	case state.KindPolicy:
+	case r.Kind == state.KindPolicy:
 		return true
 	}
 	return false
@@ -178,7 +205,7 @@ func validRecord(r state.Record) bool {
 // which was queued age ago: its remaining open time is brought up to date.
 func (l *Ledger) casArgs(rec state.Record, age time.Duration) ([]string, []any) {
 	var ttl time.Duration
-	if rec.Kind == state.KindBreaker || rec.Kind == 0 {
+	if rec.IsBreaker() {
 		switch rec.Phase {
 		case state.PhaseOpen:
 			rec.OpenFor = max(0, rec.OpenFor-max(0, age))
@@ -197,8 +224,8 @@ func (l *Ledger) casArgs(rec state.Record, age time.Duration) ([]string, []any) 
 }
 
 // Write runs the compare-and-set for one record synchronously and reports
-// whether it changed the ledger. It is for tools and tests; the request path
-// uses Append.
+// whether it changed the ledger. It is for tools and tests; the table's
+// changes go through the ledger's subscription.
 func (l *Ledger) Write(ctx context.Context, rec state.Record) (applied bool, err error) {
 	if !validRecord(rec) {
 		l.stats.invalid.Add(1)
@@ -221,6 +248,6 @@ func (l *Ledger) Write(ctx context.Context, rec state.Record) (applied bool, err
 func (l *Ledger) down(err error) {
 	if l.health.markDown() {
 		l.stats.outages.Add(1)
-		l.log.Warn("redis ledger unreachable; the node goes on without it", "err", err)
+		l.log.Warn("redis ledger unreachable; the node goes on without it", logkey.Err, err)
 	}
 }

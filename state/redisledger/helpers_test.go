@@ -5,37 +5,20 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state"
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
 	redis.SetLogger(RedisLogger{}) // go-redis logs dial failures to stderr by default
-	goleak.VerifyTestMain(m)
-}
-
-// coord's Ledger interface is exactly this; the check lives here so that
-// the dependency does not point up.
-var _ interface{ Append(rec state.Record) } = (*Ledger)(nil)
-
-// eventually polls cond every 10ms until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.VerifyTestMain(m)
 }
 
 func newTable(t testing.TB, node string) *state.Table {
@@ -48,10 +31,10 @@ func newTable(t testing.TB, node string) *state.Table {
 }
 
 // testConfig is a config for tests: short waits so that Close is quick.
-func testConfig(addr string, store Store) Config {
+func testConfig(addr string, tb *state.Table) Config {
 	return Config{
 		URL:           "redis://" + addr,
-		Store:         store,
+		Table:         tb,
 		FlushInterval: 2 * time.Millisecond,
 		FlushTimeout:  time.Second,
 		ReadBlock:     100 * time.Millisecond,
@@ -82,22 +65,6 @@ func run(t testing.TB, l *Ledger) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-}
-
-// wire does what coord.Coordinator.Run will: every local or manual
-// transition of tb is appended to l.
-func wire(t testing.TB, tb *state.Table, l *Ledger) {
-	t.Helper()
-	sub := tb.Subscribe(8192)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for tr := range sub.C {
-			if tr.Source == state.SourceLocal || tr.Source == state.SourceManual {
-				l.Append(tr.Record)
-			}
-		}
-	})
-	t.Cleanup(func() { sub.Close(); wg.Wait() })
 }
 
 // normalize sorts records by kind and key and clears OpenFor (it is a

@@ -18,20 +18,21 @@ import (
 var ErrRunning = errors.New("redisledger: already running or closed")
 
 // Ledger writes this node's records to Redis behind the request path and
-// feeds other nodes' records from Redis into the store. It is safe for
-// concurrent use. Append never blocks; Run owns the background loops (the
-// flusher, the stream reader and the reconciler); Close stops them.
+// feeds other nodes' records from Redis into the table. It is safe for
+// concurrent use. It reads its own subscription to the Table, which never
+// makes the table wait; Run owns the background loops (the flusher, the
+// stream reader and the reconciler); Close stops them.
 type Ledger struct {
 	cfg    Config
 	client redis.UniversalClient
 	owned  bool // the ledger built the client and closes it
-	store  Store
+	store  *state.Table
 	node   string
 	log    *slog.Logger
 	keys   keys
 	epoch  time.Time // monotonic base for queued items
 
-	queue chan item
+	sub *state.Subscription // the Table's changes; the flusher reads it
 
 	health health
 
@@ -51,8 +52,8 @@ type Ledger struct {
 	closeEr error
 }
 
-// item is a queued record and when it was queued, so that its remaining
-// open time can be brought up to date when it is written.
+// item is a record to write and when the flusher took it, so that its
+// remaining open time can be brought up to date when it is written.
 type item struct {
 	rec state.Record
 	at  time.Duration // since Ledger.epoch
@@ -80,12 +81,12 @@ func (k keys) of(r state.Record) string {
 }
 
 type counters struct {
-	dropped, applied, stale, failed, received, echoes, invalid, outages, reconciled atomic.Uint64
+	applied, stale, failed, received, echoes, invalid, outages, reconciled atomic.Uint64
 }
 
 // Stats are the ledger's counters since New.
 type Stats struct {
-	Dropped    uint64 // records Append dropped because the queue was full
+	Dropped    uint64 // changes of the Table the ledger's subscription missed: it was full
 	Applied    uint64 // writes that changed the ledger (one stream entry each)
 	Stale      uint64 // writes the compare-and-set rejected: the ledger held a newer or equal record
 	Failed     uint64 // records whose write failed; the reconciler re-asserts them
@@ -96,8 +97,11 @@ type Stats struct {
 	Reconciled uint64 // records re-asserted after an outage or drops
 }
 
-// New validates a copy of cfg and returns a Ledger. It does not contact
-// Redis: call Snapshot, then Run.
+// New validates a copy of cfg and returns a Ledger subscribed to the
+// Table: changes made from now on are written once Run runs (up to
+// QueueSize of them; the reconciler covers the rest). It does not contact
+// Redis and starts nothing: call Snapshot, then Run; Close ends the
+// subscription.
 func New(cfg Config) (*Ledger, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
@@ -111,12 +115,12 @@ func New(cfg Config) (*Ledger, error) {
 		cfg:    cfg,
 		client: client,
 		owned:  owned,
-		store:  cfg.Store,
-		node:   cfg.Store.Node(),
+		store:  cfg.Table,
+		node:   cfg.Table.Node(),
 		log:    cfg.Logger,
 		keys:   newKeys(cfg.Prefix),
 		epoch:  time.Now(),
-		queue:  make(chan item, cfg.QueueSize),
+		sub:    cfg.Table.Subscribe(cfg.QueueSize),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -124,23 +128,21 @@ func New(cfg Config) (*Ledger, error) {
 	return l, nil
 }
 
-// Append queues a record to be written to the ledger. It never blocks and
-// never fails: when the queue is full the record is dropped and counted, and
-// the reconciler re-asserts the store's records soon after. The record's
-// byte slices must not be modified afterwards (the store's are not).
-func (l *Ledger) Append(rec state.Record) {
-	select {
-	case l.queue <- item{rec: rec, at: time.Since(l.epoch)}:
-	default:
-		l.stats.dropped.Add(1)
+// take turns a change of the Table into an item to write; ok is false for
+// what the ledger does not write: changes merged from gossip (their origin
+// writes them) and from the ledger itself (no echo).
+func (l *Ledger) take(tr state.Transition) (it item, ok bool) {
+	if tr.Source != state.SourceLocal && tr.Source != state.SourceManual {
+		return item{}, false
 	}
+	return item{rec: tr.Record, at: time.Since(l.epoch)}, true
 }
 
 // Stats returns the ledger's counters.
 func (l *Ledger) Stats() Stats {
 	s := &l.stats
 	return Stats{
-		Dropped: s.dropped.Load(), Applied: s.applied.Load(), Stale: s.stale.Load(),
+		Dropped: l.sub.Dropped(), Applied: s.applied.Load(), Stale: s.stale.Load(),
 		Failed: s.failed.Load(), Received: s.received.Load(), Echoes: s.echoes.Load(),
 		Invalid: s.invalid.Load(), Outages: s.outages.Load(), Reconciled: s.reconciled.Load(),
 	}
@@ -219,6 +221,7 @@ func (l *Ledger) Close() error {
 		if started {
 			<-l.done
 		}
+		l.sub.Close()
 		if l.owned {
 			l.closeEr = l.client.Close()
 		}

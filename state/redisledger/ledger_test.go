@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/proxywhirl/retrycoord/internal/redistest"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state"
 	"github.com/redis/go-redis/v9"
 )
@@ -23,13 +25,12 @@ type node struct {
 func startNode(t *testing.T, name string, cfg Config) node {
 	t.Helper()
 	tb := newTable(t, name)
-	cfg.Store = tb
+	cfg.Table = tb
 	l := newLedger(t, cfg)
 	if _, err := l.Snapshot(t.Context()); err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
 	run(t, l)
-	wire(t, tb, l)
 	return node{tb, l}
 }
 
@@ -47,15 +48,15 @@ func testShareTrips(t *testing.T, cfg Config) {
 	tripA := a.tb.Trip("http://10.0.0.1:80", time.Minute, "seen failing")
 	tripB := b.tb.Trip("http://10.0.0.2:80", time.Minute, "seen failing")
 	a.tb.PutFact(state.KindPool, "http://10.0.0.3:80", []byte(`{"region":"eu"}`))
-	eventually(t, 10*time.Second, "b to see a's trip", func() bool {
+	testutil.Eventually(t, 10*time.Second, "b to see a's trip", func() bool {
 		r, ok := b.tb.Record(tripA.Upstream)
 		return ok && r.Gen == tripA.Gen && r.Phase == state.PhaseOpen && r.Origin == "node-a"
 	})
-	eventually(t, 10*time.Second, "a to see b's trip", func() bool {
+	testutil.Eventually(t, 10*time.Second, "a to see b's trip", func() bool {
 		r, ok := a.tb.Record(tripB.Upstream)
 		return ok && r.Gen == tripB.Gen && r.Phase == state.PhaseOpen
 	})
-	eventually(t, 10*time.Second, "b to see a's pool entry", func() bool {
+	testutil.Eventually(t, 10*time.Second, "b to see a's pool entry", func() bool {
 		_, ok := b.tb.Fact(state.KindPool, "http://10.0.0.3:80")
 		return ok
 	})
@@ -63,8 +64,8 @@ func testShareTrips(t *testing.T, cfg Config) {
 		t.Errorf("b's copy of a's trip has OpenFor %v, want in (0, 1m]", r.OpenFor)
 	}
 	a.tb.Reset(tripA.Upstream)
-	eventually(t, 10*time.Second, "b to see a's reset", func() bool { return b.tb.State(tripA.Upstream) == state.PhaseClosed })
-	eventually(t, 10*time.Second, "both tables to agree", func() bool { return sameRecords(a.tb.Snapshot(), b.tb.Snapshot()) })
+	testutil.Eventually(t, 10*time.Second, "b to see a's reset", func() bool { return b.tb.State(tripA.Upstream) == state.PhaseClosed })
+	testutil.Eventually(t, 10*time.Second, "both tables to agree", func() bool { return sameRecords(a.tb.Snapshot(), b.tb.Snapshot()) })
 	if s := a.l.Stats(); s.Echoes == 0 {
 		t.Errorf("a skipped no echoes of its own records: %+v", s)
 	}
@@ -90,13 +91,13 @@ func testSnapshot(t *testing.T, cfg Config) {
 	w.tb.DeleteFact(state.KindPool, "http://p:2")
 	w.tb.PutFact(state.KindPolicy, "", []byte("policy v1"))
 	want := w.tb.Snapshot()
-	eventually(t, 10*time.Second, "the ledger to hold the writer's records", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the ledger to hold the writer's records", func() bool {
 		got, err := w.l.Records(t.Context())
 		return err == nil && sameRecords(want, got)
 	})
 
 	fresh := newTable(t, "reader")
-	cfg.Store = fresh
+	cfg.Table = fresh
 	r := newLedger(t, cfg)
 	n, err := r.Snapshot(t.Context())
 	if err != nil {
@@ -128,10 +129,9 @@ func TestDegradedStart(t *testing.T) {
 		t.Fatal("Snapshot succeeded with Redis down")
 	}
 	run(t, l)
-	wire(t, tb, l)
 	trip := tb.Trip("http://u:1", time.Minute, "down")
 	srv.Start(t)
-	eventually(t, 10*time.Second, "the trip to reach the ledger", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the trip to reach the ledger", func() bool {
 		recs, err := l.Records(t.Context())
 		return err == nil && len(recs) == 1 && recs[0].Gen == trip.Gen
 	})
@@ -162,23 +162,20 @@ func TestOutage(t *testing.T) {
 				} else {
 					n.tb.Reset(up)
 				}
-				if rec, ok := n.tb.Record(up); ok {
-					n.l.Append(rec)
-				}
 				ops.Add(1)
 				<-tick.C
 			}
 		})
 	}
-	eventually(t, 10*time.Second, "writes to reach Redis", func() bool { return n.l.Stats().Applied > 20 })
+	testutil.Eventually(t, 10*time.Second, "writes to reach Redis", func() bool { return n.l.Stats().Applied > 20 })
 	srv.Kill(t)
-	eventually(t, 10*time.Second, "the outage to be noticed", func() bool { return !n.l.Healthy() })
+	testutil.Eventually(t, 10*time.Second, "the outage to be noticed", func() bool { return !n.l.Healthy() })
 	before := ops.Load()
-	eventually(t, 10*time.Second, "callers to go on during the outage", func() bool { return ops.Load() > before+300 })
+	testutil.Eventually(t, 10*time.Second, "callers to go on during the outage", func() bool { return ops.Load() > before+300 })
 	srv.Start(t)
-	eventually(t, 15*time.Second, "the ledger to be healthy again", n.l.Healthy)
+	testutil.Eventually(t, 15*time.Second, "the ledger to be healthy again", n.l.Healthy)
 	after := ops.Load()
-	eventually(t, 10*time.Second, "callers to go on after the outage", func() bool { return ops.Load() > after+50 })
+	testutil.Eventually(t, 10*time.Second, "callers to go on after the outage", func() bool { return ops.Load() > after+50 })
 	stop.Store(true)
 	wg.Wait()
 
@@ -227,8 +224,8 @@ func TestCloseIdempotentAndRunOnce(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- l.Run(context.Background()) }()
-	l.Append(breaker("u", 1, state.PhaseClosed, 1, "n1"))
-	eventually(t, 5*time.Second, "Run to write the record", func() bool { return l.Stats().Applied == 1 })
+	tb.Merge(breaker("u", 1, state.PhaseClosed, 1, "n1"), state.SourceLocal)
+	testutil.Eventually(t, 5*time.Second, "Run to write the record", func() bool { return l.Stats().Applied == 1 })
 	closed := make(chan error, 1)
 	go func() { closed <- l.Close() }()
 	select {
@@ -253,7 +250,7 @@ func TestCloseIdempotentAndRunOnce(t *testing.T) {
 	if err := l.Run(context.Background()); err != ErrRunning {
 		t.Fatalf("Run after Close = %v, want ErrRunning", err)
 	}
-	l.Append(breaker("u", 2, state.PhaseClosed, 1, "n1")) // must not block or panic
+	tb.Merge(breaker("u", 2, state.PhaseClosed, 1, "n1"), state.SourceLocal) // must not block or panic
 }
 
 // Foreign or corrupt data in Redis is skipped and counted, never a panic
@@ -280,8 +277,43 @@ func TestBadDataInRedis(t *testing.T) {
 	run(t, l)
 	c.XAdd(ctx, &redis.XAddArgs{Stream: l.keys.stream, Values: []any{"o", "other", "r", "junk", "t", "1"}})
 	c.XAdd(ctx, &redis.XAddArgs{Stream: l.keys.stream, Values: []any{"o", "other"}})
-	eventually(t, 5*time.Second, "the reader to count two invalid entries", func() bool { return l.Stats().Invalid == 4 })
+	testutil.Eventually(t, 5*time.Second, "the reader to count two invalid entries", func() bool { return l.Stats().Invalid == 4 })
 	if len(tb.Snapshot()) != 0 {
 		t.Errorf("bad data reached the table: %v", tb.Snapshot())
+	}
+}
+
+// TestWritesOnlyLocalAndManual: the ledger writes the table's own changes,
+// and neither what gossip brought (its origin writes it) nor what came from
+// the ledger (no echo).
+func TestWritesOnlyLocalAndManual(t *testing.T) {
+	srv := redistest.Start(t)
+	tb := newTable(t, "n1")
+	l := newLedger(t, testConfig(srv.Addr(), tb))
+	if _, err := l.Snapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	run(t, l)
+	tb.Merge(breaker("http://gossip:1", 1, state.PhaseOpen, 1, "n2"), state.SourceGossip)
+	tb.Merge(breaker("http://ledger:1", 1, state.PhaseOpen, 1, "n3"), state.SourceLedger)
+	tb.Trip("http://manual:1", time.Minute, "operator")
+	tk, _ := tb.Admit("http://local:1")
+	tb.Settle(tk, state.OutcomeFailure, 0)
+	for range 4 {
+		tk, _ := tb.Admit("http://local:1")
+		tb.Settle(tk, state.OutcomeFailure, 0)
+	}
+	testutil.Eventually(t, 5*time.Second, "the manual and the local trip written", func() bool { return l.Stats().Applied == 2 })
+	recs, err := l.Records(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Upstream)
+	}
+	slices.Sort(got)
+	if want := []string{"http://local:1", "http://manual:1"}; !slices.Equal(got, want) {
+		t.Errorf("ledger holds %v, want %v", got, want)
 	}
 }

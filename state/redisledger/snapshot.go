@@ -113,7 +113,7 @@ func (l *Ledger) load(ctx context.Context) ([]state.Record, string, error) {
 				l.stats.invalid.Add(1)
 				continue
 			}
-			if rec.Phase == state.PhaseOpen && rec.Kind == state.KindBreaker {
+			if rec.Phase == state.PhaseOpen && rec.IsBreaker() {
 				elapsed := time.Duration(max(0, serverNow-written)) * time.Millisecond
 				rec.OpenFor = max(0, rec.OpenFor-elapsed)
 			}
@@ -158,8 +158,7 @@ func (l *Ledger) reassert(ctx context.Context) error {
 	var items []item
 	now := time.Since(l.epoch)
 	for _, r := range l.store.Snapshot() {
-		isBreaker := r.Kind == state.KindBreaker || r.Kind == 0
-		if r.Origin == l.node || isBreaker && r.Phase != state.PhaseClosed {
+		if r.Origin == l.node || r.IsBreaker() && r.Phase != state.PhaseClosed {
 			items = append(items, item{rec: r, at: now})
 		}
 	}
@@ -175,16 +174,16 @@ func (l *Ledger) reassert(ctx context.Context) error {
 // reconcileLoop brings Redis back into use after an outage (or a degraded
 // start): it retries with a doubling wait, capped at RetryMax, until a sync
 // succeeds, and only then lets the flusher and the reader go on. While Redis
-// is up it re-asserts the store's records after Append dropped any.
+// is up it re-asserts the store's records after its subscription dropped any.
 func (l *Ledger) reconcileLoop(ctx context.Context) {
 	const firstWait = 50 * time.Millisecond
 	wait := firstWait
 	tick := time.NewTicker(max(l.cfg.RetryMax, 100*time.Millisecond))
 	defer tick.Stop()
-	dropped := l.stats.dropped.Load()
+	dropped := l.sub.Dropped()
 	for {
 		if !l.health.isUp() {
-			d := l.stats.dropped.Load()
+			d := l.sub.Dropped()
 			sctx, cancel := context.WithTimeout(ctx, l.cfg.SnapshotTimeout)
 			err := l.sync(sctx)
 			cancel()
@@ -209,7 +208,7 @@ func (l *Ledger) reconcileLoop(ctx context.Context) {
 			return
 		case <-l.health.kick:
 		case <-tick.C:
-			if d := l.stats.dropped.Load(); d != dropped {
+			if d := l.sub.Dropped(); d != dropped {
 				sctx, cancel := context.WithTimeout(ctx, l.cfg.SnapshotTimeout)
 				if l.reassert(sctx) == nil {
 					dropped = d

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/internal/logkey"
 	"github.com/proxywhirl/retrycoord/state"
 	"github.com/redis/go-redis/v9"
 )
@@ -38,7 +39,7 @@ func (l *Ledger) readLoop(ctx context.Context) {
 			l.down(err)
 			continue
 		case err != nil: // a reply, not an outage: do not spin on it
-			l.log.Debug("redis ledger stream read failed", "err", err)
+			l.log.Debug("redis ledger stream read failed", logkey.Err, err)
 			if !sleep(ctx, l.cfg.ReadBlock) {
 				return
 			}
@@ -80,7 +81,7 @@ func (l *Ledger) applyEntry(m redis.XMessage, serverNow int64) {
 // merge brings an open record's remaining time up to date (it counts from
 // written, the server's time of the write) and merges it into the store.
 func (l *Ledger) merge(rec state.Record, written, serverNow int64) {
-	if rec.Phase == state.PhaseOpen && rec.Kind == state.KindBreaker {
+	if rec.Phase == state.PhaseOpen && rec.IsBreaker() {
 		elapsed := time.Duration(max(0, serverNow-written)) * time.Millisecond
 		rec.OpenFor = max(0, rec.OpenFor-elapsed)
 	}

@@ -1,4 +1,4 @@
-package api
+package client
 
 import (
 	"bufio"
@@ -61,7 +61,7 @@ func readEvents(r io.Reader, fn func(Transition) error) error {
 			if event == "transition" && data.Len() > 0 {
 				var tr Transition
 				if err := json.Unmarshal([]byte(data.String()), &tr); err != nil {
-					return fmt.Errorf("api: bad event: %w", err)
+					return fmt.Errorf("client: bad event: %w", err)
 				}
 				if err := fn(tr); err != nil {
 					return &callbackError{err}
@@ -80,7 +80,7 @@ func readEvents(r io.Reader, fn func(Transition) error) error {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("api: event stream: %w", err)
+		return fmt.Errorf("client: event stream: %w", err)
 	}
 	return nil
 }

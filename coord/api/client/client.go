@@ -1,4 +1,4 @@
-package api
+package client
 
 import (
 	"bytes"
@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/proxywhirl/retrycoord/policy"
 )
 
 // Client is a typed client of the admin API. It is safe for concurrent
@@ -24,15 +22,18 @@ type Client struct {
 	hc    *http.Client
 }
 
-// NewClient returns a client of the API at baseURL (e.g.
+// New returns a client of the API at baseURL (e.g.
 // "http://127.0.0.1:7947"). token is sent as a bearer token when not
 // empty; httpClient nil means http.DefaultClient.
-func NewClient(baseURL, token string, httpClient *http.Client) *Client {
+func New(baseURL, token string, httpClient *http.Client) *Client {
 	if httpClient == nil {
 		httpClient = http.DefaultClient
 	}
 	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: httpClient}
 }
+
+// maxAnswer bounds what is read of an answer that is not decoded.
+const maxAnswer = 1 << 20
 
 // seg escapes an upstream key as one path segment.
 func seg(key string) string { return url.PathEscape(key) }
@@ -49,7 +50,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return readError(resp)
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxBody))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
 		return nil
 	}
 	if raw, ok := out.(*json.RawMessage); ok {
@@ -58,7 +59,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return err
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("api: %s %s: bad answer: %w", method, path, err)
+		return fmt.Errorf("client: %s %s: bad answer: %w", method, path, err)
 	}
 	return nil
 }
@@ -75,14 +76,14 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		default:
 			var err error
 			if b, err = json.Marshal(body); err != nil {
-				return nil, fmt.Errorf("api: encode the request: %w", err)
+				return nil, fmt.Errorf("client: encode the request: %w", err)
 			}
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return nil, fmt.Errorf("api: %w", err)
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -93,7 +94,7 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("api: %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
 	}
 	return resp, nil
 }
@@ -101,7 +102,7 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 // readError decodes a JSON error, or makes one from the status.
 func readError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var eb errorBody
+	var eb ErrorBody
 	if json.Unmarshal(b, &eb) == nil && eb.Error != nil && eb.Error.Message != "" {
 		eb.Error.Status = resp.StatusCode
 		return eb.Error
@@ -184,15 +185,6 @@ func (c *Client) EffectivePolicyJSON(ctx context.Context) (json.RawMessage, erro
 	return raw, c.do(ctx, "GET", "/v1/policy?effective=true", nil, &raw)
 }
 
-// Policy returns the policy document in force.
-func (c *Client) Policy(ctx context.Context) (policy.Document, error) {
-	raw, err := c.PolicyJSON(ctx)
-	if err != nil {
-		return policy.Document{}, err
-	}
-	return policy.ParseDocument(raw)
-}
-
 // PatchPolicy applies a JSON merge patch to the fleet's policy document
 // and returns the new document as JSON. patch is a json.RawMessage, a
 // []byte of JSON, or any value that marshals to a JSON object.
@@ -261,4 +253,29 @@ func (c *Client) ByProxy(ctx context.Context, hours int) ([]ProxyStats, error) {
 func (c *Client) Events(ctx context.Context, hours int) ([]Event, error) {
 	var out []Event
 	return out, c.do(ctx, "GET", "/v1/metrics/events"+hoursQuery(hours), nil, &out)
+}
+
+// Keys lists the node's gossip keys as fingerprints (needs the token).
+func (c *Client) Keys(ctx context.Context) ([]Key, error) {
+	var out []Key
+	return out, c.do(ctx, "GET", "/v1/keys", nil, &out)
+}
+
+// InstallKey adds a base64 gossip key to the node's keyring: the node
+// decrypts with it from now on. It returns the keyring as it is now.
+func (c *Client) InstallKey(ctx context.Context, key string) ([]Key, error) {
+	var out []Key
+	return out, c.do(ctx, "POST", "/v1/keys", KeyRequest{Key: key}, &out)
+}
+
+// UseKey makes an installed gossip key the one the node encrypts with.
+func (c *Client) UseKey(ctx context.Context, key string) ([]Key, error) {
+	var out []Key
+	return out, c.do(ctx, "POST", "/v1/keys/use", KeyRequest{Key: key}, &out)
+}
+
+// RemoveKey takes a gossip key off the node's keyring (not the primary).
+func (c *Client) RemoveKey(ctx context.Context, key string) ([]Key, error) {
+	var out []Key
+	return out, c.do(ctx, "DELETE", "/v1/keys", KeyRequest{Key: key}, &out)
 }

@@ -1,4 +1,4 @@
-package api_test
+package client_test
 
 import (
 	"context"
@@ -8,8 +8,11 @@ import (
 
 	"github.com/proxywhirl/retrycoord/coord"
 	"github.com/proxywhirl/retrycoord/coord/api"
+	"github.com/proxywhirl/retrycoord/coord/api/client"
 )
 
+// A thin client trips a breaker through the API of a node (here one served
+// in-process by package api) and reads the pool back.
 func ExampleClient() {
 	c, err := coord.New(coord.Config{Pool: coord.Entries("http://user:secret@10.0.0.1:3128", "http://10.0.0.2:3128")})
 	if err != nil {
@@ -25,7 +28,7 @@ func ExampleClient() {
 	defer h.Close() // before srv.Close, which waits for event streams
 
 	ctx := context.Background()
-	cl := api.NewClient(srv.URL, "s3cret", srv.Client())
+	cl := client.New(srv.URL, "s3cret", srv.Client())
 	b, err := cl.Trip(ctx, "http://10.0.0.1:3128", 5*time.Minute, "maintenance")
 	if err != nil {
 		panic(err)
@@ -37,7 +40,7 @@ func ExampleClient() {
 		fmt.Println(u.URL, u.Phase)
 	}
 
-	_, err = api.NewClient(srv.URL, "", nil).Reset(ctx, "http://10.0.0.1:3128")
+	_, err = client.New(srv.URL, "", nil).Reset(ctx, "http://10.0.0.1:3128")
 	fmt.Println(err)
 	// Output:
 	// http://10.0.0.1:3128 open 1 maintenance false

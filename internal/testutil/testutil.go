@@ -1,0 +1,40 @@
+// Package testutil holds the helpers every test package of retrycoord
+// shares: one way to wait for a condition, and one goroutine-leak check.
+// It is imported by tests only.
+package testutil
+
+import (
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// pollEvery is how often Eventually checks its condition.
+const pollEvery = 2 * time.Millisecond
+
+// Eventually calls cond every 2ms until it reports true, and fails t (with
+// Fatalf, naming what and the timeout) once timeout has passed without it.
+// It is the one way tests wait for something to happen: never a bare
+// time.Sleep. cond runs on the calling goroutine.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+		time.Sleep(pollEvery) // polling with a deadline
+	}
+}
+
+// VerifyTestMain runs the tests of a package that starts goroutines and
+// fails the run when any goroutine outlives them (goleak). memberlist's
+// probe goroutine is ignored: it does not watch for shutdown, and an
+// in-flight probe ends by its own timeouts after Shutdown returns. Use it as
+//
+//	func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
+func VerifyTestMain(m *testing.M, opts ...goleak.Option) {
+	opts = append(opts, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"))
+	goleak.VerifyTestMain(m, opts...)
+}

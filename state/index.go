@@ -1,0 +1,149 @@
+package state
+
+import (
+	"maps"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// index maps upstreams to their breakers. Lookups read an immutable map
+// through an atomic pointer, without locks, hashing the key once; additions
+// go to a dirty copy under mu, which replaces the read map once lookups have
+// missed it as often as it has entries (the scheme of sync.Map, without
+// boxing the key), so additions cost amortised O(1) and the steady state
+// holds one map.
+type index struct {
+	read atomic.Pointer[map[string]*breaker] // never written after it is stored
+
+	mu     sync.Mutex          // guards dirty and misses
+	dirty  map[string]*breaker // nil, or read plus the additions since
+	misses int                 // lookups that missed read since dirty was made
+}
+
+// lookup finds an upstream's breaker, creating it when create is set, and
+// marks it used for the eviction sweep. A breaker found here may be evicted
+// before its caller locks it: slow paths use locked, which checks.
+func (t *Table) lookup(upstream string, create bool) *breaker {
+	s := &t.index
+	if m := s.read.Load(); m != nil {
+		if b := (*m)[upstream]; b != nil {
+			if !b.used.Load() {
+				b.used.Store(true)
+			}
+			return b
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.dirty[upstream]
+	if s.dirty == nil {
+		if m := s.read.Load(); m != nil {
+			b = (*m)[upstream] // promoted since the lock-free read
+		}
+	}
+	if b == nil && create {
+		if s.dirty == nil {
+			s.dirty = maps.Clone(s.readMap())
+			if s.dirty == nil {
+				s.dirty = make(map[string]*breaker)
+			}
+		}
+		b = newBreaker(strings.Clone(upstream))
+		s.dirty[b.upstream] = b
+		t.stats.breakers.Add(1)
+	}
+	if s.dirty != nil {
+		if s.misses++; s.misses >= len(s.dirty) {
+			s.promoteLocked()
+		}
+	}
+	if b != nil {
+		b.used.Store(true)
+	}
+	return b
+}
+
+func (s *index) readMap() map[string]*breaker {
+	if m := s.read.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
+// promoteLocked makes the dirty map the read map.
+func (s *index) promoteLocked() {
+	m := s.dirty
+	s.read.Store(&m)
+	s.dirty, s.misses = nil, 0
+}
+
+// locked returns an upstream's breaker with its lock held, creating it, and
+// never one that an eviction sweep has removed.
+func (t *Table) locked(upstream string) *breaker {
+	for {
+		b := t.lookup(upstream, true)
+		b.mu.Lock()
+		if !b.detached {
+			return b
+		}
+		b.mu.Unlock()
+	}
+}
+
+// all returns every breaker, for sweeps and snapshots.
+func (t *Table) all() []*breaker {
+	s := &t.index
+	s.mu.Lock()
+	m := s.dirty
+	if m == nil {
+		m = s.readMap()
+	}
+	out := make([]*breaker, 0, len(m))
+	for _, b := range m {
+		out = append(out, b)
+	}
+	s.mu.Unlock()
+	return out
+}
+
+// EvictIdle removes pristine breakers that no call or read has touched
+// since the previous EvictIdle, and frees windows with nothing left in them.
+// Call it about once per Window (the Coordinator does) so that a pool of
+// 100,000 upstreams does not hold a breaker for each one forever. It returns
+// how many breakers it removed.
+func (t *Table) EvictIdle() int {
+	now := t.now().UnixNano()
+	pol := t.policy.Load()
+	evicted := 0
+	s := &t.index
+	s.mu.Lock()
+	if s.dirty != nil {
+		s.promoteLocked()
+	}
+	var keep map[string]*breaker
+	for key, b := range s.readMap() {
+		b.mu.Lock()
+		if b.win != nil && now/pol.bucketWidth-b.win.head >= windowSlots {
+			b.win = nil
+		}
+		if b.used.Load() {
+			b.used.Store(false)
+		} else if b.pristineLocked() {
+			if keep == nil {
+				keep = maps.Clone(s.readMap())
+			}
+			b.detached = true
+			delete(keep, key)
+			evicted++
+		}
+		b.mu.Unlock()
+	}
+	if keep != nil {
+		s.read.Store(&keep)
+	}
+	s.mu.Unlock()
+	t.stats.breakers.Add(-int64(evicted))
+	t.stats.evicted.Add(uint64(evicted))
+	return evicted
+}
