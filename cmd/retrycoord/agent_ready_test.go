@@ -13,11 +13,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 	"go.uber.org/goleak"
 
 	"github.com/proxywhirl/retrycoord/coord/api"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
 
 // deadAddr returns a loopback host:port where nothing listens.
@@ -62,7 +64,7 @@ func TestAgentWithSeedsNeverJoinedIsNotReady(t *testing.T) {
 	seed := deadAddr(t)
 
 	lonely := startTestAgent(t, testAgentSettingsWith(t, "lonely", pool, "--join", seed, "--ready-timeout", "50ms"))
-	waitFor(t, "the lonely node reports degraded", func() bool {
+	testutil.Eventually(t, 15*time.Second, "the lonely node reports degraded", func() bool {
 		_, body := getReady(t, lonely.apiAddr, "/v1/ready")
 		return body["degraded"] == true
 	})
@@ -89,14 +91,14 @@ func TestAgentWithSeedsNeverJoinedIsNotReady(t *testing.T) {
 
 	// A node that joins the lonely one gives it the fleet: now it is ready.
 	startTestAgent(t, testAgentSettings(t, "friend", pool, lonely.node.Addr()))
-	waitFor(t, "the lonely node is ready once someone joined it", func() bool {
+	testutil.Eventually(t, 15*time.Second, "the lonely node is ready once someone joined it", func() bool {
 		code, body := getReady(t, lonely.apiAddr, "/v1/ready")
 		return code == http.StatusOK && body["ready"] == true && body["degraded"] == false
 	})
 
 	// --bootstrap: a node that may start the fleet alone is ready, degraded.
 	boot := startTestAgent(t, testAgentSettingsWith(t, "boot", pool, "--join", deadAddr(t), "--ready-timeout", "50ms", "--bootstrap"))
-	waitFor(t, "the bootstrap node is ready", func() bool {
+	testutil.Eventually(t, 15*time.Second, "the bootstrap node is ready", func() bool {
 		code, _ := getReady(t, boot.apiAddr, "/v1/ready")
 		return code == http.StatusOK
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/proxywhirl/retrycoord/coord/api"
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/spf13/pflag"
 	"go.uber.org/goleak"
@@ -80,17 +81,6 @@ func startTestAgent(t *testing.T, s *agentSettings) *agent {
 	return a
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestThreeAgents runs three agents in one process over loopback, gossip
 // encrypted, API behind a token: what one is told through its API, the
 // others serve.
@@ -118,7 +108,7 @@ func TestThreeAgents(t *testing.T) {
 		clients[i] = api.NewClient("http://"+a.apiAddr, testToken, nil)
 	}
 	ctx := context.Background()
-	waitFor(t, "all three are ready with three members", func() bool {
+	testutil.Eventually(t, 15*time.Second, "all three are ready with three members", func() bool {
 		for _, c := range clients {
 			if r, err := c.Ready(ctx); err != nil || !r.Ready {
 				return false
@@ -142,7 +132,7 @@ func TestThreeAgents(t *testing.T) {
 	if _, err := clients[0].Trip(ctx, tripped, 5*time.Minute, "test trip"); err != nil {
 		t.Fatalf("trip: %v", err)
 	}
-	waitFor(t, "the trip is open on every node", func() bool {
+	testutil.Eventually(t, 15*time.Second, "the trip is open on every node", func() bool {
 		for _, c := range clients {
 			b, err := c.Breaker(ctx, tripped)
 			if err != nil || b.Phase != "open" {
@@ -156,7 +146,7 @@ func TestThreeAgents(t *testing.T) {
 	if _, err := clients[1].PatchPolicy(ctx, map[string]any{"retry": map[string]any{"max_attempts": 5}}); err != nil {
 		t.Fatalf("patch policy: %v", err)
 	}
-	waitFor(t, "node 3 serves node 2's policy", func() bool {
+	testutil.Eventually(t, 15*time.Second, "node 3 serves node 2's policy", func() bool {
 		raw, err := clients[2].PolicyJSON(ctx)
 		if err != nil {
 			return false
@@ -189,7 +179,7 @@ func TestThreeAgents(t *testing.T) {
 	if _, err := clients[2].Reset(ctx, tripped); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the reset is closed on every node", func() bool {
+	testutil.Eventually(t, 15*time.Second, "the reset is closed on every node", func() bool {
 		for _, c := range clients {
 			if b, err := c.Breaker(ctx, tripped); err != nil || b.Phase != "closed" {
 				return false

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/proxywhirl/retrycoord/coord/api"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
 
 // TestBreakersOpenForWhileOpen: OPEN FOR shows the time left, and a
@@ -108,7 +109,7 @@ func TestWatchBanner(t *testing.T) {
 		}()
 		// The first event proves the stream is up, so the banner (written
 		// before it connects) is there, if any.
-		waitFor(t, "a transition on watch", func() bool {
+		testutil.Eventually(t, 15*time.Second, "a transition on watch", func() bool {
 			a.c.Table().Trip(a.plain, time.Minute, "banner")
 			return strings.Contains(stdout.String(), "banner")
 		})

@@ -22,6 +22,7 @@ import (
 	"github.com/proxywhirl/retrycoord/coord/api"
 	"github.com/proxywhirl/retrycoord/internal/redistest"
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state/redisledger"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
@@ -168,7 +169,7 @@ func TestNoSecretsLeak(t *testing.T) {
 	ctx := context.Background()
 	base1 := "http://" + a1.apiAddr
 	cl := api.NewClient(base1, testToken, nil)
-	waitFor(t, "two ready members", func() bool {
+	testutil.Eventually(t, 15*time.Second, "two ready members", func() bool {
 		for _, a := range agents {
 			c := api.NewClient("http://"+a.apiAddr, "", nil)
 			if r, err := c.Ready(ctx); err != nil || !r.Ready {
@@ -302,7 +303,7 @@ func TestNoSecretsLeak(t *testing.T) {
 	if _, err := cl.Trip(ctx, up, time.Minute, "after rotation"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the trip reaches node 2 after the rotation", func() bool {
+	testutil.Eventually(t, 15*time.Second, "the trip reaches node 2 after the rotation", func() bool {
 		b, err := api.NewClient("http://"+a2.apiAddr, "", nil).Breaker(ctx, up)
 		return err == nil && b.Phase == "open"
 	})

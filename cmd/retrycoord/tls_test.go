@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key as
@@ -65,7 +67,7 @@ func TestAPITLS(t *testing.T) {
 	}
 	a := startTestAgent(t, s)
 	addr := "https://" + a.apiAddr
-	waitFor(t, "the agent is ready", func() bool {
+	testutil.Eventually(t, 15*time.Second, "the agent is ready", func() bool {
 		_, err := runCLI(t, "", "health", "--addr", addr, "--ca-cert", cert)
 		return err == nil
 	})
