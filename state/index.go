@@ -1,7 +1,9 @@
 package state
 
 import (
+	"cmp"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,20 +16,20 @@ import (
 // boxing the key), so additions cost amortised O(1) and the steady state
 // holds one map.
 type index struct {
-	read atomic.Pointer[map[string]*breaker] // never written after it is stored
+	read atomic.Pointer[map[Key]*breaker] // never written after it is stored
 
-	mu     sync.Mutex          // guards dirty and misses
-	dirty  map[string]*breaker // nil, or read plus the additions since
-	misses int                 // lookups that missed read since dirty was made
+	mu     sync.Mutex       // guards dirty and misses
+	dirty  map[Key]*breaker // nil, or read plus the additions since
+	misses int              // lookups that missed read since dirty was made
 }
 
 // lookup finds an upstream's breaker, creating it when create is set, and
 // marks it used for the eviction sweep. A breaker found here may be evicted
 // before its caller locks it: slow paths use locked, which checks.
-func (t *Table) lookup(upstream string, create bool) *breaker {
+func (t *Table) lookup(k Key, create bool) *breaker {
 	s := &t.index
 	if m := s.read.Load(); m != nil {
-		if b := (*m)[upstream]; b != nil {
+		if b := (*m)[k]; b != nil {
 			if !b.used.Load() {
 				b.used.Store(true)
 			}
@@ -36,22 +38,25 @@ func (t *Table) lookup(upstream string, create bool) *breaker {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := s.dirty[upstream]
+	b := s.dirty[k]
 	if s.dirty == nil {
 		if m := s.read.Load(); m != nil {
-			b = (*m)[upstream] // promoted since the lock-free read
+			b = (*m)[k] // promoted since the lock-free read
 		}
 	}
 	if b == nil && create {
 		if s.dirty == nil {
 			s.dirty = maps.Clone(s.readMap())
 			if s.dirty == nil {
-				s.dirty = make(map[string]*breaker)
+				s.dirty = make(map[Key]*breaker)
 			}
 		}
-		b = newBreaker(strings.Clone(upstream))
-		s.dirty[b.upstream] = b
+		b = newBreaker(Key{Proxy: strings.Clone(k.Proxy), Site: strings.Clone(k.Site)})
+		s.dirty[b.key] = b
 		t.stats.breakers.Add(1)
+		if k.Level() == LevelPair {
+			t.stats.pairs.Add(1)
+		}
 	}
 	if s.dirty != nil {
 		if s.misses++; s.misses >= len(s.dirty) {
@@ -64,7 +69,7 @@ func (t *Table) lookup(upstream string, create bool) *breaker {
 	return b
 }
 
-func (s *index) readMap() map[string]*breaker {
+func (s *index) readMap() map[Key]*breaker {
 	if m := s.read.Load(); m != nil {
 		return *m
 	}
@@ -80,9 +85,9 @@ func (s *index) promoteLocked() {
 
 // locked returns an upstream's breaker with its lock held, creating it, and
 // never one that an eviction sweep has removed.
-func (t *Table) locked(upstream string) *breaker {
+func (t *Table) locked(k Key) *breaker {
 	for {
-		b := t.lookup(upstream, true)
+		b := t.lookup(k, true)
 		b.mu.Lock()
 		if !b.detached {
 			return b
@@ -121,7 +126,8 @@ func (t *Table) EvictIdle() int {
 	if s.dirty != nil {
 		s.promoteLocked()
 	}
-	var keep map[string]*breaker
+	var keep map[Key]*breaker
+	pairs := 0
 	for key, b := range s.readMap() {
 		b.mu.Lock()
 		if b.win != nil && now/pol.bucketWidth-b.win.head >= windowSlots {
@@ -136,6 +142,9 @@ func (t *Table) EvictIdle() int {
 			b.detached = true
 			delete(keep, key)
 			evicted++
+			if key.Level() == LevelPair {
+				pairs++
+			}
 		}
 		b.mu.Unlock()
 	}
@@ -144,6 +153,61 @@ func (t *Table) EvictIdle() int {
 	}
 	s.mu.Unlock()
 	t.stats.breakers.Add(-int64(evicted))
+	t.stats.pairs.Add(-int64(pairs))
 	t.stats.evicted.Add(uint64(evicted))
 	return evicted
+}
+
+// evictPairs keeps the number of pairs within MaxPairs once adding more
+// are created: when over, it
+// removes the least recently failed pairs that never tripped (at least one,
+// and a sixteenth of the excess bound more, so that a flood of new pairs
+// costs amortised O(1) sweeps), and counts them.
+func (t *Table) evictPairs(adding int) {
+	over := t.stats.pairs.Load() + int64(adding) - int64(t.maxPairs)
+	if over <= 0 {
+		return
+	}
+	s := &t.index
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dirty != nil {
+		s.promoteLocked()
+	}
+	type cand struct {
+		k    Key
+		last int64
+	}
+	var cands []cand
+	for k, b := range s.readMap() {
+		if k.Level() != LevelPair {
+			continue
+		}
+		b.mu.Lock()
+		if b.gen == 0 && b.phase() == PhaseClosed {
+			cands = append(cands, cand{k, b.lastFail})
+		}
+		b.mu.Unlock()
+	}
+	n := int(min(int64(len(cands)), over+int64(t.maxPairs/16)))
+	if n == 0 {
+		return
+	}
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.last, b.last) })
+	keep := maps.Clone(s.readMap())
+	removed := 0
+	for _, c := range cands[:n] {
+		b := keep[c.k]
+		b.mu.Lock()
+		if b.gen == 0 && b.phase() == PhaseClosed {
+			b.detached = true
+			delete(keep, c.k)
+			removed++
+		}
+		b.mu.Unlock()
+	}
+	s.read.Store(&keep)
+	t.stats.breakers.Add(-int64(removed))
+	t.stats.pairs.Add(-int64(removed))
+	t.stats.pairsEvicted.Add(uint64(removed))
 }
