@@ -13,14 +13,19 @@ import (
 // Select returns the upstream a request with ctx's settings (WithRegion)
 // would be sent through now, for thin clients that call the proxy
 // themselves and Report the outcome. It is read-only: it takes no breaker
-// permit. It returns ErrNoUpstream when nothing is eligible.
+// permit. It returns ErrNoUpstream when nothing is eligible, and a
+// *SiteError when ctx's site (WithSite) is open.
 func (c *Coordinator) Select(ctx context.Context) (*Upstream, error) {
 	cd := c.pol.Load()
 	region := ""
 	if o := optsFrom(ctx); o != nil {
 		region = o.region
 	}
-	u := c.sel.pick(c.pool.load().list, &cd.sel, region, nil, c.now().UnixNano())
+	site := c.siteOfCtx(ctx)
+	if site != "" && !c.tb.EligibleAt(state.SiteKey(site)) {
+		return nil, c.siteUnavailable(site)
+	}
+	u := c.sel.pick(c.pool.load().list, &cd.sel, region, site, nil, c.now().UnixNano())
 	if u == nil {
 		return nil, ErrNoUpstream
 	}
