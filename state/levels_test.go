@@ -119,7 +119,8 @@ func TestSiteDown(t *testing.T) {
 }
 
 // TestSiteNeedsSpread: a site failing through fewer than SpreadProxies
-// proxies does not open, however often.
+// proxies does not open, however often; nor do its pairs, since none
+// fails it more than the others do (relative blame).
 func TestSiteNeedsSpread(t *testing.T) {
 	tb, _ := newTestTable(t, "n1", policy.BreakerPolicy{})
 	for i := range 40 {
@@ -127,6 +128,11 @@ func TestSiteNeedsSpread(t *testing.T) {
 	}
 	if got := tb.StateAt(SiteKey("x.com")); got != PhaseClosed {
 		t.Errorf("site state = %v, want closed (4 proxies < SpreadProxies 5)", got)
+	}
+	for i := 1; i <= 4; i++ {
+		if got := tb.StateAt(PairKey(proxyName(i), "x.com")); got != PhaseClosed {
+			t.Errorf("pair %d state = %v, want closed: it fails no more than the others", i, got)
+		}
 	}
 }
 
