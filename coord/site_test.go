@@ -218,3 +218,47 @@ func mustURL(t testing.TB, s string) *url.URL {
 	}
 	return u
 }
+
+// TestSiteBansHalf: a site that bans half the pool opens those pairs only:
+// the site stays usable through the other half (retries find them), and no
+// proxy opens for what one site did.
+func TestSiteBansHalf(t *testing.T) {
+	farm := testproxy.Start(t, 6)
+	origin, other := testproxy.NewOrigin(t), testproxy.NewOrigin(t)
+	target := strings.TrimPrefix(origin.URL, "http://")
+	for _, p := range farm.Proxies[:3] {
+		p.Set(testproxy.BanOnly(target, 403))
+	}
+	rp := fastRetry()
+	rp.MaxAttempts = 4 // at most three banned proxies in a row
+	// Round-robin: every proxy gets its turns, whatever the scores.
+	doc := policy.Document{Retry: rp, Select: policy.SelectPolicy{Strategy: policy.StrategyRoundRobin}}
+	c, cl := setup(t, farm, Config{Site: siteByPort, Document: doc})
+	for i := range 60 {
+		resp, _, err := get(t, cl, context.Background(), origin.URL)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("request %d to the half-banning site: %v %v", i, resp, err)
+		}
+	}
+	site := siteByPort(&http.Request{URL: mustURL(t, origin.URL)})
+	for i, p := range farm.Proxies {
+		if got := c.Table().State(keyOf(p)); got != state.PhaseClosed {
+			t.Errorf("proxy %d: %v, want closed", i, got)
+		}
+		want := state.PhaseClosed
+		if i < 3 {
+			want = state.PhaseOpen
+		}
+		if got := c.Table().StateAt(state.PairKey(keyOf(p), site)); got != want {
+			t.Errorf("pair of proxy %d: %v, want %v", i, got, want)
+		}
+	}
+	if got := c.Table().StateAt(state.SiteKey(site)); got != state.PhaseClosed {
+		t.Errorf("site: %v, want closed", got)
+	}
+	for i := range 20 {
+		if _, _, err := get(t, cl, context.Background(), other.URL); err != nil {
+			t.Fatalf("request %d to another site: %v", i, err)
+		}
+	}
+}
