@@ -330,7 +330,7 @@ func (c *Coordinator) handle(tr state.Transition) {
 		}
 	default:
 		c.rec.event(Event{
-			Time: c.now(), Upstream: rec.Upstream, From: tr.From, To: rec.Phase,
+			Time: c.now(), Level: rec.Key().Level(), Upstream: rec.Upstream, Site: rec.Site, From: tr.From, To: rec.Phase,
 			Gen: rec.Gen, Source: tr.Source, Origin: rec.Origin, Reason: rec.Reason,
 		})
 	}
