@@ -48,11 +48,12 @@ func TestSiteOpensFromFleetEvidence(t *testing.T) {
 	site := state.SiteKey("down.com")
 	for i := range 6 {
 		m := ms[i%3]
-		s, _, err := m.tb.AdmitScoped(fmt.Sprintf("http://10.0.0.%d:8080", i), "down.com")
+		var s state.Scoped
+		_, err := m.tb.AdmitScoped(&s, fmt.Sprintf("http://10.0.0.%d:8080", i), "down.com")
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.tb.SettleScoped(s, state.OutcomeFailure, state.LevelPair, time.Millisecond)
+		m.tb.SettleScoped(&s, state.OutcomeFailure, state.LevelPair, time.Millisecond)
 	}
 	testutil.Eventually(t, 5*time.Second, "the site open on all", func() bool { return allPhaseAt(ms, site, state.PhaseOpen) })
 	for _, m := range ms {

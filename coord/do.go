@@ -61,7 +61,8 @@ type request struct {
 	rp       *policy.RetryPolicy
 	sp       *policy.SelectPolicy
 	region   string
-	site     string // "" for unscoped: failures land on proxies alone
+	site     string       // "" for unscoped: failures land on proxies alone
+	tk       state.Scoped // the current attempt's admission
 	fn       RequestFunc
 	// onlyUnsent: the request may not be repeated (RFC 9110 §9.2.2), so
 	// it is retried only after an attempt that provably sent nothing
@@ -127,7 +128,8 @@ func (r *request) run(limit int) (Result, error) {
 	)
 	for attempt := 1; attempt <= limit; attempt++ {
 		now := r.c.now() // one clock read serves selection and the attempt's start
-		u, tk, siteOpen := r.c.acquire(r.sp, r.region, r.site, r.tried[:attempt-1], now)
+		tk := &r.tk
+		u, siteOpen := r.c.acquire(tk, r.sp, r.region, r.site, r.tried[:attempt-1], now)
 		if siteOpen {
 			return r.res, r.c.siteUnavailable(r.site)
 		}
@@ -189,25 +191,26 @@ func (r *request) wait(retryAfter time.Duration) (time.Duration, bool) {
 // acquire selects an upstream and admits it for site, trying another when
 // a breaker rejects the chosen one (its last probe permit was just taken).
 // siteOpen reports that the site's breaker refused: no upstream will do.
-func (c *Coordinator) acquire(sp *policy.SelectPolicy, region, site string, tried []*Upstream, now time.Time) (u *Upstream, tk state.Scoped, siteOpen bool) {
+// The admission is written to tk.
+func (c *Coordinator) acquire(tk *state.Scoped, sp *policy.SelectPolicy, region, site string, tried []*Upstream, now time.Time) (u *Upstream, siteOpen bool) {
 	list := c.pool.load().list
 	var buf [maxAttempts + 4]*Upstream
 	skip := append(buf[:0], tried...)
 	for range 4 {
 		u := c.sel.pick(list, sp, region, site, skip, now.UnixNano())
 		if u == nil {
-			return nil, state.Scoped{}, false
+			return nil, false
 		}
-		tk, lvl, err := c.tb.AdmitScoped(u.key, site)
+		lvl, err := c.tb.AdmitScoped(tk, u.key, site)
 		if err == nil {
-			return u, tk, false
+			return u, false
 		}
 		if lvl == state.LevelSite {
-			return nil, state.Scoped{}, true
+			return nil, true
 		}
 		skip = append(skip, u)
 	}
-	return nil, state.Scoped{}, false
+	return nil, false
 }
 
 // attemptResult is what became of one attempt.
@@ -223,7 +226,7 @@ type attemptResult struct {
 
 // attempt makes attempt n through u, admitted with tk at start: it calls
 // fn, classifies, settles the ticket and records the attempt.
-func (r *request) attempt(u *Upstream, tk state.Scoped, n int, start time.Time) (a attemptResult) {
+func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time) (a attemptResult) {
 	c, ctx, rctx, rp, delay := r.c, r.ctx, r.rctx, r.rp, r.delay
 	actx := rctx
 	var acancel context.CancelFunc

@@ -91,7 +91,8 @@ func (c *Coordinator) ReportAt(upstream, site string, class Class, status int, l
 		site = ""
 	}
 	site = cleanSite(site)
-	tk, lvl, err := c.tb.AdmitScoped(key, site)
+	var tk state.Scoped
+	lvl, err := c.tb.AdmitScoped(&tk, key, site)
 	if lvl == state.LevelSite && err != nil {
 		err = c.siteUnavailable(site)
 	}
@@ -110,7 +111,7 @@ func (c *Coordinator) ReportAt(upstream, site string, class Class, status int, l
 		}
 	}
 	if err == nil {
-		c.tb.SettleScoped(tk, outcome, blame, latency)
+		c.tb.SettleScoped(&tk, outcome, blame, latency)
 	}
 	reason := ReasonNone
 	switch class {

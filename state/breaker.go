@@ -42,7 +42,11 @@ type breaker struct {
 	evDirty   bool      // own failures changed since evidence was last taken
 	manual    bool      // the current open is an operator's trip made on this node
 	lastFail  int64     // unix ns of the last failure counted here (MaxPairs eviction order)
-	detached  bool      // evicted from the table; lookups must find the new one
+	hot       bool      // pairs: hot as last told to the site (see hotLocked)
+	// hotPairs counts a site's pairs that are hot (see Table.unlock);
+	// written under the site's lock, read without it.
+	hotPairs atomic.Int32
+	detached bool // evicted from the table; lookups must find the new one
 }
 
 // probeSet tracks half-open probe permits handed out by this node.
@@ -74,7 +78,7 @@ func (b *breaker) setPhaseLocked(p Phase, now int64) {
 
 // pristineLocked reports whether the breaker holds nothing worth keeping.
 func (b *breaker) pristineLocked() bool {
-	return b.gen == 0 && b.hlc == 0 && b.phase() == PhaseClosed && (b.win == nil || b.win.empty())
+	return b.gen == 0 && b.hlc == 0 && b.phase() == PhaseClosed && (b.win == nil || b.win.empty()) && b.hotPairs.Load() == 0
 }
 
 // recordLocked returns the breaker's current record as of now.

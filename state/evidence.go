@@ -136,7 +136,7 @@ func (t *Table) MergeEvidence(origin string, ev Evidence) (tripped bool) {
 		failed = f > 0
 		tr = b.judgeLocked(now, &e)
 	}
-	b.mu.Unlock()
+	t.unlock(b)
 	t.publish(tr)
 	t.rollUp(k, failed, tr, now)
 	return tr != nil

@@ -128,10 +128,15 @@ func (t *Table) EvictIdle() int {
 	}
 	var keep map[Key]*breaker
 	pairs := 0
+	var cooled []string // sites of pairs that went cold: told after the sweep
 	for key, b := range s.readMap() {
 		b.mu.Lock()
 		if b.win != nil && now/pol.bucketWidth-b.win.head >= windowSlots {
-			b.win = nil
+			b.dropWindowLocked()
+			if key.Level() == LevelPair && b.hot && !b.hotLocked() {
+				b.hot = false
+				cooled = append(cooled, key.Site)
+			}
 		}
 		if b.used.Load() {
 			b.used.Store(false)
@@ -155,6 +160,9 @@ func (t *Table) EvictIdle() int {
 	t.stats.breakers.Add(-int64(evicted))
 	t.stats.pairs.Add(-int64(pairs))
 	t.stats.evicted.Add(uint64(evicted))
+	for _, site := range cooled {
+		t.adjustHot(site, -1)
+	}
 	return evicted
 }
 
@@ -170,7 +178,17 @@ func (t *Table) evictPairs(adding int) {
 	}
 	s := &t.index
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	cooled := t.evictPairsLocked(over)
+	s.mu.Unlock()
+	for _, site := range cooled {
+		t.adjustHot(site, -1)
+	}
+}
+
+// evictPairsLocked is evictPairs under the index lock; it returns the
+// sites of the hot pairs it removed, to be told once the lock is released.
+func (t *Table) evictPairsLocked(over int64) (cooled []string) {
+	s := &t.index
 	if s.dirty != nil {
 		s.promoteLocked()
 	}
@@ -191,7 +209,7 @@ func (t *Table) evictPairs(adding int) {
 	}
 	n := int(min(int64(len(cands)), over+int64(t.maxPairs/16)))
 	if n == 0 {
-		return
+		return nil
 	}
 	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.last, b.last) })
 	keep := maps.Clone(s.readMap())
@@ -203,11 +221,17 @@ func (t *Table) evictPairs(adding int) {
 			b.detached = true
 			delete(keep, c.k)
 			removed++
+			if b.hot {
+				b.hot = false
+				cooled = append(cooled, c.k.Site)
+			}
 		}
 		b.mu.Unlock()
 	}
+
 	s.read.Store(&keep)
 	t.stats.breakers.Add(-int64(removed))
 	t.stats.pairs.Add(-int64(removed))
 	t.stats.pairsEvicted.Add(uint64(removed))
+	return cooled
 }

@@ -14,11 +14,12 @@ import (
 // outcome and blame, and reports the level that refused it (0: admitted).
 func scoped(t testing.TB, tb *Table, proxy, site string, outcome Outcome, blame Level) Level {
 	t.Helper()
-	s, lvl, err := tb.AdmitScoped(proxy, site)
+	var s Scoped
+	lvl, err := tb.AdmitScoped(&s, proxy, site)
 	if err != nil {
 		return lvl
 	}
-	tb.SettleScoped(s, outcome, blame, time.Millisecond)
+	tb.SettleScoped(&s, outcome, blame, time.Millisecond)
 	return 0
 }
 

@@ -103,41 +103,48 @@ func (b *breaker) blamed(e *env, failures, calls uint32, fleet bool) bool {
 }
 
 // Scoped is the admission of one call through a proxy for a site: a ticket
-// for each of the proxy, the pair and the site. Settle it once with
-// SettleScoped. The zero Scoped settles as a no-op.
+// for each of the proxy, the pair and the site (the zero Ticket for a
+// breaker not asked). AdmitScoped fills it and SettleScoped settles it,
+// once; it is passed by pointer so that the hot path copies nothing. The
+// zero Scoped settles as a no-op.
 type Scoped struct {
 	Proxy, Pair, Site Ticket
-	key               Key // the pair
+	site              string
 }
 
 // AdmitScoped asks the site's, the proxy's and the pair's breakers to let
-// one call through proxy for site. It returns ErrOpen and the level that
-// refused (LevelSite: the site is open, no proxy will do) when one does;
-// nothing is then held. Pair and site breakers that do not exist are not
-// created. With an empty site it is Admit.
-func (t *Table) AdmitScoped(proxy, site string) (Scoped, Level, error) {
-	if site == "" {
-		tk, err := t.Admit(proxy)
-		if err != nil {
-			return Scoped{}, LevelProxy, err
-		}
-		return Scoped{Proxy: tk, key: ProxyKey(proxy)}, 0, nil
-	}
-	s := Scoped{key: PairKey(proxy, site)}
+// one call through proxy for site, and writes the tickets to s. It returns
+// ErrOpen and the level that refused (LevelSite: the site is open, no proxy
+// will do) when one does; nothing is then held. Pair and site breakers that
+// do not exist are not created, and a site's pairs are asked only while
+// the site has pairs that are open or counting. With an empty site it is
+// Admit.
+func (t *Table) AdmitScoped(s *Scoped, proxy, site string) (Level, error) {
+	*s = Scoped{site: site}
 	var err error
-	if s.Site, err = t.AdmitAt(SiteKey(site)); err != nil {
-		return Scoped{}, LevelSite, err
+	var sb *breaker
+	if site != "" {
+		if sb = t.lookup(SiteKey(site), false); sb != nil {
+			if s.Site, err = t.admit(sb, SiteKey(site)); err != nil {
+				return LevelSite, err
+			}
+		}
 	}
 	if s.Proxy, err = t.Admit(proxy); err != nil {
 		t.Settle(s.Site, OutcomeAbandoned, 0)
-		return Scoped{}, LevelProxy, err
+		s.Site = Ticket{}
+		return LevelProxy, err
 	}
-	if s.Pair, err = t.AdmitAt(s.key); err != nil {
+	if !t.siteHot(sb) {
+		return 0, nil // no pair of the site needs asking
+	}
+	if s.Pair, err = t.AdmitAt(PairKey(proxy, site)); err != nil {
 		t.Settle(s.Site, OutcomeAbandoned, 0)
 		t.Settle(s.Proxy, OutcomeAbandoned, 0)
-		return Scoped{}, LevelPair, err
+		*s = Scoped{}
+		return LevelPair, err
 	}
-	return s, 0, nil
+	return 0, nil
 }
 
 // EligibleScoped reports whether AdmitScoped would let a call through
@@ -147,7 +154,7 @@ func (t *Table) EligibleScoped(proxy, site string) bool {
 	if !t.Eligible(proxy) {
 		return false
 	}
-	return site == "" || t.EligibleAt(PairKey(proxy, site))
+	return site == "" || !t.siteHot(t.lookup(SiteKey(site), false)) || t.EligibleAt(PairKey(proxy, site))
 }
 
 // SettleScoped settles a scoped admission. blame says which level a
@@ -158,10 +165,10 @@ func (t *Table) EligibleScoped(proxy, site string) bool {
 // success for the proxy, which did its job. While the site is not closed,
 // its failures are the site's: the pair is not blamed for them. Success and
 // abandoned outcomes go to all three.
-func (t *Table) SettleScoped(s Scoped, outcome Outcome, blame Level, latency time.Duration) {
-	if s.key.Site == "" || outcome != OutcomeFailure {
+func (t *Table) SettleScoped(s *Scoped, outcome Outcome, blame Level, latency time.Duration) {
+	if s.site == "" || outcome != OutcomeFailure {
 		t.Settle(s.Proxy, outcome, latency)
-		t.settleOrCreate(s.key, s.Pair, outcome, latency)
+		t.Settle(s.Pair, outcome, latency)
 		t.Settle(s.Site, outcome, latency)
 		return
 	}
@@ -172,12 +179,12 @@ func (t *Table) SettleScoped(s Scoped, outcome Outcome, blame Level, latency tim
 		return
 	}
 	t.Settle(s.Proxy, OutcomeSuccess, latency)
-	if t.siteOpen(s.key.Site) {
+	if t.siteOpen(s.site) {
 		t.Settle(s.Pair, OutcomeAbandoned, latency)
 	} else {
-		t.settleOrCreate(s.key, s.Pair, OutcomeFailure, latency)
+		t.settleOrCreate(PairKey(s.Proxy.Upstream(), s.site), s.Pair, OutcomeFailure, latency)
 	}
-	t.settleOrCreate(SiteKey(s.key.Site), s.Site, OutcomeFailure, latency)
+	t.settleOrCreate(SiteKey(s.site), s.Site, OutcomeFailure, latency)
 }
 
 // settleOrCreate settles tk, or, for a breaker that did not exist when it
@@ -196,3 +203,43 @@ func (t *Table) settleOrCreate(k Key, tk Ticket, outcome Outcome, latency time.D
 	b := t.lookup(k, true)
 	t.Settle(Ticket{b: b, epoch: epochOf(b.word.Load())}, outcome, latency)
 }
+
+// A pair is hot while it is not closed or has a window (it counts calls):
+// only then does a call through it need its breaker. Each site's breaker
+// counts its hot pairs, so that AdmitScoped looks a pair up only for a
+// site that has some: the closed-state path of a site without trouble costs
+// two lookups (site and proxy), not three.
+
+// hotLocked reports whether a pair is hot now.
+func (b *breaker) hotLocked() bool { return b.phase() != PhaseClosed || b.win != nil }
+
+// unlock releases b's lock and, for a pair whose hotness changed, tells its
+// site (with no lock held).
+func (t *Table) unlock(b *breaker) {
+	delta := 0
+	if b.key.Level() == LevelPair && !b.detached {
+		if hot := b.hotLocked(); hot != b.hot {
+			b.hot = hot
+			delta = 1
+			if !hot {
+				delta = -1
+			}
+		}
+	}
+	b.mu.Unlock()
+	if delta != 0 {
+		t.adjustHot(b.key.Site, delta)
+	}
+}
+
+// adjustHot adds delta to a site's count of hot pairs, under the site's
+// lock so that an eviction sweep never removes a site with hot pairs.
+func (t *Table) adjustHot(site string, delta int) {
+	sb := t.locked(SiteKey(site))
+	sb.hotPairs.Add(int32(delta))
+	sb.mu.Unlock()
+}
+
+// siteHot reports whether a site's pairs must be asked: the site has a
+// breaker with hot pairs.
+func (t *Table) siteHot(sb *breaker) bool { return sb != nil && sb.hotPairs.Load() > 0 }

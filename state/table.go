@@ -149,7 +149,7 @@ func (t *Table) SetPolicy(p policy.BreakerPolicy) error {
 		for _, b := range t.all() {
 			b.mu.Lock()
 			b.dropWindowLocked()
-			b.mu.Unlock()
+			t.unlock(b)
 		}
 	}
 	return nil
@@ -224,7 +224,11 @@ func (t *Table) Admit(upstream string) (Ticket, error) {
 // admits with the zero Ticket, and SettleAt creates the breaker on a
 // failure.
 func (t *Table) AdmitAt(k Key) (Ticket, error) {
-	b := t.lookup(k, k.Level() == LevelProxy)
+	return t.admit(t.lookup(k, k.Level() == LevelProxy), k)
+}
+
+// admit is AdmitAt for a breaker already looked up (nil: none).
+func (t *Table) admit(b *breaker, k Key) (Ticket, error) {
 	if b == nil {
 		return Ticket{}, nil
 	}
@@ -237,7 +241,7 @@ func (t *Table) AdmitAt(k Key) (Ticket, error) {
 	b = t.locked(k)
 	permit, ok, tr := b.admitLocked(now, &e)
 	tk := Ticket{b: b, epoch: epochOf(b.word.Load()), permit: permit}
-	b.mu.Unlock()
+	t.unlock(b)
 	t.publish(tr)
 	if !ok {
 		return Ticket{}, ErrOpen
@@ -279,7 +283,7 @@ func (t *Table) Settle(tk Ticket, outcome Outcome, latency time.Duration) {
 		}
 		tr := b.settleLocked(tk, outcome, latency, now, &e)
 		dirty := b.evDirty
-		b.mu.Unlock()
+		t.unlock(b)
 		if dirty {
 			t.markDirty(b)
 		}
@@ -357,7 +361,7 @@ func (t *Table) TripAt(k Key, openFor time.Duration, reason string) Record {
 	e := t.env()
 	b := t.locked(k)
 	tr := b.tripLocked(now, &e, openFor, cmp.Or(reason, "tripped by operator"), SourceManual)
-	b.mu.Unlock()
+	t.unlock(b)
 	t.publish(tr)
 	return tr.Record
 }
@@ -376,7 +380,7 @@ func (t *Table) ResetAt(k Key) (Record, bool) {
 		tr = b.closeLocked(now, &e, "reset by operator", SourceManual)
 	}
 	rec := b.recordLocked(now)
-	b.mu.Unlock()
+	t.unlock(b)
 	t.publish(tr)
 	return rec, tr != nil
 }
@@ -399,7 +403,7 @@ func (t *Table) Merge(rec Record, src Source) (changed bool) {
 	now := t.now().UnixNano()
 	b := t.locked(k)
 	tr := b.mergeLocked(rec, now, src)
-	b.mu.Unlock()
+	t.unlock(b)
 	t.publish(tr)
 	t.rollUp(k, false, tr, now)
 	return tr != nil
