@@ -124,13 +124,13 @@ func (t *Table) AdmitScoped(s *Scoped, proxy, site string) (Level, error) {
 	var err error
 	var sb *breaker
 	if site != "" {
-		if sb = t.lookup(SiteKey(site), false); sb != nil {
+		if sb = lookupIn(t, &t.index.sites, site, SiteKey(site), false); sb != nil {
 			if s.Site, err = t.admit(sb, SiteKey(site)); err != nil {
 				return LevelSite, err
 			}
 		}
 	}
-	if s.Proxy, err = t.Admit(proxy); err != nil {
+	if s.Proxy, err = t.admit(lookupIn(t, &t.index.proxies, proxy, ProxyKey(proxy), true), ProxyKey(proxy)); err != nil {
 		t.Settle(s.Site, OutcomeAbandoned, 0)
 		s.Site = Ticket{}
 		return LevelProxy, err

@@ -52,11 +52,12 @@ type Table struct {
 	now      func() time.Time
 	clock    *Clock
 	logger   *slog.Logger
-	index    index
+	index    indexes
 	maxPairs int
 
-	policy atomic.Pointer[compiledPolicy]
-	owner  atomic.Pointer[func(string) bool]
+	policy     atomic.Pointer[compiledPolicy]
+	countCalls atomic.Bool // the policy's countCalls, for the hot path
+	owner      atomic.Pointer[func(string) bool]
 
 	subsMu sync.Mutex // guards subs (copy on write)
 	subs   atomic.Pointer[[]*Subscription]
@@ -125,6 +126,7 @@ func NewTable(cfg Config) (*Table, error) {
 	}
 	t.clock = NewClock(t.now, cfg.MaxSkew)
 	t.policy.Store(pol)
+	t.countCalls.Store(pol.countCalls)
 	return t, nil
 }
 
@@ -145,6 +147,7 @@ func (t *Table) SetPolicy(p policy.BreakerPolicy) error {
 		return err
 	}
 	old := t.policy.Swap(pol)
+	t.countCalls.Store(pol.countCalls)
 	if old.bucketWidth != pol.bucketWidth {
 		for _, b := range t.all() {
 			b.mu.Lock()
@@ -258,7 +261,7 @@ func (t *Table) Settle(tk Ticket, outcome Outcome, latency time.Duration) {
 	if b == nil {
 		return
 	}
-	if tk.permit == 0 && (outcome == OutcomeAbandoned || (outcome == OutcomeSuccess && !b.counting.Load() && !t.policy.Load().countCalls)) {
+	if tk.permit == 0 && (outcome == OutcomeAbandoned || (outcome == OutcomeSuccess && !b.counting.Load() && !t.countCalls.Load())) {
 		return
 	}
 	e := t.env()
