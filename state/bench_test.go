@@ -116,13 +116,13 @@ func BenchmarkTableMemory(b *testing.B) {
 			b.ReportMetric(perUpstream, "B/upstream")
 		})
 	}
+	benchPairMemory(b, 1_000_000)
 }
 
-// BenchmarkTableMemory/pairs=N reports the heap a table holds per idle
-// tracked (proxy, site) pair: created by a failure, its window since
-// emptied and freed (1,000 proxies × N/1,000 sites).
-func BenchmarkTablePairMemory(b *testing.B) {
-	const n = 1_000_000
+// benchPairMemory is BenchmarkTableMemory/pairs=N: the heap a table holds
+// per idle tracked (proxy, site) pair, created by a failure, its window
+// since emptied and freed (1,000 proxies × N/1,000 sites).
+func benchPairMemory(b *testing.B, n int) {
 	b.Run(fmt.Sprintf("pairs=%d", n), func(b *testing.B) {
 		proxies := make([]string, 1000)
 		for i := range proxies {
