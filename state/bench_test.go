@@ -142,7 +142,11 @@ func benchPairMemory(b *testing.B, n int) {
 			}
 			for _, site := range sites {
 				for _, p := range proxies {
+					// A success and a failure each: the site fails at
+					// a ratio of 1/2, not enough to open it.
 					var s Scoped
+					_, _ = tb.AdmitScoped(&s, p, site)
+					tb.SettleScoped(&s, OutcomeSuccess, 0, 0)
 					_, _ = tb.AdmitScoped(&s, p, site)
 					tb.SettleScoped(&s, OutcomeFailure, LevelPair, 0)
 				}
