@@ -97,12 +97,13 @@ func (g *guard) ownSnapshotRecord(r state.Record) bool {
 	return r.IsBreaker() && r.Origin == g.n.name && r.Phase != state.PhaseClosed
 }
 
-// heldByOthers counts the breakers that another node's record holds open
-// or half-open.
+// heldByOthers counts the proxies whose breaker another node's record
+// holds open or half-open (pairs and sites are not upstreams: OwnFailing
+// counts proxies only).
 func (g *guard) heldByOthers() int {
 	held := 0
 	for _, r := range g.n.tb.Snapshot() {
-		if r.IsBreaker() && r.Phase != state.PhaseClosed && r.Origin != g.n.name {
+		if r.IsBreaker() && r.Site == "" && r.Phase != state.PhaseClosed && r.Origin != g.n.name {
 			held++
 		}
 	}

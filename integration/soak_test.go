@@ -107,7 +107,7 @@ type soak struct {
 
 	chaosUps, healthyUps, allUps []string
 	sites                        []string // sites called through the chaos upstreams (several per upstream)
-	threshold                    int // FailureThreshold of the policy last written
+	threshold                    int      // FailureThreshold of the policy last written
 
 	groups         [][]int // current partition, nil when whole
 	suspect        bool    // node-6 was seen suspect in this chaos phase
