@@ -117,18 +117,39 @@ func TestFleetSiteDownFailsFastAndOneProbe(t *testing.T) {
 		t.Errorf("the open site cost %d proxy requests, want 0", got)
 	}
 	down.Store(false)
-	// Every node keeps asking until the site is closed everywhere: only the
-	// probe owner's request may reach the site before the close.
-	testutil.Eventually(t, 10*time.Second, "the site closed on every node", func() bool {
-		closed := 0
+	// Once the open time has run out, exactly one node — the site's probe
+	// owner — may probe; the others keep failing fast (for ProbeGrace,
+	// 30s here) until they see its result.
+	var may []*fleetNode
+	testutil.Eventually(t, 10*time.Second, "a node that may probe the site", func() bool {
+		may = may[:0]
 		for _, n := range f.nodes {
-			if n.tb.StateAt(site) == state.PhaseClosed {
-				closed++
-				continue
+			if n.tb.EligibleAt(site) {
+				may = append(may, n)
 			}
-			_, _ = n.get(ctx, origin.URL)
 		}
-		return closed == len(f.nodes)
+		return len(may) > 0
+	})
+	if len(may) != 1 {
+		t.Fatalf("%d nodes may probe the site, want exactly one (its probe owner)", len(may))
+	}
+	for _, n := range f.nodes {
+		if n != may[0] {
+			if _, err := n.get(ctx, origin.URL); !errors.Is(err, coord.ErrSiteUnavailable) {
+				t.Errorf("%s, not the probe owner, before the probe: %v, want ErrSiteUnavailable", n.name, err)
+			}
+		}
+	}
+	if _, err := may[0].get(ctx, origin.URL); err != nil {
+		t.Fatalf("the probe through %s: %v", may[0].name, err)
+	}
+	testutil.Eventually(t, 5*time.Second, "the site closed on every node", func() bool {
+		for _, n := range f.nodes {
+			if n.tb.StateAt(site) != state.PhaseClosed {
+				return false
+			}
+		}
+		return true
 	})
 	if got := probes.Load(); got != 1 {
 		t.Errorf("requests that reached the recovered site before it closed = %d, want 1 (one probe fleet-wide)", got)
