@@ -43,6 +43,7 @@ type breaker struct {
 	manual    bool      // the current open is an operator's trip made on this node
 	lastFail  int64     // unix ns of the last failure counted here (MaxPairs eviction order)
 	hot       bool      // pairs: hot as last told to the site (see hotLocked)
+	openedAt  int64     // sites: unix ns when it last opened here (0: closed since)
 	// hotPairs counts a site's pairs that are hot (see Table.unlock);
 	// written under the site's lock, read without it.
 	hotPairs atomic.Int32
@@ -381,6 +382,9 @@ func (b *breaker) tripLocked(now int64, e *env, openFor time.Duration, reason st
 	b.dropWindowLocked()
 	b.probes = nil
 	b.manual = src == SourceManual
+	if from == PhaseClosed {
+		b.openedAt = now
+	}
 	b.setPhaseLocked(PhaseOpen, now)
 	return &Transition{Record: b.recordLocked(now), From: from, Source: src}
 }
@@ -415,6 +419,7 @@ func (b *breaker) mergeLocked(r Record, now int64, src Source) *Transition {
 	case PhaseOpen:
 		if from == PhaseClosed {
 			b.trips = 1
+			b.openedAt = now
 		} else {
 			b.trips++
 		}

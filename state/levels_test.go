@@ -265,3 +265,35 @@ func TestSiteEvidence(t *testing.T) {
 		}
 	}
 }
+
+// TestSiteCloseClosesItsPairs: a pair that opened while its site was
+// failing (blamed before the other proxies had shown the site's trouble)
+// closes with the site; a pair that opened long before stays open.
+func TestSiteCloseClosesItsPairs(t *testing.T) {
+	tb, clk := newTestTable(t, "n1", policy.BreakerPolicy{})
+	old := PairKey(proxyName(9), "x.com")
+	tb.TripAt(old, time.Hour, "banned long ago")
+	clk.Advance(5 * time.Minute)
+	for range 5 { // through one proxy only: nothing to compare with, the pair is blamed
+		scoped(t, tb, proxyName(1), "x.com", OutcomeFailure, LevelPair)
+	}
+	pair := PairKey(proxyName(1), "x.com")
+	if got := tb.StateAt(pair); got != PhaseOpen {
+		t.Fatalf("pair = %v, want open", got)
+	}
+	for i := 2; i <= 6; i++ {
+		scoped(t, tb, proxyName(i), "x.com", OutcomeFailure, LevelPair)
+	}
+	if got := tb.StateAt(SiteKey("x.com")); got != PhaseOpen {
+		t.Fatalf("site = %v, want open", got)
+	}
+	if _, changed := tb.ResetAt(SiteKey("x.com")); !changed {
+		t.Fatal("the site did not close")
+	}
+	if got := tb.StateAt(pair); got != PhaseClosed {
+		t.Errorf("the pair that opened with the site = %v, want closed", got)
+	}
+	if got := tb.StateAt(old); got != PhaseOpen {
+		t.Errorf("the pair that opened long before = %v, want open", got)
+	}
+}

@@ -216,6 +216,10 @@ func (b *breaker) hotLocked() bool { return b.phase() != PhaseClosed || b.win !=
 // unlock releases b's lock and, for a pair whose hotness changed, tells its
 // site (with no lock held).
 func (t *Table) unlock(b *breaker) {
+	var siteClosed int64 // a site that closed: when it had opened
+	if b.key.Level() == LevelSite && b.openedAt != 0 && b.phase() == PhaseClosed {
+		siteClosed, b.openedAt = b.openedAt, 0
+	}
 	delta := 0
 	if b.key.Level() == LevelPair && !b.detached {
 		if hot := b.hotLocked(); hot != b.hot {
@@ -229,6 +233,43 @@ func (t *Table) unlock(b *breaker) {
 	b.mu.Unlock()
 	if delta != 0 {
 		t.adjustHot(b.key.Site, delta)
+	}
+	if siteClosed != 0 {
+		t.closePairsOf(b.key.Site, siteClosed-int64(t.policy.Load().p.Window))
+	}
+}
+
+// closePairsOf closes, when a site closes, its pairs that opened for the
+// same cause: those that entered their phase since the window before the
+// site opened. What the site explained is not held against its proxies. It
+// scans the pairs (a site closes rarely) and is called with no lock held.
+func (t *Table) closePairsOf(site string, since int64) {
+	s := &t.index.pairs
+	s.mu.Lock()
+	m := s.dirty
+	if m == nil {
+		m = s.readMap()
+	}
+	var pairs []*breaker
+	for k, b := range m {
+		if k.Site == site && b.phase() != PhaseClosed {
+			pairs = append(pairs, b)
+		}
+	}
+	s.mu.Unlock()
+	if len(pairs) == 0 {
+		return
+	}
+	now := t.now().UnixNano()
+	e := t.env()
+	for _, b := range pairs {
+		b.mu.Lock()
+		var tr *Transition
+		if !b.detached && b.phase() != PhaseClosed && b.since >= since {
+			tr = b.closeLocked(now, &e, "site "+site+" closed", SourceLocal)
+		}
+		t.unlock(b)
+		t.publish(tr)
 	}
 }
 
