@@ -132,7 +132,7 @@ func (s *selector) p2c(list []*Upstream, sp *policy.SelectPolicy, region, site s
 		return a
 	}
 	maxLat := s.maxLatency(list, now)
-	if score(b, sp, region, maxLat) > score(a, sp, region, maxLat)+p2cTie {
+	if s.score(b, sp, region, site, maxLat) > s.score(a, sp, region, site, maxLat)+p2cTie {
 		return b
 	}
 	return a // a is as random as b: a tie splits evenly
@@ -160,7 +160,7 @@ func (s *selector) best(list []*Upstream, sp *policy.SelectPolicy, region, site 
 	var top *Upstream
 	topScore := -1.0
 	for _, u := range cand {
-		if sc := score(u, sp, region, maxLat); sc > topScore {
+		if sc := s.score(u, sp, region, site, maxLat); sc > topScore {
 			top, topScore = u, sc
 		}
 	}
@@ -199,15 +199,25 @@ func (s *selector) noteLatency(u *Upstream) {
 	}
 }
 
-// score is SuccessWeight·success_rate + LatencyWeight·(1 − latency/maxLat),
-// times RegionBonus when the regions match, capped at 1. An upstream with
-// no history scores as success 1, latency 0, so that new upstreams get
-// tried.
-func score(u *Upstream, sp *policy.SelectPolicy, region string, maxLat time.Duration) float64 {
+// score is the upstream's score for a request for site: the success
+// ratio is the proxy's for that site (its pair's outcomes) when there are
+// some, the proxy's own otherwise.
+func (s *selector) score(u *Upstream, sp *policy.SelectPolicy, region, site string, maxLat time.Duration) float64 {
 	succ, lat, ok := u.stats.rates()
 	if !ok {
 		succ, lat = 1, 0
 	}
+	if ps, ok := s.tb.PairSuccess(u.key, site); ok {
+		succ = ps
+	}
+	return scoreOf(u, sp, region, succ, lat, maxLat)
+}
+
+// scoreOf is SuccessWeight·success_rate + LatencyWeight·(1 − latency/maxLat),
+// times RegionBonus when the regions match, capped at 1. An upstream with
+// no history scores as success 1, latency 0, so that new upstreams get
+// tried.
+func scoreOf(u *Upstream, sp *policy.SelectPolicy, region string, succ float64, lat, maxLat time.Duration) float64 {
 	latTerm := 1.0
 	if maxLat > 0 {
 		latTerm = 1 - min(float64(lat)/float64(maxLat), 1)

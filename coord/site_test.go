@@ -262,3 +262,37 @@ func TestSiteBansHalf(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectionScoresForTheSite: the best strategy scores a proxy for the
+// request's site by its pair's outcomes when it has some: a proxy failing
+// one site (below its threshold) loses that site's traffic, not the
+// others'.
+func TestSelectionScoresForTheSite(t *testing.T) {
+	c := newTestCoord(t, policy.SelectPolicy{Strategy: policy.StrategyBest},
+		PoolEntry{URL: "http://10.0.0.1:8080"}, PoolEntry{URL: "http://10.0.0.2:8080"})
+	a, b := c.Upstreams()[0], c.Upstreams()[1]
+	feed(a, 10, 10, time.Millisecond)
+	feed(b, 10, 9, time.Millisecond) // a is the better proxy overall
+	tb := c.Table()
+	for i := range 4 { // a fails x.com 3 times in 4: its pair, below the threshold, scores 0.25
+		var s state.Scoped
+		if _, err := tb.AdmitScoped(&s, a.Key(), "x.com"); err != nil {
+			t.Fatal(err)
+		}
+		out := state.OutcomeFailure
+		if i == 3 {
+			out = state.OutcomeSuccess
+		}
+		tb.SettleScoped(&s, out, state.LevelPair, 0)
+	}
+	sp := c.pol.Load().sel
+	pick := func(site string) *Upstream {
+		return c.sel.pick(c.pool.load().list, &sp, "", site, nil, time.Now().UnixNano())
+	}
+	if got := pick("x.com"); got != b {
+		t.Errorf("for x.com: %s, want %s (a fails it)", got.Key(), b.Key())
+	}
+	if got := pick("y.com"); got != a {
+		t.Errorf("for y.com: %s, want %s (the better proxy)", got.Key(), a.Key())
+	}
+}

@@ -281,6 +281,31 @@ func (t *Table) adjustHot(site string, delta int) {
 	sb.mu.Unlock()
 }
 
+// PairSuccess returns the success ratio of proxy for site in the pair's
+// window (this node's own calls since the pair's first failure), and false
+// when the pair has none to go by (no pair, or no window): selection then
+// scores the proxy by its own outcomes. It takes the pair's lock; it is
+// cheap for a site none of whose pairs is open or counting.
+func (t *Table) PairSuccess(proxy, site string) (float64, bool) {
+	if site == "" || !t.siteHot(lookupIn(t, &t.index.sites, site, SiteKey(site), false)) {
+		return 0, false
+	}
+	b := lookupIn(t, &t.index.pairs, PairKey(proxy, site), PairKey(proxy, site), false)
+	if b == nil {
+		return 0, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.win == nil {
+		return 0, false
+	}
+	f, c, _ := b.win.totals()
+	if c == 0 {
+		return 0, false
+	}
+	return 1 - float64(f)/float64(max(c, f)), true
+}
+
 // siteHot reports whether a site's pairs must be asked: the site has a
 // breaker with hot pairs.
 func (t *Table) siteHot(sb *breaker) bool { return sb != nil && sb.hotPairs.Load() > 0 }
