@@ -6,6 +6,8 @@
 #   FUZZTIME  fuzzing time per fuzz target for fuzz       (default 30s)
 #   VERSION   version stamped into the binary by build    (default: git describe, else "dev")
 #   COMMIT    commit stamped into the binary by build     (default: short HEAD, else "unknown")
+#   MUTATE_PKG, MUTATE_FILES  packages and files for mutate (default: policy state cluster coord)
+#   SOAK_SEEDS, SOAK_DURATION seeds (a count or a list) and length of each soak-long run (10, 5m)
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -18,7 +20,7 @@ FUZZTIME ?= 30s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: help test lint fmt-check vet staticcheck tidy-check bench fuzz integration run demo build clean
+.PHONY: help test lint mutate soak-long fmt-check vet staticcheck tidy-check bench fuzz integration run demo build clean
 
 help: ## list the targets
 	@echo "usage: make <target> [PKG=./...] [BENCH=.] [FUZZTIME=30s]"
@@ -62,6 +64,24 @@ fuzz: ## run every fuzz target for FUZZTIME each (PKG narrows the packages)
 soak: ## in-process chaos soak of seven nodes, about a minute (SOAK_SEED=n to replay, SOAK_DURATION=60s)
 	cd integration && RETRYCOORD_SOAK=1 SOAK_SEED='$(SOAK_SEED)' SOAK_DURATION='$(or $(SOAK_DURATION),60s)' \
 		$(GO) test -race -count=1 -timeout 10m -v -run '^TestSoak$$' . | { grep -Ev '^(=== RUN|--- PASS|PASS$$|ok[[:space:]])' || true; }
+
+# Seeds of soak-long: a count N (seeds 1..N) or a list ("7 42 99").
+SOAK_SEEDS ?= 10
+
+soak-long: ## SOAK_SEEDS soaks of SOAK_DURATION each (default 10 seeds × 5m), one `soak:` summary line per seed; fails if any did
+	@seeds='$(SOAK_SEEDS)'; [[ $$seeds =~ ^[0-9]+$$ ]] && seeds=$$(seq 1 $$seeds); fail=0; \
+	for s in $$seeds; do \
+		out=$$($(MAKE) --no-print-directory soak SOAK_SEED=$$s SOAK_DURATION='$(or $(SOAK_DURATION),5m)' 2>&1) || fail=1; \
+		if grep -q 'violations=0' <<<"$$out" && ! grep -qE '^(--- FAIL|FAIL)' <<<"$$out"; then \
+			grep -E '^soak: nodes=' <<<"$$out" | sed "s/^soak: /soak: seed=$$s /"; \
+		else fail=1; echo "$$out"; fi; \
+	done; exit $$fail
+
+# Mutation testing. MUTATE_PKG narrows the packages, MUTATE_FILES the files
+# (names within each package), e.g.
+#   make mutate MUTATE_PKG=./state MUTATE_FILES="breaker.go record.go"
+mutate: ## mutation testing (gremlins, no -race): one `mutate:` line per package (MUTATE_PKG=./state MUTATE_FILES=breaker.go); slow, not in .ci/run
+	nice -n 10 bash scripts/mutate.sh $(MUTATE_PKG)
 
 integration: ## build the images, start the compose stack, run the compose suite, stop it (logs kept on failure)
 	bash scripts/integration.sh
