@@ -65,13 +65,16 @@ func (d *delegate) LocalState(join bool) []byte {
 }
 
 // MergeRemoteState merges a push/pull peer's records and marks the node
-// ready.
+// ready, unless a Join of this node is under way: Join marks it once it
+// also synced past suspect seeds (syncPastSuspectSeeds).
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	n := (*Node)(d)
 	if len(buf) > 0 {
 		n.handle(buf, false)
 	}
-	n.markReady()
+	if !join || n.joining.Load() == 0 {
+		n.markReady()
+	}
 }
 
 // NotifyJoin, NotifyUpdate and NotifyLeave copy what they need out of m:

@@ -49,8 +49,9 @@ type Node struct {
 	seeds  []string
 	keys   keyManager // the gossip keyring (keys.go)
 
-	rejoins rejoins     // what to re-join after a partition (rejoin.go)
-	hasLeft atomic.Bool // Leave was called: no more re-joins
+	joining atomic.Int32 // Joins under way: they, not their push/pull, make the node ready
+	rejoins rejoins      // what to re-join after a partition (rejoin.go)
+	hasLeft atomic.Bool  // Leave was called: no more re-joins
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -234,8 +235,9 @@ func (n *Node) Name() string { return n.name }
 func (n *Node) Addr() string { return n.addr }
 
 // Ready is closed once the node holds the fleet's state: after its first
-// push/pull exchange with another node, or at Start when Config.Seeds is
-// empty (the first node of a fleet). While no seed answers it stays open;
+// push/pull exchange with another node (for a Join through seeds that are
+// all suspect, also with a healthy member), or at Start when Config.Seeds
+// is empty (the first node of a fleet). While no seed answers it stays open;
 // the periodic re-join keeps trying.
 func (n *Node) Ready() <-chan struct{} { return n.ready }
 
@@ -264,9 +266,15 @@ func (n *Node) Join(ctx context.Context, seeds []string) (int, error) {
 	}
 	ch := make(chan result, 1)
 	n.wg.Add(1)
+	n.joining.Add(1)
 	go func() {
 		defer n.wg.Done()
+		defer n.joining.Add(-1)
 		c, err := ml.Join(seeds)
+		if err == nil {
+			n.syncPastSuspectSeeds(ml, seeds)
+			n.markReady()
+		}
 		ch <- result{c, err}
 	}()
 	select {
