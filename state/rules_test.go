@@ -1,0 +1,195 @@
+package state
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/policy"
+)
+
+// The rules of issue 12, each tested so that it fails when the rule is
+// broken in the most plausible way.
+
+// TestCompareDecidesFieldByField pins the order of the fields Compare reads:
+// for each field, a record ahead on that field wins although it is behind
+// on every field read after it. The algebraic properties of the merge hold
+// for any total order; this is the test that says which one is ours.
+func TestCompareDecidesFieldByField(t *testing.T) {
+	const h = 1_700_000_000_000
+	// lo loses on every field, hi wins on every field.
+	lo := Record{Kind: KindBreaker, Upstream: up, Gen: 1, Phase: PhaseOpen, HLC: NewHLC(h, 0), Origin: "a", OpenFor: time.Second, Reason: "a", Value: []byte("a")}
+	hi := Record{Kind: KindBreaker, Upstream: up, Gen: 2, Phase: PhaseClosed, HLC: NewHLC(h+1, 0), Origin: "b", OpenFor: 2 * time.Second, Reason: "b", Deleted: true, Value: []byte("b")}
+	fields := []struct {
+		name string
+		set  func(dst *Record, src Record)
+	}{
+		{"Gen", func(d *Record, s Record) { d.Gen = s.Gen }},
+		{"Phase", func(d *Record, s Record) { d.Phase = s.Phase }},
+		{"HLC", func(d *Record, s Record) { d.HLC = s.HLC }},
+		{"Origin", func(d *Record, s Record) { d.Origin = s.Origin }},
+		{"OpenFor", func(d *Record, s Record) { d.OpenFor = s.OpenFor }},
+		{"Reason", func(d *Record, s Record) { d.Reason = s.Reason }},
+		{"Deleted", func(d *Record, s Record) { d.Deleted = s.Deleted }},
+		{"Value", func(d *Record, s Record) { d.Value = s.Value }},
+	}
+	for i, f := range fields {
+		t.Run(f.name, func(t *testing.T) {
+			// a equals b on the fields before i, is ahead on field i and
+			// behind on every field after it.
+			a, b := lo, hi
+			for _, g := range fields[:i] {
+				g.set(&a, hi)
+			}
+			f.set(&a, hi)
+			f.set(&b, lo)
+			if got := Compare(a, b); got != 1 {
+				t.Errorf("Compare(ahead on %s, behind on the rest) = %d, want 1", f.name, got)
+			}
+			if got := Compare(b, a); got != -1 {
+				t.Errorf("Compare(behind on %s, ahead on the rest) = %d, want -1", f.name, got)
+			}
+			if got := Max(b, a); Compare(got, a) != 0 {
+				t.Errorf("Max picked the record behind on %s", f.name)
+			}
+		})
+	}
+}
+
+// TestCloseOfOlderGenerationWithNewerClockLoses: the merge is decided by
+// generation before the clock. A close of generation 1 written after (by
+// HLC) the trip of generation 2 — a node that never saw the trip closes
+// late — loses to that trip in every order. (A close with an older clock
+// would lose under either order of the two fields.)
+func TestCloseOfOlderGenerationWithNewerClockLoses(t *testing.T) {
+	a, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	open1 := a.Trip(up, time.Minute, "")
+	closed1, _ := a.Reset(up)
+	open2 := a.Trip(up, time.Minute, "")
+	c, clkC := newTestTable(t, "c", policy.BreakerPolicy{})
+	clkC.Advance(time.Hour) // c's clock is well ahead of a's
+	c.Merge(open1, SourceGossip)
+	lateClose, _ := c.Reset(up)
+	if lateClose.Gen != 1 || lateClose.HLC <= open2.HLC {
+		t.Fatalf("precondition: late close gen %d HLC %v, open2 gen %d HLC %v", lateClose.Gen, lateClose.HLC, open2.Gen, open2.HLC)
+	}
+	_ = clk
+	for _, order := range [][]Record{{open2, lateClose}, {lateClose, open2}, {closed1, lateClose, open2}} {
+		b, _ := newTestTable(t, "b", policy.BreakerPolicy{})
+		for _, r := range order {
+			b.Merge(r, SourceGossip)
+		}
+		if got, _ := b.Record(up); got.Gen != 2 || got.Phase != PhaseOpen || got.Origin != "a" {
+			t.Errorf("after %d records: holds %v gen %d by %s, want a's open of gen 2", len(order), got.Phase, got.Gen, got.Origin)
+		}
+	}
+	if Compare(open2, lateClose) != 1 {
+		t.Error("Compare: the open of gen 2 does not beat the later close of gen 1")
+	}
+}
+
+// TestCompareIsTransitive over records from a small space, where equal
+// fields are common.
+func TestCompareIsTransitive(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 12))
+	for range 20000 {
+		a, b, c := randomRecord(r), randomRecord(r), randomRecord(r)
+		if Compare(a, b) <= 0 && Compare(b, c) <= 0 && Compare(a, c) > 0 {
+			t.Fatalf("a <= b <= c but a > c:\na %+v\nb %+v\nc %+v", a, b, c)
+		}
+	}
+}
+
+// TestEvidenceResentAsItGrowsIsMaxed: evidence is cumulative per origin, so
+// counts re-sent as they grow (1, then 2, then 3) are merged by max, never
+// summed: three sends of a growing count are three failures, not six.
+func TestEvidenceResentAsItGrowsIsMaxed(t *testing.T) {
+	f := newFleet(t, 3, policy.BreakerPolicy{}) // threshold 5
+	for range 3 {
+		fail(t, f[0], up)
+		f.exchange()
+	}
+	fail(t, f[1], up)
+	f.exchange()
+	for i, p := range f.phases(up) {
+		if p != PhaseClosed {
+			t.Fatalf("3 failures on n0 sent as 1, 2, 3 and 1 on n1: node %d is %v, want closed (4 failures, not 7)", i, p)
+		}
+	}
+	fail(t, f[1], up) // the fifth failure of the fleet
+	f.exchange()
+	for i, p := range f.phases(up) {
+		if p != PhaseOpen {
+			t.Errorf("the fleet's fifth failure: node %d is %v, want open", i, p)
+		}
+	}
+}
+
+// TestEvidenceAtWindowEdge: a failure exactly Window old counts in the
+// fleet's evidence as it does in the node's own counts, and one bucket
+// older counts in neither.
+func TestEvidenceAtWindowEdge(t *testing.T) {
+	for _, tc := range []struct {
+		age  time.Duration
+		want Phase
+	}{
+		{60 * time.Second, PhaseOpen},
+		{61 * time.Second, PhaseClosed},
+	} {
+		t.Run("local "+tc.age.String(), func(t *testing.T) {
+			tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+			fail(t, tb, up)
+			clk.Advance(tc.age)
+			for range 4 {
+				fail(t, tb, up)
+			}
+			wantPhase(t, tb, up, tc.want)
+		})
+		t.Run("evidence "+tc.age.String(), func(t *testing.T) {
+			tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+			idx := clk.Now().UnixNano() / int64(time.Second) // Window/60
+			clk.Advance(tc.age)
+			tb.MergeEvidence("b", Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: idx, Failures: 1, Calls: 1}}})
+			for range 4 {
+				fail(t, tb, up)
+			}
+			wantPhase(t, tb, up, tc.want)
+		})
+		t.Run("evidence merged, then aged "+tc.age.String(), func(t *testing.T) {
+			tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+			idx := clk.Now().UnixNano() / int64(time.Second)
+			tb.MergeEvidence("b", Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: idx, Failures: 1, Calls: 1}}})
+			clk.Advance(tc.age)
+			for range 4 {
+				fail(t, tb, up)
+			}
+			wantPhase(t, tb, up, tc.want)
+		})
+	}
+}
+
+// TestStaleProbeCannotReopen: with HalfOpenProbes 2, once one probe's
+// success closed the breaker, the other probe's failure is of a breaker
+// that is gone: it neither re-opens it nor starts a new generation.
+func TestStaleProbeCannotReopen(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{HalfOpenProbes: 2})
+	tripBy(t, tb, up)
+	clk.Advance(30 * time.Second)
+	p1, err1 := tb.Admit(up)
+	p2, err2 := tb.Admit(up)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("two probes: %v, %v", err1, err2)
+	}
+	tb.Settle(p1, OutcomeSuccess, time.Millisecond)
+	wantPhase(t, tb, up, PhaseClosed)
+	tb.Settle(p2, OutcomeFailure, 0)
+	wantPhase(t, tb, up, PhaseClosed)
+	if rec, _ := tb.Record(up); rec.Gen != 1 || rec.Phase != PhaseClosed {
+		t.Fatalf("after the stale probe failed: %v gen %d, want closed gen 1", rec.Phase, rec.Gen)
+	}
+	// Nor is it one of the window's failures: four fresh ones do not open.
+	for range 4 {
+		fail(t, tb, up)
+	}
+	wantPhase(t, tb, up, PhaseClosed)
+}
