@@ -21,11 +21,19 @@ func fail(t *testing.T, m *member, upstream string, n int) {
 	}
 }
 
-// evidenceSettled waits until every node has merged every evidence entry
-// the others sent.
-func evidenceSettled(t *testing.T, ms []*member) {
+// evidenceSettled waits until each of senders has sent evidence (the
+// failures are not still waiting for the next EvidenceInterval tick: a
+// wait on "all that was sent arrived" alone holds before anything was
+// sent), then until every node has merged every evidence entry the others
+// sent.
+func evidenceSettled(t *testing.T, ms []*member, senders ...*member) {
 	t.Helper()
 	testutil.Eventually(t, 5*time.Second, "evidence delivered", func() bool {
+		for _, m := range senders {
+			if m.node.Stats().EvidenceSent == 0 {
+				return false
+			}
+		}
 		var sent uint64
 		for _, m := range ms {
 			sent += m.node.Stats().EvidenceSent
@@ -57,7 +65,7 @@ func TestEvidence(t *testing.T) {
 		ms := startCluster(t, 5, clusterOpts{policy: pol})
 		fail(t, ms[0], up, 3)
 		fail(t, ms[1], up, 1)
-		evidenceSettled(t, ms)
+		evidenceSettled(t, ms, ms[0], ms[1])
 		if !allPhase(ms, up, state.PhaseClosed) {
 			t.Fatal("an upstream with 4 failures fleet-wide tripped")
 		}
@@ -69,7 +77,7 @@ func TestEvidence(t *testing.T) {
 		ms := startCluster(t, 5, clusterOpts{policy: pol})
 		fail(t, ms[0], up, 4)
 		fail(t, ms[1], up, 1)
-		evidenceSettled(t, ms)
+		evidenceSettled(t, ms, ms[0], ms[1])
 		if !allPhase(ms, up, state.PhaseClosed) {
 			t.Fatal("tripped with 2 reporters, MinReporters 3")
 		}

@@ -1,0 +1,89 @@
+package cluster
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/internal/testutil"
+	"github.com/proxywhirl/retrycoord/state"
+)
+
+// TestPoisonGuardBoundaries: an upstream counts as failing here when this
+// node's own failures opened it or reached half FailureThreshold (5: two
+// failures) in the window, and the guard engages when at least
+// PoisonMinUpstreams (3) upstreams fail and they are at least PoisonRatio
+// (0.5) of those it calls. Partial failures, at and just below each
+// boundary.
+func TestPoisonGuardBoundaries(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		active  int   // upstreams called, each once with success first
+		failing []int // own failures per upstream (5 trips it)
+		want    bool
+	}{
+		{"one trip and three at half the threshold, 4 of 8", 8, []int{5, 2, 2, 2}, true},
+		{"one of them a failure short of half, 3 of 8", 8, []int{5, 2, 2, 1}, false},
+		{"no trip, four at half the threshold, 4 of 8", 8, []int{2, 2, 2, 2}, true},
+		{"exactly at the ratio, 3 of 6", 6, []int{5, 2, 2}, true},
+		{"just below the ratio, 4 of 9", 9, []int{5, 2, 2, 2}, false},
+		{"below PoisonMinUpstreams, 2 of 2", 2, []int{5, 2}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms := startCluster(t, 1, clusterOpts{})
+			m := ms[0]
+			ups := testUpstreams("10.0.13", tc.active)
+			for _, up := range ups {
+				tk, err := m.tb.Admit(up)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.tb.Settle(tk, state.OutcomeSuccess, time.Millisecond)
+			}
+			for i, n := range tc.failing {
+				fail(t, m, ups[i], n)
+			}
+			if got := m.node.guard.evaluate(); got != tc.want {
+				failing, active := m.tb.OwnFailing(2)
+				t.Errorf("suspect = %v, want %v (OwnFailing(2) = %d of %d)", got, tc.want, failing, active)
+			}
+		})
+	}
+}
+
+// TestSuspectNeverOwnsProbe: a suspect node owns no probe, neither in its
+// own view nor in its peers': the upstream below is one whose rendezvous
+// owner among all three members is the node that turns suspect.
+func TestSuspectNeverOwnsProbe(t *testing.T) {
+	ms := startCluster(t, 3, clusterOpts{})
+	bad := ms[0]
+	names := []string{ms[0].node.Name(), ms[1].node.Name(), ms[2].node.Name()}
+	var up string
+	for i := range 1000 {
+		if u := fmt.Sprintf("http://10.0.14.%d:80", i); owner(u, names) == bad.node.Name() {
+			up = u
+			break
+		}
+	}
+	if up == "" {
+		t.Fatal("no upstream owned by node-00")
+	}
+	testutil.Eventually(t, 5*time.Second, "node-00 owns the probe while healthy", func() bool {
+		return bad.node.ownsProbe(up) && !ms[1].node.ownsProbe(up) && !ms[2].node.ownsProbe(up)
+	})
+	breakNode(t, bad, testUpstreams("10.0.15", 4))
+	testutil.Eventually(t, 5*time.Second, "others see node-00 suspect", func() bool {
+		return bad.node.Stats().Suspect && ms[1].node.peers.suspect(bad.node.Name()) && ms[2].node.peers.suspect(bad.node.Name())
+	})
+	if bad.node.ownsProbe(up) {
+		t.Error("the suspect node-00 owns the probe in its own view")
+	}
+	for _, m := range ms[1:] {
+		if o := owner(up, *m.node.peers.candidates.Load()); o == bad.node.Name() {
+			t.Errorf("%s sees the suspect node-00 as the probe owner", m.node.Name())
+		}
+	}
+	if ms[1].node.ownsProbe(up) == ms[2].node.ownsProbe(up) {
+		t.Errorf("healthy owners: node-01 %v, node-02 %v; want exactly one", ms[1].node.ownsProbe(up), ms[2].node.ownsProbe(up))
+	}
+}
