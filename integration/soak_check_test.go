@@ -39,11 +39,12 @@ type checker struct {
 
 	maxGen  map[string]map[string]uint64 // node → upstream → highest Gen seen
 	elapsed map[elapsedKey]time.Time     // first time an open record had no open time left
+	live    *liveness                    // liveness counts and false trips (soak_live_test.go)
 }
 
-func newChecker(start time.Time, grace time.Duration, healthy []string, poisoned string) *checker {
+func newChecker(start time.Time, grace, window time.Duration, healthy []string, poisoned string) *checker {
 	c := &checker{
-		start: start, grace: grace, poisoned: poisoned,
+		start: start, grace: grace, poisoned: poisoned, live: newLiveness(window),
 		healthy: map[string]bool{}, seen: map[string]bool{},
 		maxGen: map[string]map[string]uint64{}, elapsed: map[elapsedKey]time.Time{},
 	}
@@ -82,8 +83,10 @@ func (c *checker) restarted(name string, floor map[string]uint64) {
 
 // scan checks every node's records: no generation goes backwards, no
 // healthy upstream is anything but closed on a node other than the poisoned
-// one; and it notes when open records ran out of open time.
+// one, no trip is false (scanLive); and it notes when open records ran out
+// of open time, and the liveness counts.
 func (c *checker) scan(nodes []*soakNode) {
+	c.scanLive(nodes)
 	now := time.Now()
 	for _, n := range nodes {
 		gens := c.maxGen[n.name]

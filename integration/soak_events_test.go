@@ -31,6 +31,7 @@ func (s *soak) randomEvent() {
 	case r < 40:
 		s.events++
 		n, up := s.healthyNode(), s.chaosUp()
+		s.check.live.failed(up)
 		for range 1 + s.rng.IntN(3) {
 			if tk, err := n.tb.Admit(up); err == nil {
 				n.tb.Settle(tk, state.OutcomeFailure, 0)
@@ -38,7 +39,9 @@ func (s *soak) randomEvent() {
 		}
 	case r < 50:
 		s.events++
-		s.healthyNode().tb.Trip(s.chaosUp(), 0, "soak trip")
+		up := s.chaosUp()
+		s.check.live.failed(up)
+		s.healthyNode().tb.Trip(up, 0, "soak trip")
 	case r < 60:
 		s.events++
 		s.healthyNode().tb.Reset(s.chaosUp())
@@ -76,7 +79,9 @@ func (s *soak) randomEvent() {
 		if s.rng.IntN(2) == 0 {
 			s.healthyNode().tb.TripAt(state.SiteKey(s.site()), 0, "soak site trip")
 		} else {
-			s.healthyNode().tb.TripAt(state.PairKey(s.chaosUp(), s.site()), 0, "soak pair trip")
+			up := s.chaosUp()
+			s.check.live.failed(up)
+			s.healthyNode().tb.TripAt(state.PairKey(up, s.site()), 0, "soak pair trip")
 		}
 	case r < 93:
 		s.events++
@@ -93,6 +98,7 @@ func (s *soak) randomEvent() {
 // site (SpreadProxies 5) fleet-wide.
 func (s *soak) siteOutage(n *soakNode, site string) {
 	for _, i := range s.rng.Perm(len(s.chaosUps))[:5+s.rng.IntN(len(s.chaosUps)-4)] {
+		s.check.live.failed(s.chaosUps[i])
 		var sc state.Scoped
 		if _, err := n.tb.AdmitScoped(&sc, s.chaosUps[i], site); err == nil {
 			n.tb.SettleScoped(&sc, state.OutcomeFailure, state.LevelPair, 0)
@@ -123,6 +129,7 @@ func (s *soak) probeScoped(n *soakNode, up, site string, success bool) {
 	if success {
 		n.tb.SettleScoped(&sc, state.OutcomeSuccess, 0, 0)
 	} else {
+		s.check.live.failed(up)
 		n.tb.SettleScoped(&sc, state.OutcomeFailure, state.LevelPair, 0)
 	}
 }
@@ -140,6 +147,8 @@ func (s *soak) probe(n *soakNode, up string, success bool) {
 	outcome := state.OutcomeFailure
 	if success {
 		outcome = state.OutcomeSuccess
+	} else {
+		s.check.live.failed(up)
 	}
 	n.tb.Settle(tk, outcome, 0)
 }

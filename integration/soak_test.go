@@ -43,6 +43,10 @@ import (
 //   - poison guard: a healthy upstream (one no node but node-6 ever called
 //     with a failure and nobody tripped) is closed on every node but node-6,
 //     at every tick;
+//   - no false trips: a chaos upstream no healthy node failed or tripped
+//     by hand within the window is never opened (soak_live_test.go);
+//   - liveness: trips adopted fleet-wide, node-6 seen suspect and
+//     released, probes completed; each printed, and zero fails the run;
 //   - no goroutine is left behind once the fleet is closed.
 //
 // The random choices come from SOAK_SEED, so a failing run's sequence of
@@ -137,7 +141,7 @@ func runSoak(t *testing.T, cfg soakConfig) {
 		s.sites = append(s.sites, fmt.Sprintf("site-%d.example", i))
 	}
 	start := time.Now()
-	s.check = newChecker(start, soakPolicy(5).ProbeGrace, s.healthyUps, s.name(soakPoisoned))
+	s.check = newChecker(start, soakPolicy(5).ProbeGrace, soakPolicy(5).Window, s.healthyUps, s.name(soakPoisoned))
 	t.Cleanup(s.closeAll)
 	s.startFleet()
 
@@ -155,6 +159,7 @@ func runSoak(t *testing.T, cfg soakConfig) {
 	if err := goleak.Find(leakOpts...); err != nil {
 		s.check.fail("", "goroutine leak", "%v", err)
 	}
+	live := s.check.liveCounts()
 	perKind := map[string]int{}
 	for _, v := range s.check.violations {
 		if perKind[v.kind]++; perKind[v.kind] <= 10 {
@@ -167,8 +172,8 @@ func runSoak(t *testing.T, cfg soakConfig) {
 		}
 	}
 	t.Logf("diagnostic: chaos ticks with node-6's poison guard released while still broken: %d", s.guardReleases)
-	fmt.Printf("soak: nodes=%d events=%d faults=%d max-converge-ms=%d violations=%d\n",
-		soakNodes, s.events, s.faults, s.maxConverge.Milliseconds(), len(s.check.violations))
+	fmt.Printf("soak: nodes=%d events=%d faults=%d %s max-converge-ms=%d violations=%d\n",
+		soakNodes, s.events, s.faults, live, s.maxConverge.Milliseconds(), len(s.check.violations))
 }
 
 func (s *soak) name(i int) string { return fmt.Sprintf("node-%d", i) }
