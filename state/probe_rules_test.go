@@ -123,3 +123,25 @@ func TestSlowCallBoundary(t *testing.T) {
 		wantPhase(t, tb, up, PhaseOpen)
 	})
 }
+
+// TestMinFailureRateBoundary: five failures open the breaker when they are
+// at least MinFailureRate (0.5) of the calls counted since the window's
+// first failure: 5 of 10 opens, 5 of 11 does not.
+func TestMinFailureRateBoundary(t *testing.T) {
+	for _, tc := range []struct {
+		successes int
+		want      Phase
+	}{{5, PhaseOpen}, {6, PhaseClosed}} {
+		tb, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+		fail(t, tb, up) // counting starts here
+		for range tc.successes {
+			succeed(t, tb, up, 0)
+		}
+		for range 4 {
+			fail(t, tb, up)
+		}
+		if got := tb.State(up); got != tc.want {
+			t.Errorf("5 failures of %d calls: %v, want %v", 5+tc.successes, got, tc.want)
+		}
+	}
+}
