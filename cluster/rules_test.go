@@ -87,3 +87,26 @@ func TestSuspectNeverOwnsProbe(t *testing.T) {
 		t.Errorf("healthy owners: node-01 %v, node-02 %v; want exactly one", ms[1].node.ownsProbe(up), ms[2].node.ownsProbe(up))
 	}
 }
+
+// TestSuspectNodesEvidenceIgnored: the receiver drops evidence whose
+// origin advertises itself as suspect, however much it counts; the same
+// evidence from a healthy member trips (the control).
+func TestSuspectNodesEvidenceIgnored(t *testing.T) {
+	ms := startCluster(t, 3, clusterOpts{})
+	bad, m := ms[0], ms[1]
+	breakNode(t, bad, testUpstreams("10.0.16", 4))
+	testutil.Eventually(t, 5*time.Second, "node-01 sees node-00 suspect", func() bool { return m.node.peers.suspect(bad.node.Name()) })
+	up := "http://10.0.17.1:80"
+	evs := []state.Evidence{{Upstream: up, Buckets: []state.EvidenceBucket{{Index: time.Now().UnixNano() / int64(time.Second), Failures: 10, Calls: 10}}}}
+	before := m.node.Stats()
+	m.node.mergeEvidence(bad.node.Name(), evs)
+	after := m.node.Stats()
+	if m.tb.State(up) != state.PhaseClosed || after.EvidenceMerged != before.EvidenceMerged || after.SuspectIgnored != before.SuspectIgnored+1 {
+		t.Fatalf("evidence of the suspect node-00: %v, merged %d→%d, ignored %d→%d; want closed, none merged, one ignored",
+			m.tb.State(up), before.EvidenceMerged, after.EvidenceMerged, before.SuspectIgnored, after.SuspectIgnored)
+	}
+	m.node.mergeEvidence(ms[2].node.Name(), evs)
+	if m.tb.State(up) != state.PhaseOpen {
+		t.Fatalf("the same evidence from the healthy node-02: %v, want open", m.tb.State(up))
+	}
+}
