@@ -1,0 +1,110 @@
+package state
+
+import (
+	"testing"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/policy"
+)
+
+// Boundaries of the levels and of the merge, found by mutation testing
+// (make mutate).
+
+// TestSiteOpensAtSpreadProxies: a site failing once through each of exactly
+// SpreadProxies (5) proxies opens.
+func TestSiteOpensAtSpreadProxies(t *testing.T) {
+	tb, _ := newTestTable(t, "n1", policy.BreakerPolicy{})
+	for i := 1; i <= 5; i++ {
+		scoped(t, tb, proxyName(i), "down.com", OutcomeFailure, LevelPair)
+	}
+	if got := tb.StateAt(SiteKey("down.com")); got != PhaseOpen {
+		t.Errorf("5 failures through 5 proxies: site %v, want open", got)
+	}
+}
+
+// TestSiteFailureRateBoundary: through enough proxies, a site opens once
+// its failures are SiteFailureRate (0.9) of its calls: 8 of 9 does not,
+// 9 of 10 does.
+func TestSiteFailureRateBoundary(t *testing.T) {
+	tb, _ := newTestTable(t, "n1", policy.BreakerPolicy{})
+	scoped(t, tb, proxyName(1), "down.com", OutcomeFailure, LevelPair) // counting starts
+	scoped(t, tb, proxyName(1), "down.com", OutcomeSuccess, 0)
+	for i := 2; i <= 8; i++ {
+		scoped(t, tb, proxyName(i), "down.com", OutcomeFailure, LevelPair)
+	}
+	if got := tb.StateAt(SiteKey("down.com")); got != PhaseClosed {
+		t.Fatalf("8 failures of 9 calls: site %v, want closed", got)
+	}
+	scoped(t, tb, proxyName(9), "down.com", OutcomeFailure, LevelPair)
+	if got := tb.StateAt(SiteKey("down.com")); got != PhaseOpen {
+		t.Errorf("9 failures of 10 calls: site %v, want open", got)
+	}
+}
+
+// TestOpenSiteExplainsPairEvidence: while a site is open, other nodes'
+// evidence against its pairs counts for nothing; the same evidence with
+// the site closed opens the pair (the control).
+func TestOpenSiteExplainsPairEvidence(t *testing.T) {
+	idx := newFakeClock().Now().UnixNano() / int64(time.Second)
+	ev := Evidence{Upstream: proxyName(1), Site: "s.com", Buckets: []EvidenceBucket{{Index: idx, Failures: 10, Calls: 10}}}
+	open, _ := newTestTable(t, "n1", policy.BreakerPolicy{})
+	open.TripAt(SiteKey("s.com"), time.Hour, "test")
+	if open.MergeEvidence("n2", ev) || open.StateAt(PairKey(proxyName(1), "s.com")) != PhaseClosed {
+		t.Errorf("with the site open: pair %v, want closed", open.StateAt(PairKey(proxyName(1), "s.com")))
+	}
+	closed, _ := newTestTable(t, "n1", policy.BreakerPolicy{})
+	if !closed.MergeEvidence("n2", ev) || closed.StateAt(PairKey(proxyName(1), "s.com")) != PhaseOpen {
+		t.Errorf("with the site closed: pair %v, want open", closed.StateAt(PairKey(proxyName(1), "s.com")))
+	}
+}
+
+// TestFleetThresholdNeedsOthers: the fleet rule trips on other nodes'
+// evidence added to this node's failures; this node's failures alone are
+// judged by FailureThreshold, however low FleetThreshold is.
+func TestFleetThresholdNeedsOthers(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{FailureThreshold: 10, FleetThreshold: 5})
+	for range 5 {
+		fail(t, tb, up)
+	}
+	wantPhase(t, tb, up, PhaseClosed)
+	idx := clk.Now().UnixNano() / int64(time.Second)
+	tb.MergeEvidence("b", Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: idx, Failures: 1, Calls: 1}}})
+	wantPhase(t, tb, up, PhaseOpen)
+}
+
+// TestMergeOfAnEqualRecordChangesNothing: a record merged again — also
+// with another remaining open time, as a re-sent copy has — is not a change.
+func TestMergeOfAnEqualRecordChangesNothing(t *testing.T) {
+	a, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+	b, _ := newTestTable(t, "b", policy.BreakerPolicy{})
+	rec := a.Trip(up, time.Minute, "test")
+	if !b.Merge(rec, SourceGossip) {
+		t.Fatal("the first merge changed nothing")
+	}
+	if b.Merge(rec, SourceGossip) {
+		t.Error("merging the same record again changed the table")
+	}
+	rec.OpenFor = 10 * time.Second
+	if b.Merge(rec, SourceGossip) {
+		t.Error("merging the same record with less open time left changed the table")
+	}
+}
+
+// TestSiteOpensAtMinReporters: with MinReporters 2, a site failing
+// through four proxies on one node and a fifth on another opens on the
+// node that has both: exactly MinReporters nodes reported.
+func TestSiteOpensAtMinReporters(t *testing.T) {
+	pol := policy.BreakerPolicy{MinReporters: 2}
+	a, _ := newTestTable(t, "a", pol)
+	b, _ := newTestTable(t, "b", pol)
+	for i := 1; i <= 4; i++ {
+		scoped(t, a, proxyName(i), "down.com", OutcomeFailure, LevelPair)
+	}
+	scoped(t, b, proxyName(5), "down.com", OutcomeFailure, LevelPair)
+	for _, ev := range a.PendingEvidence(nil) {
+		b.MergeEvidence(a.Node(), ev)
+	}
+	if got := b.StateAt(SiteKey("down.com")); got != PhaseOpen {
+		t.Errorf("b, with its failure and a's evidence: site %v, want open", got)
+	}
+}
