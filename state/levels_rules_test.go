@@ -108,3 +108,21 @@ func TestSiteOpensAtMinReporters(t *testing.T) {
 		t.Errorf("b, with its failure and a's evidence: site %v, want open", got)
 	}
 }
+
+// TestStaleEvidenceSpreadsNothing: evidence whose buckets all lie outside
+// the window counts no failure, so it names no proxy as failing for the
+// site: five failures through one proxy afterwards do not open the site
+// (SpreadProxies 5).
+func TestStaleEvidenceSpreadsNothing(t *testing.T) {
+	tb, clk := newTestTable(t, "n1", policy.BreakerPolicy{})
+	stale := clk.Now().UnixNano()/int64(time.Second) - 120
+	for i := 1; i <= 4; i++ {
+		tb.MergeEvidence("n2", Evidence{Upstream: proxyName(i), Site: "down.com", Buckets: []EvidenceBucket{{Index: stale, Failures: 3, Calls: 3}}})
+	}
+	for range 5 {
+		scoped(t, tb, proxyName(5), "down.com", OutcomeFailure, LevelPair)
+	}
+	if got := tb.StateAt(SiteKey("down.com")); got != PhaseClosed {
+		t.Errorf("5 failures through one proxy after stale evidence for four others: site %v, want closed", got)
+	}
+}
