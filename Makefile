@@ -6,7 +6,7 @@
 #   FUZZTIME  fuzzing time per fuzz target for fuzz       (default 30s)
 #   VERSION   version stamped into the binary by build    (default: git describe, else "dev")
 #   COMMIT    commit stamped into the binary by build     (default: short HEAD, else "unknown")
-#   MUTATE_PKG, MUTATE_FILES  packages and files for mutate (default: policy state cluster coord)
+#   MUTATE_PKG, MUTATE_FILES, MUTATE_RUN  packages, files and tests for mutate (default: policy state cluster coord, all files, all tests)
 #   SOAK_SEEDS, SOAK_DURATION seeds (a count or a list) and length of each soak-long run (10, 5m)
 
 SHELL := bash
@@ -80,7 +80,8 @@ soak-long: ## SOAK_SEEDS soaks of SOAK_DURATION each (default 10 seeds × 5m), o
 # Mutation testing. MUTATE_PKG narrows the packages, MUTATE_FILES the files
 # (names within each package), e.g.
 #   make mutate MUTATE_PKG=./state MUTATE_FILES="breaker.go record.go"
-mutate: ## mutation testing (gremlins, no -race): one `mutate:` line per package (MUTATE_PKG=./state MUTATE_FILES=breaker.go); slow, not in .ci/run
+# and MUTATE_RUN the tests run for each mutant (a -run regexp).
+mutate: ## mutation testing (gremlins, no -race): one `mutate:` line per package (MUTATE_PKG=./state MUTATE_FILES=breaker.go MUTATE_RUN=TestX); slow, not in .ci/run
 	nice -n 10 bash scripts/mutate.sh $(MUTATE_PKG)
 
 integration: ## build the images, start the compose stack, run the compose suite, stop it (logs kept on failure)

@@ -13,6 +13,9 @@
 #                       times the package's coverage run before it counts as timed out (default 2)
 #   MUTATE_WORKERS      mutants tested at once (default 1: the machine is shared)
 #   MUTATE_LOG          directory for the full gremlins output per package (default: a temp dir)
+#   MUTATE_RUN          a -run regexp: only these tests run, for the coverage and for every mutant
+#                       (default: all the package's tests; no spaces: it goes through GOFLAGS);
+#                       efficacy is then that of these tests alone
 #
 # The full output (every LIVED mutant with its position) is kept in MUTATE_LOG.
 set -euo pipefail
@@ -46,7 +49,9 @@ for pkg in "${patterns[@]}"; do
     done
   fi
   log="$logdir/${dir//\//_}.log"
-  if ! go tool gremlins unleash --workers "$workers" --timeout-coefficient "$coef" \
+  goflags=${GOFLAGS:-}
+  [[ -n ${MUTATE_RUN:-} ]] && goflags="${goflags:+$goflags }-run=${MUTATE_RUN}"
+  if ! GOFLAGS=$goflags go tool gremlins unleash --workers "$workers" --timeout-coefficient "$coef" \
       "${excl[@]}" "./$dir" >"$log" 2>&1; then
     echo "mutate: gremlins failed on $pkg; see $log" >&2
     tail -20 "$log" >&2
