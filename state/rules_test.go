@@ -193,3 +193,36 @@ func TestStaleProbeCannotReopen(t *testing.T) {
 	}
 	wantPhase(t, tb, up, PhaseClosed)
 }
+
+// TestFailureLeavesTheWindowStepByStep: a failure leaves the window 61
+// buckets later also when the window advanced in steps, each clearing the
+// buckets it passes.
+func TestFailureLeavesTheWindowStepByStep(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	fail(t, tb, up)
+	clk.Advance(30 * time.Second)
+	fail(t, tb, up)
+	clk.Advance(31 * time.Second) // the first failure is 61s old
+	for range 3 {
+		fail(t, tb, up)
+	}
+	wantPhase(t, tb, up, PhaseClosed) // 4 in the window
+	fail(t, tb, up)
+	wantPhase(t, tb, up, PhaseOpen)
+}
+
+// TestStaleReporterNotCounted: a node whose evidence has left the window
+// is not one of the MinReporters.
+func TestStaleReporterNotCounted(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{MinReporters: 3})
+	bucket := func() int64 { return clk.Now().UnixNano() / int64(time.Second) }
+	tb.MergeEvidence("b", Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: bucket(), Failures: 1, Calls: 1}}})
+	clk.Advance(62 * time.Second)
+	for range 3 {
+		fail(t, tb, up)
+	}
+	tb.MergeEvidence("c", Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: bucket(), Failures: 2, Calls: 2}}})
+	wantPhase(t, tb, up, PhaseClosed) // 5 failures, but from a and c only
+	tb.MergeEvidence("d", Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: bucket(), Failures: 1, Calls: 1}}})
+	wantPhase(t, tb, up, PhaseOpen)
+}
