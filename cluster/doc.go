@@ -37,8 +37,10 @@
 //     push/pull what the fleet already holds in their place; the others
 //     drop a suspect node's open and half-open records arriving by packet
 //     or gossip, and its evidence (push/pull state is not filtered: it
-//     carries what its sender adopted). ConfirmTrips adopts a remote trip
-//     only once that many distinct nodes reported it;
+//     carries what its sender adopted; what a suspect node has seen of the
+//     fleet may be behind, so a node that joined through suspect seeds only
+//     also syncs with a healthy member before it is ready). ConfirmTrips
+//     adopts a remote trip only once that many distinct nodes reported it;
 //   - gossip encryption (keyring, verified both ways) and the cluster label;
 //   - memberlist's log lines, bridged into slog with their levels.
 //
