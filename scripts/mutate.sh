@@ -10,7 +10,9 @@
 #
 #   MUTATE_FILES        space-separated file names to mutate, e.g. "breaker.go record.go" (default: all)
 #   MUTATE_COEFFICIENT  gremlins' timeout coefficient: a mutant's test run may take this many
-#                       times the package's coverage run before it counts as timed out (default 2)
+#                       times the package's coverage run before it counts as timed out (default 4:
+#                       the coverage run's build is mostly cached, a mutant's is a fresh compile;
+#                       at 2 a loaded machine turns slow mutant runs into false time-outs)
 #   MUTATE_WORKERS      mutants tested at once (default 1: the machine is shared)
 #   MUTATE_LOG          directory for the full gremlins output per package (default: a temp dir)
 #   MUTATE_RUN          a -run regexp: only these tests run, for the coverage and for every mutant
@@ -24,7 +26,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 patterns=("$@")
 (( ${#patterns[@]} > 0 )) || patterns=(./policy ./state ./cluster ./coord)
-coef=${MUTATE_COEFFICIENT:-2}
+coef=${MUTATE_COEFFICIENT:-4}
 workers=${MUTATE_WORKERS:-1}
 logdir=${MUTATE_LOG:-$(mktemp -d -t mutate.XXXXXX)}
 mkdir -p "$logdir"
