@@ -62,7 +62,7 @@ func TestCompareDecidesFieldByField(t *testing.T) {
 // late — loses to that trip in every order. (A close with an older clock
 // would lose under either order of the two fields.)
 func TestCloseOfOlderGenerationWithNewerClockLoses(t *testing.T) {
-	a, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	a, _ := newTestTable(t, "a", policy.BreakerPolicy{})
 	open1 := a.Trip(up, time.Minute, "")
 	closed1, _ := a.Reset(up)
 	open2 := a.Trip(up, time.Minute, "")
@@ -73,7 +73,6 @@ func TestCloseOfOlderGenerationWithNewerClockLoses(t *testing.T) {
 	if lateClose.Gen != 1 || lateClose.HLC <= open2.HLC {
 		t.Fatalf("precondition: late close gen %d HLC %v, open2 gen %d HLC %v", lateClose.Gen, lateClose.HLC, open2.Gen, open2.HLC)
 	}
-	_ = clk
 	for _, order := range [][]Record{{open2, lateClose}, {lateClose, open2}, {closed1, lateClose, open2}} {
 		b, _ := newTestTable(t, "b", policy.BreakerPolicy{})
 		for _, r := range order {
