@@ -51,8 +51,10 @@ for pkg in "${patterns[@]}"; do
     done
   fi
   log="$logdir/${dir//\//_}.log"
-  goflags=${GOFLAGS:-}
-  [[ -n ${MUTATE_RUN:-} ]] && goflags="${goflags:+$goflags }-run=${MUTATE_RUN}"
+  # -count=1: gremlins times mutants against its coverage run, which the
+  # test cache would otherwise answer in a blink.
+  goflags="${GOFLAGS:+$GOFLAGS }-count=1"
+  [[ -n ${MUTATE_RUN:-} ]] && goflags="$goflags -run=${MUTATE_RUN}"
   if ! GOFLAGS=$goflags go tool gremlins unleash --workers "$workers" --timeout-coefficient "$coef" \
       "${excl[@]}" "./$dir" >"$log" 2>&1; then
     echo "mutate: gremlins failed on $pkg; see $log" >&2
