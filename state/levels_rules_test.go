@@ -126,3 +126,32 @@ func TestStaleEvidenceSpreadsNothing(t *testing.T) {
 		t.Errorf("5 failures through one proxy after stale evidence for four others: site %v, want closed", got)
 	}
 }
+
+// TestMergedTripsCountAsConsecutive: trips adopted from another node count
+// toward the open time's growth like this node's own: after merging two
+// consecutive trips, this node's own failed probe opens the breaker for
+// OpenTimeout·OpenBackoff² (30s·4, ±10%), not as a first or second trip.
+func TestMergedTripsCountAsConsecutive(t *testing.T) {
+	pol := policy.BreakerPolicy{OpenBackoff: 2, MaxOpenTimeout: time.Hour}
+	a, clkA := newTestTable(t, "a", pol)
+	b, clkB := newTestTable(t, "b", pol)
+	b.Merge(a.Trip(up, 0, "test"), SourceGossip) // gen 1, 30s
+	clkA.Advance(30 * time.Second)
+	probe, err := a.Admit(up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Settle(probe, OutcomeFailure, 0)
+	gen2, _ := a.Record(up)
+	b.Merge(gen2, SourceGossip) // gen 2, about 60s
+	clkB.Advance(gen2.OpenFor)
+	probe, err = b.Admit(up)
+	if err != nil {
+		t.Fatalf("b's probe after gen 2's open time: %v", err)
+	}
+	b.Settle(probe, OutcomeFailure, 0)
+	rec, _ := b.Record(up)
+	if rec.Gen != 3 || rec.OpenFor < 108*time.Second || rec.OpenFor > 132*time.Second {
+		t.Fatalf("b's trip after two merged trips: gen %d open for %v, want gen 3 for 120s ±10%%", rec.Gen, rec.OpenFor)
+	}
+}
