@@ -155,3 +155,20 @@ func TestMergedTripsCountAsConsecutive(t *testing.T) {
 		t.Fatalf("b's trip after two merged trips: gen %d open for %v, want gen 3 for 120s ±10%%", rec.Gen, rec.OpenFor)
 	}
 }
+
+// TestProxySpreadReasonNamesFive: a proxy opened by its pairs failing on
+// more sites than a reason names lists the first five.
+func TestProxySpreadReasonNamesFive(t *testing.T) {
+	tb, _ := newTestTable(t, "n1", policy.BreakerPolicy{SpreadSites: 6})
+	p := proxyName(1)
+	for _, site := range []string{"a.com", "b.com", "c.com", "d.com", "e.com", "f.com"} {
+		for range 5 {
+			scoped(t, tb, proxyName(2), site, OutcomeSuccess, 0)
+			scoped(t, tb, p, site, OutcomeFailure, LevelPair)
+		}
+	}
+	rec, _ := tb.Record(p)
+	if want := "failing on 6 sites: a.com, b.com, c.com, d.com, e.com"; rec.Phase != PhaseOpen || rec.Reason != want {
+		t.Errorf("proxy %v, reason %q; want open, %q", rec.Phase, rec.Reason, want)
+	}
+}
