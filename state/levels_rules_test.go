@@ -172,3 +172,27 @@ func TestProxySpreadReasonNamesFive(t *testing.T) {
 		t.Errorf("proxy %v, reason %q; want open, %q", rec.Phase, rec.Reason, want)
 	}
 }
+
+// TestPairEvidenceJudgedAgainstTheSite: another node's evidence against a
+// pair is judged against the site's pool here, as local failures are: a
+// pair failing half its calls for a site that fails half its calls through
+// every proxy is not blamed.
+func TestPairEvidenceJudgedAgainstTheSite(t *testing.T) {
+	tb, clk := newTestTable(t, "n1", policy.BreakerPolicy{})
+	for i := 1; i <= 4; i++ { // the site fails half its calls through four proxies
+		for range 3 {
+			scoped(t, tb, proxyName(i), "noisy.com", OutcomeFailure, LevelPair)
+		}
+		for range 3 {
+			scoped(t, tb, proxyName(i), "noisy.com", OutcomeSuccess, 0)
+		}
+	}
+	idx := clk.Now().UnixNano() / int64(time.Second)
+	tb.MergeEvidence("n2", Evidence{Upstream: proxyName(9), Site: "noisy.com", Buckets: []EvidenceBucket{{Index: idx, Failures: 5, Calls: 10}}})
+	if got := tb.StateAt(PairKey(proxyName(9), "noisy.com")); got != PhaseClosed {
+		t.Errorf("a pair no worse than the site's pool: %v, want closed", got)
+	}
+	if got := tb.StateAt(SiteKey("noisy.com")); got != PhaseClosed {
+		t.Errorf("site %v, want closed (half its calls fail)", got)
+	}
+}
