@@ -196,3 +196,30 @@ func TestPairEvidenceJudgedAgainstTheSite(t *testing.T) {
 		t.Errorf("site %v, want closed (half its calls fail)", got)
 	}
 }
+
+// TestSpreadForgetsTheOldest: a roll-up remembers at most 16 names; a new
+// one replaces the oldest, never a recent one. Sixteen proxies fail for a
+// site at half its calls (the site stays closed), two more half a minute
+// later, then three more once the sixteen have left the window: the five
+// recent ones open the site.
+func TestSpreadForgetsTheOldest(t *testing.T) {
+	tb, clk := newTestTable(t, "n1", policy.BreakerPolicy{})
+	for i := 1; i <= 16; i++ {
+		scoped(t, tb, proxyName(i), "x.com", OutcomeFailure, LevelPair)
+		scoped(t, tb, proxyName(i), "x.com", OutcomeSuccess, 0)
+	}
+	clk.Advance(30 * time.Second)
+	scoped(t, tb, proxyName(17), "x.com", OutcomeFailure, LevelPair)
+	clk.Advance(time.Second)
+	scoped(t, tb, proxyName(18), "x.com", OutcomeFailure, LevelPair)
+	if got := tb.StateAt(SiteKey("x.com")); got != PhaseClosed {
+		t.Fatalf("18 failures of 34 calls: site %v, want closed", got)
+	}
+	clk.Advance(31 * time.Second) // the first sixteen are 62s old
+	for i := 19; i <= 21; i++ {
+		scoped(t, tb, proxyName(i), "x.com", OutcomeFailure, LevelPair)
+	}
+	if got := tb.StateAt(SiteKey("x.com")); got != PhaseOpen {
+		t.Errorf("5 failures through 5 proxies in the window: site %v, want open", got)
+	}
+}
