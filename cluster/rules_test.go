@@ -47,6 +47,11 @@ func TestPoisonGuardBoundaries(t *testing.T) {
 				failing, active := m.tb.OwnFailing(2)
 				t.Errorf("suspect = %v, want %v (OwnFailing(2) = %d of %d)", got, tc.want, failing, active)
 			}
+			// The verdict takes effect at once: the node leaves (or stays
+			// among) the probe candidates.
+			if got := m.node.peers.selfSus.Load(); got != tc.want {
+				t.Errorf("probe candidates: self suspect %v, want %v", got, tc.want)
+			}
 		})
 	}
 }
@@ -108,5 +113,27 @@ func TestSuspectNodesEvidenceIgnored(t *testing.T) {
 	m.node.mergeEvidence(ms[2].node.Name(), evs)
 	if m.tb.State(up) != state.PhaseOpen {
 		t.Fatalf("the same evidence from the healthy node-02: %v, want open", m.tb.State(up))
+	}
+}
+
+// TestConfirmAdoptsWhatIsAlreadyOpen: under ConfirmTrips, a remote open of
+// a generation this node already holds open is merged at once (the merge
+// orders the two), while an open of a newer generation waits for a second
+// reporter.
+func TestConfirmAdoptsWhatIsAlreadyOpen(t *testing.T) {
+	ms := startCluster(t, 1, clusterOpts{tweak: func(_ int, c *Config) { c.ConfirmTrips = 2 }})
+	m := ms[0]
+	const up = "http://10.0.18.1:80"
+	held := state.Record{Kind: state.KindBreaker, Upstream: up, Gen: 1, Phase: state.PhaseOpen, HLC: state.NewHLC(time.Now().UnixMilli(), 0), Origin: "x", OpenFor: time.Minute}
+	m.tb.Merge(held, state.SourceGossip)
+	same := held
+	same.Origin, same.HLC = "y", held.HLC+1
+	if _, ok := m.node.guard.confirm(same, time.Now()); !ok {
+		t.Error("an open of the generation already held open waits for confirmation")
+	}
+	next := same
+	next.Gen = 2
+	if _, ok := m.node.guard.confirm(next, time.Now()); ok {
+		t.Error("an open of a newer generation was adopted on one report")
 	}
 }
