@@ -119,7 +119,7 @@ func TestSuspectNodesEvidenceIgnored(t *testing.T) {
 // TestConfirmAdoptsWhatIsAlreadyOpen: under ConfirmTrips, a remote open of
 // a generation this node already holds open is merged at once (the merge
 // orders the two), while an open of a newer generation waits for a second
-// reporter.
+// reporter, which this node is when it holds its own open.
 func TestConfirmAdoptsWhatIsAlreadyOpen(t *testing.T) {
 	ms := startCluster(t, 1, clusterOpts{tweak: func(_ int, c *Config) { c.ConfirmTrips = 2 }})
 	m := ms[0]
@@ -135,5 +135,12 @@ func TestConfirmAdoptsWhatIsAlreadyOpen(t *testing.T) {
 	next.Gen = 2
 	if _, ok := m.node.guard.confirm(next, time.Now()); ok {
 		t.Error("an open of a newer generation was adopted on one report")
+	}
+	// This node's own open counts as a report: one more is enough.
+	const own = "http://10.0.18.2:80"
+	mine := m.tb.Trip(own, time.Minute, "")
+	theirs := state.Record{Kind: state.KindBreaker, Upstream: own, Gen: mine.Gen + 1, Phase: state.PhaseOpen, HLC: mine.HLC + 1, Origin: "y", OpenFor: time.Minute}
+	if _, ok := m.node.guard.confirm(theirs, time.Now()); !ok {
+		t.Error("a newer open, reported by one node while this node holds its own open, waits for confirmation")
 	}
 }
