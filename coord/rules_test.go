@@ -59,3 +59,35 @@ func TestRetryAfterShorterThanTheBackoff(t *testing.T) {
 		t.Errorf("recorded %+v, want the second attempt after the backoff's 1.5s, not Retry-After's 1s", as)
 	}
 }
+
+// TestMaxLatencyCache: p2c normalises latency by the pool's highest mean
+// latency, rescanned at most every maxLatEvery (100ms) and raised at once
+// when an upstream's mean passes it.
+func TestMaxLatencyCache(t *testing.T) {
+	c := newTestCoord(t, policy.SelectPolicy{}, Entries("http://a:1", "http://b:1")...)
+	list := c.pool.load().list
+	a, b := c.Upstream("http://a:1"), c.Upstream("http://b:1")
+	feed(a, 100, 100, 100*time.Millisecond)
+	feed(b, 100, 100, 10*time.Millisecond)
+	now := time.Now().UnixNano()
+	if got := c.sel.maxLatency(list, now); got != 100*time.Millisecond {
+		t.Fatalf("first scan: %v, want 100ms", got)
+	}
+	feed(a, 100, 100, time.Millisecond) // a's mean drops to 1ms
+	if got := c.sel.maxLatency(list, now+int64(maxLatEvery)-1); got != 100*time.Millisecond {
+		t.Errorf("within maxLatEvery: %v, want the cached 100ms", got)
+	}
+	if got := c.sel.maxLatency(list, now+int64(maxLatEvery)); got != 10*time.Millisecond {
+		t.Errorf("after maxLatEvery: %v, want a rescan's 10ms", got)
+	}
+	feed(a, 100, 100, 50*time.Millisecond)
+	c.sel.noteLatency(a)
+	if got := c.sel.maxLatency(list, now+int64(maxLatEvery)); got != 50*time.Millisecond {
+		t.Errorf("after a's mean passed the maximum: %v, want 50ms at once", got)
+	}
+	feed(b, 100, 100, time.Millisecond)
+	c.sel.noteLatency(b)
+	if got := c.sel.maxLatency(list, now+int64(maxLatEvery)); got != 50*time.Millisecond {
+		t.Errorf("a lower mean lowered the maximum between scans: %v, want 50ms", got)
+	}
+}
