@@ -92,6 +92,10 @@ type Config struct {
 	Keyring Keyring
 	// Stats are extra figures for /metrics.
 	Stats []StatsSource
+	// ProbeOwner names the node that probes a breaker when its open time
+	// runs out, for /v1/view (default: not shown). cluster.Node.ProbeOwner
+	// fits. It is called from any goroutine and must not block.
+	ProbeOwner func(key string) string
 	// Logger receives API writes at Info (default: discard). Tokens and
 	// credentials never reach it.
 	Logger *slog.Logger
@@ -189,6 +193,7 @@ func (h *Handler) routes() {
 		{"GET", "/v1/metrics/proxies", h.byProxy, false},
 		{"GET", "/v1/metrics/events", h.events, false},
 		{"GET", "/v1/events", h.stream, false},
+		{"GET", "/v1/view", h.view, false}, // view.go
 		{"GET", "/metrics", h.metrics.ServeHTTP, false},
 		{"GET", "/v1/keys", h.listKeys, true}, // keys.go
 		{"POST", "/v1/keys", h.installKey(), true},

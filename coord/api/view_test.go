@@ -1,0 +1,156 @@
+package api
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/proxywhirl/retrycoord/coord"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
+	"github.com/proxywhirl/retrycoord/state"
+)
+
+func TestView(t *testing.T) {
+	var f *fixture
+	f = newFixture(t, Config{
+		Version: "v-test",
+		Members: MembersFunc(func() []Member {
+			return []Member{
+				{Name: "node-c", State: "alive"},
+				{Name: f.c.Table().Node(), State: "alive"},
+				{Name: "node-b", State: "suspect", Suspect: true},
+			}
+		}),
+		ProbeOwner: func(key string) string { return "node-c" },
+	})
+	ctx := context.Background()
+	tb := f.c.Table()
+
+	// A trip from node-b that left it 80 ms ago.
+	sent := time.Now().Add(-80 * time.Millisecond)
+	rec := state.Record{Upstream: f.keys[0], Gen: 1, Phase: state.PhaseOpen, HLC: state.NewHLC(sent.UnixMilli(), 0),
+		Origin: "node-b", OpenFor: 30 * time.Second, Reason: "from node-b"}
+	merged := time.Now() // the open time runs from here on this node
+	if !tb.Merge(rec, state.SourceGossip) {
+		t.Fatal("the remote trip did not change the table")
+	}
+	// Ten attempts through the second proxy: nine fast successes, one slow failure.
+	for i := range 10 {
+		class, lat := coord.ClassSuccess, 10*time.Millisecond
+		if i == 9 {
+			class, lat = coord.ClassFailure, 200*time.Millisecond
+		}
+		if err := f.c.Report(f.keys[1], class, 502, lat); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var v View
+	testutil.Eventually(t, 5*time.Second, "the view has node-b's delay and the trip in its feed", func() bool {
+		var err error
+		v, err = f.cl.View(ctx)
+		return err == nil && len(v.Members) == 3 && member(v, "node-b").Delay != nil && len(v.Feed) == 1
+	})
+	viewed := time.Now()
+	if v.Node != tb.Node() || v.Version != "v-test" {
+		t.Errorf("node %q version %q", v.Node, v.Version)
+	}
+
+	// Members: sorted, the answering node marked, node-b's delay measured
+	// from its clock (at least the 80 ms it is old), none for node-c.
+	var names []string
+	for _, m := range v.Members {
+		names = append(names, m.Name)
+	}
+	want := []string{"node-b", "node-c", tb.Node()}
+	slices.Sort(want)
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("members (-want +got):\n%s", diff)
+	}
+	b := member(v, "node-b")
+	if !b.Suspect || b.Self || b.Delay.Records != 1 || b.Delay.LastMS < 80 || b.Delay.P95MS != b.Delay.LastMS {
+		t.Errorf("node-b: %+v, delay %+v: want suspect, one record at least 80 ms late", b, *b.Delay)
+	}
+	if c, self := member(v, "node-c"), member(v, tb.Node()); c.Delay != nil || !self.Self || self.Delay != nil {
+		t.Errorf("node-c %+v, self %+v: want no delays", c, self)
+	}
+
+	// Breakers: the open one, its probe owner and when it may be probed.
+	if len(v.Breakers) != 1 {
+		t.Fatalf("breakers: %+v, want the one open", v.Breakers)
+	}
+	got := v.Breakers[0]
+	if got.Upstream != f.keys[0] || got.Phase != "open" || got.Level != "proxy" || got.Origin != "node-b" ||
+		got.Reason != "from node-b" || got.ProbeOwner != "node-c" ||
+		got.ProbeAt.Before(merged.Add(30*time.Second-time.Millisecond)) || got.ProbeAt.After(viewed.Add(30*time.Second)) {
+		t.Errorf("breaker %+v", got)
+	}
+
+	// Proxies: the pool in key order, the second with its figures.
+	if len(v.Proxies) != 3 {
+		t.Fatalf("proxies: %+v", v.Proxies)
+	}
+	for _, p := range v.Proxies {
+		want := ProxyView{Upstream: p.Upstream}
+		if p.Upstream == f.keys[1] {
+			want = ProxyView{Upstream: p.Upstream, Attempts: 10, SuccessRate: 0.9, P95MS: 200}
+		}
+		if u := f.c.Upstream(p.Upstream); u != nil {
+			want.Region = u.Region()
+		}
+		if diff := cmp.Diff(want, p); diff != "" {
+			t.Errorf("proxy %s (-want +got):\n%s", p.Upstream, diff)
+		}
+	}
+
+	// Feed: the transition, as gossip from node-b.
+	if e := v.Feed[0]; e.Upstream != f.keys[0] || e.To != "open" || e.Source != "gossip" || e.Origin != "node-b" {
+		t.Errorf("feed: %+v", e)
+	}
+}
+
+// member returns the member of v with the name, or a zero one.
+func member(v View, name string) FleetMember {
+	for _, m := range v.Members {
+		if m.Name == name {
+			return m
+		}
+	}
+	return FleetMember{}
+}
+
+func TestDelayRing(t *testing.T) {
+	ms := func(n ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range n {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	many := make([]int, 100) // 1..100 ms: the ring keeps the last 64, 37..100
+	for i := range many {
+		many[i] = i + 1
+	}
+	tests := []struct {
+		name string
+		add  []time.Duration
+		want Delay
+	}{
+		{"one", ms(7), Delay{Records: 1, LastMS: 7, P50MS: 7, P95MS: 7}},
+		{"unsorted", ms(30, 10, 20), Delay{Records: 3, LastMS: 20, P50MS: 20, P95MS: 30}},
+		{"wrapped", ms(many...), Delay{Records: 64, LastMS: 100, P50MS: 68, P95MS: 97}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r delayRing
+			for _, d := range tt.add {
+				r.add(d)
+			}
+			if diff := cmp.Diff(tt.want, *r.summary()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
