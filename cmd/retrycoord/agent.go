@@ -457,6 +457,7 @@ func (a *agent) startServers() error {
 		Dev:         s.dev,
 		Keyring:     clusterKeyring{a.node},
 		Stats:       stats,
+		ProbeOwner:  a.node.ProbeOwner,
 		Logger:      a.logger,
 		Version:     version,
 	})
