@@ -225,6 +225,7 @@ func (h *Handler) routes() {
 				fmt.Sprintf("api: method %s not allowed on %s (allowed: %s)", r.Method, p, allow))
 		})
 	}
+	h.uiRoutes() // ui.go
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "api: no route "+r.URL.Path)
 	})
