@@ -75,12 +75,12 @@ func TestUILoadsWithoutErrors(t *testing.T) {
 	for _, k := range f.keys {
 		run(t, b, "a closed cell for "+k, chromedp.WaitVisible(cellSel(k, "closed")))
 	}
-	node := eval[string](t, b, `document.querySelector('#members tbody tr').dataset.name`)
-	if want := f.c.Table().Node(); node != want {
-		t.Errorf("members table: first row %q, want %q", node, want)
-	}
 	if errs := b.Errors(); len(errs) > 0 {
 		t.Fatalf("the page logged errors: %q", errs)
+	}
+	node := eval[string](t, b, `(document.querySelector('#members tbody tr') || {dataset: {}}).dataset.name || ''`)
+	if want := f.c.Table().Node(); node != want {
+		t.Errorf("members table: first row %q, want %q", node, want)
 	}
 	// Nothing comes from elsewhere: the page's security policy would refuse
 	// it (and log an error), and no file names another origin.
@@ -213,5 +213,26 @@ func TestUIRendersThousandByFifty(t *testing.T) {
 		chromedp.WaitVisible(`#grid .colhead[data-site="site-07.example"][data-phase="open"]`))
 	if errs := b.Errors(); len(errs) > 0 {
 		t.Fatalf("the page logged errors: %q", errs)
+	}
+}
+
+// TestUIModelMerge: the page merges what it hears as the fleet merges
+// records, so an event older than the snapshot it follows changes
+// nothing, and it reads Go's durations.
+func TestUIModelMerge(t *testing.T) {
+	f := newFixture(t, Config{})
+	b := openUI(t, f)
+	got := eval[[]any](t, b, `import('./model.js').then(m => {
+		const x = new m.Model();
+		x.applyView({node: 'a', breakers: [{upstream: 'u', level: 'proxy', phase: 'closed', gen: 2, hlc: 10}]});
+		x.applyTransition({kind: 'breaker', upstream: 'u', from: 'closed', to: 'open', gen: 2, hlc: 5, source: 'gossip', origin: 'b'});
+		const stale = x.proxyBreaker('u').phase;
+		x.applyTransition({kind: 'breaker', upstream: 'u', from: 'closed', to: 'open', gen: 3, hlc: 11, source: 'gossip', origin: 'b', open_for: '30s'});
+		x.applyView({node: 'a', breakers: [{upstream: 'u', level: 'proxy', phase: 'closed', gen: 2, hlc: 12}]});
+		return [stale, x.proxyBreaker('u').phase, x.feed.length, m.parseDuration('1h2m3.5s'), m.parseDuration('250ms')];
+	})`)
+	want := []any{"closed", "open", float64(0), float64(3723500), float64(250)}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("model: got %v, want %v (stale event ignored; newer one kept over an older snapshot; the snapshot's feed; durations)", got, want)
 	}
 }
