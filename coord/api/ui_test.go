@@ -204,7 +204,7 @@ func TestUIRendersThousandByFifty(t *testing.T) {
 		t.Errorf("%d grid elements in the document for %d cells: the grid draws what is not visible", got[2], proxies*sites)
 	}
 	// Scrolled to the end, the last proxy's row is drawn; the site header shows the open site.
-	last := "http://10.0.3.99:3128" // the last proxy in key order
+	last := "http://10.0.3.231:3128" // the last proxy, in natural order
 	run(t, b, "scroll to the end",
 		do(`(g => { g.scrollTop = g.scrollHeight; g.scrollLeft = g.scrollWidth; return true; })(document.querySelector('#grid'))`),
 		chromedp.WaitVisible(fmt.Sprintf(`#grid .rowhead[data-proxy=%q]`, last)))

@@ -37,6 +37,10 @@ function newer(a, b) {
   return (a.hlc || 0) > (b.hlc || 0);
 }
 
+// natural orders keys as people read them: 10.0.0.9 before 10.0.0.10.
+const collator = new Intl.Collator('en', { numeric: true });
+function natural(a, b) { return collator.compare(a, b); }
+
 export class Model {
   constructor() {
     this.node = '';
@@ -104,8 +108,8 @@ export class Model {
       if (b.level !== 'site' && b.upstream) rows.add(b.upstream);
       if (b.site) sites.add(b.site);
     }
-    this.rows = [...rows].sort();
-    this.cols = sites.size ? [...sites].sort() : [PROXY_COLUMN];
+    this.rows = [...rows].sort(natural);
+    this.cols = sites.size ? [...sites].sort(natural) : [PROXY_COLUMN];
     this.version_++;
   }
 
