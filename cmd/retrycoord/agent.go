@@ -167,8 +167,12 @@ func startAgent(ctx context.Context, s *agentSettings, logger *slog.Logger) (_ *
 		logger.Warn(w)
 	}
 	a.started = true
+	scheme := "http"
+	if s.apiTLS != nil {
+		scheme = "https"
+	}
 	logger.Info("agent started", "node", s.nodeName, "gossip", a.node.Addr(), "api", a.apiAddr,
-		"api_tls", s.apiTLS != nil, "proxy", a.fwdAddr, "upstreams", len(a.coord.Upstreams()), "ledger", a.ledger != nil, "dev", s.dev)
+		"ui", scheme+"://"+a.apiAddr+"/ui/", "api_tls", s.apiTLS != nil, "proxy", a.fwdAddr, "upstreams", len(a.coord.Upstreams()), "ledger", a.ledger != nil, "dev", s.dev)
 	return a, nil
 }
 
