@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/coord/api/client"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -106,9 +107,11 @@ type transitionCounter struct {
 	done chan struct{}
 	once sync.Once
 
-	mu     sync.Mutex // guards counts and delays
+	mu     sync.Mutex // guards counts, delays and the feed
 	counts map[[2]string]uint64
 	delays map[string]*delayRing // by origin
+	feed   []state.Transition    // ring of the last client.FeedSize breaker transitions
+	next   int                   // slot of the next one in feed
 }
 
 func newTransitionCounter(tb *state.Table) *transitionCounter {
@@ -133,6 +136,12 @@ func (tc *transitionCounter) run() {
 		tc.mu.Lock()
 		if isBreaker(rec) {
 			tc.counts[[2]string{rec.Phase.String(), tr.Source.String()}]++
+			if len(tc.feed) < client.FeedSize {
+				tc.feed = append(tc.feed, tr)
+			} else {
+				tc.feed[tc.next] = tr
+			}
+			tc.next = (tc.next + 1) % client.FeedSize
 		}
 		if remote {
 			r := tc.delays[rec.Origin]
@@ -148,6 +157,17 @@ func (tc *transitionCounter) run() {
 		}
 		tc.mu.Unlock()
 	}
+}
+
+// recent returns the breaker transitions kept, oldest first, for the wire.
+func (tc *transitionCounter) recent() []Transition {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	out := make([]Transition, 0, len(tc.feed))
+	for i := range tc.feed {
+		out = append(out, transition(tc.feed[(tc.next+i)%len(tc.feed)])) // next is len(feed) until it wraps
+	}
+	return out
 }
 
 // maxDelayOrigins bounds the origins whose delays are kept: names come

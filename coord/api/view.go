@@ -21,6 +21,9 @@ type (
 	BreakerView = client.BreakerView
 )
 
+// FeedSize is the most transitions View.Feed carries.
+const FeedSize = client.FeedSize
+
 // view serves GET /v1/view: the fleet, the pool with recent figures, every
 // breaker with a record and the transition feed, for the live view.
 func (h *Handler) view(w http.ResponseWriter, _ *http.Request) {
@@ -118,19 +121,6 @@ func (h *Handler) breakerViews() []BreakerView {
 	return out
 }
 
-// feed returns the last client.FeedSize breaker transitions recorded,
-// oldest first.
-func (h *Handler) feed() []Event {
-	evs, _ := h.c.Recorder().Events(coord.HoursKept) // HoursKept is in range
-	evs = evs[max(0, len(evs)-client.FeedSize):]
-	out := make([]Event, 0, len(evs))
-	for _, e := range evs {
-		out = append(out, event(e))
-	}
-	return out
-}
-
-func event(e coord.Event) Event {
-	return Event{Time: e.Time.UTC(), Upstream: e.Upstream, From: e.From.String(), To: e.To.String(),
-		Gen: e.Gen, Source: e.Source.String(), Origin: e.Origin, Reason: e.Reason}
-}
+// feed returns the last client.FeedSize breaker transitions this Handler
+// saw, oldest first.
+func (h *Handler) feed() []Transition { return h.counts.recent() }

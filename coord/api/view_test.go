@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -106,7 +107,8 @@ func TestView(t *testing.T) {
 	}
 
 	// Feed: the transition, as gossip from node-b.
-	if e := v.Feed[0]; e.Upstream != f.keys[0] || e.To != "open" || e.Source != "gossip" || e.Origin != "node-b" {
+	if e := v.Feed[0]; e.Kind != "breaker" || e.Upstream != f.keys[0] || e.From != "closed" || e.To != "open" ||
+		e.Source != "gossip" || e.Origin != "node-b" || e.Reason != "from node-b" {
 		t.Errorf("feed: %+v", e)
 	}
 }
@@ -152,5 +154,33 @@ func TestDelayRing(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestViewFeedKeepsTheLast200: the feed is a ring of the last FeedSize
+// breaker transitions, oldest first.
+func TestViewFeedKeepsTheLast200(t *testing.T) {
+	f := newFixture(t, Config{})
+	tb := f.c.Table()
+	key := f.keys[2]
+	// 205 transitions: trip (gen n, open), reset (gen n, closed), …, a last trip.
+	for n := range 103 {
+		tb.Trip(key, time.Minute, fmt.Sprintf("trip %d", n+1))
+		if n < 102 {
+			tb.Reset(key)
+		}
+	}
+	var v View
+	testutil.Eventually(t, 5*time.Second, "the feed holds the last trip", func() bool {
+		var err error
+		v, err = f.cl.View(context.Background())
+		return err == nil && len(v.Feed) > 0 && v.Feed[len(v.Feed)-1].Gen == 103
+	})
+	if len(v.Feed) != FeedSize {
+		t.Fatalf("feed of %d, want %d", len(v.Feed), FeedSize)
+	}
+	first, last := v.Feed[0], v.Feed[len(v.Feed)-1]
+	if first.To != "closed" || first.Gen != 3 || last.To != "open" || last.Gen != 103 || last.Reason != "trip 103" {
+		t.Errorf("feed from %+v to %+v, want from the third reset to the 103rd trip", first, last)
 	}
 }

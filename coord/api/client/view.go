@@ -20,9 +20,10 @@ type View struct {
 	// Breakers holds every breaker with a record (any phase, any level),
 	// sorted by key; a pool proxy without one is closed and pristine.
 	Breakers []BreakerView `json:"breakers"`
-	// Feed is the last breaker transitions this node recorded (at most
-	// FeedSize), oldest first.
-	Feed []Event `json:"feed"`
+	// Feed is the last breaker transitions the node's API saw since it
+	// started (at most FeedSize), oldest first, as GET /v1/events streams
+	// them.
+	Feed []Transition `json:"feed"`
 }
 
 // FeedSize is the most transitions View.Feed carries, and the length of
