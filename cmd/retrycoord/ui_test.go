@@ -67,15 +67,17 @@ func TestUIFleet(t *testing.T) {
 			t.Fatalf("%s: %v (browser errors: %q)", what, err, b.Errors())
 		}
 	}
-	cell := func(key, phase string) string {
-		return fmt.Sprintf(`#grid .cell[data-proxy=%q][data-site=""][data-phase=%q]`, key, phase)
+	// row selects a proxy's row header, which shows the proxy's own breaker
+	// (with or without site columns).
+	row := func(key, phase string) string {
+		return fmt.Sprintf(`#grid .rowhead[data-proxy=%q][data-phase=%q]`, key, phase)
 	}
 	step("open node 1's view", 30*time.Second,
 		chromedp.Navigate("http://"+a1.apiAddr+"/ui/"),
 		chromedp.WaitVisible(`body[data-loaded="1"]`),
 		chromedp.WaitVisible(`#conn[data-state="live"]`),
 		chromedp.WaitVisible(`#members tr[data-name="node-3"]`),
-		chromedp.WaitVisible(cell(farm.Proxies[0].URL(), "closed")))
+		chromedp.WaitVisible(row(farm.Proxies[0].URL(), "closed")))
 
 	// A trip through node 2 reaches node 1 by gossip, then the page by the
 	// event stream: in node 1's grid within a second.
@@ -85,7 +87,7 @@ func TestUIFleet(t *testing.T) {
 	}
 	start := time.Now()
 	_, err := chromedp.Run(b.Ctx, chromedp.Poll[bool](
-		fmt.Sprintf(`document.querySelector(%q) !== null`, cell(tripped, "open")),
+		fmt.Sprintf(`document.querySelector(%q) !== null`, row(tripped, "open")),
 		chromedp.WithPollingTimeout(time.Second)))
 	if err != nil {
 		t.Fatalf("a trip through node 2 is not in node 1's grid within 1s: %v (browser errors: %q)", err, b.Errors())
@@ -109,8 +111,8 @@ func TestUIFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	step("delays from node 2 and node 3", 15*time.Second,
-		chromedp.WaitVisible(cell(farm.Proxies[3].URL(), "open")),
-		chromedp.WaitVisible(cell(farm.Proxies[6].URL(), "open")),
+		chromedp.WaitVisible(row(farm.Proxies[3].URL(), "open")),
+		chromedp.WaitVisible(row(farm.Proxies[6].URL(), "open")),
 		chromedp.WaitVisible(`#members tr[data-name="node-2"][data-delay="1"]`),
 		chromedp.WaitVisible(`#members tr[data-name="node-3"][data-delay="1"]`))
 	if path := os.Getenv(EnvUIShot); path != "" {
@@ -129,7 +131,7 @@ func TestUIFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	step("the reset through node 3 in node 1's grid", 10*time.Second,
-		chromedp.WaitVisible(cell(tripped, "closed")),
+		chromedp.WaitVisible(row(tripped, "closed")),
 		chromedp.WaitNotPresent(fmt.Sprintf(`#open li[data-proxy=%q]`, tripped)))
 	if errs := b.Errors(); len(errs) > 0 {
 		t.Fatalf("the page logged errors: %q", errs)
