@@ -236,3 +236,20 @@ func TestUIModelMerge(t *testing.T) {
 		t.Errorf("model: got %v, want %v (stale event ignored; newer one kept over an older snapshot; the snapshot's feed; durations)", got, want)
 	}
 }
+
+// TestUIShowsReasonsAsText: a reason comes from any operator or node and
+// is shown as text, never as markup.
+func TestUIShowsReasonsAsText(t *testing.T) {
+	f := newFixture(t, Config{})
+	b := openUI(t, f)
+	const reason = `<img src=x id=injected onerror="document.body.dataset.owned=1">banned`
+	if _, err := f.cl.Trip(context.Background(), f.keys[1], time.Minute, reason); err != nil {
+		t.Fatal(err)
+	}
+	li := fmt.Sprintf(`#open li[data-proxy=%q]`, f.keys[1])
+	run(t, b, "the trip in the list", chromedp.WaitVisible(li))
+	got := eval[[]any](t, b, fmt.Sprintf(`[document.querySelector(%q).textContent.includes(%q), document.querySelectorAll('#injected, img').length, document.body.dataset.owned || '']`, li, reason))
+	if fmt.Sprint(got) != fmt.Sprint([]any{true, float64(0), ""}) {
+		t.Errorf("reason shown as text: %v, want [true 0 \"\"] (the text present, no element made of it)", got)
+	}
+}
