@@ -110,6 +110,19 @@ func TestUIFleet(t *testing.T) {
 	if _, err := clients[0].Trip(ctx, farm.Proxies[6].URL(), 30*time.Second, "connection refused ×5"); err != nil {
 		t.Fatal(err)
 	}
+	// One site open fleet-wide, and two proxies banned on another site.
+	if _, err := clients[1].TripAt(ctx, "", "example.com", 10*time.Minute, "failing through 5 proxies"); err != nil {
+		t.Fatal(err)
+	}
+	for i, reason := range map[int]string{1: "403 bans", 4: "429 too many requests"} {
+		if _, err := clients[2].TripAt(ctx, farm.Proxies[i].URL(), "shop.example", 3*time.Minute, reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step("the site and the pairs in node 1's grid", 10*time.Second,
+		chromedp.WaitVisible(`#grid .colhead[data-site="example.com"][data-phase="open"]`),
+		chromedp.WaitVisible(fmt.Sprintf(`#grid .cell[data-proxy=%q][data-site="shop.example"][data-phase="open"]`, farm.Proxies[1].URL())),
+		chromedp.WaitVisible(`#open li[data-site="example.com"][data-phase="open"]:not([data-owner=""])`))
 	step("delays from node 2 and node 3", 15*time.Second,
 		chromedp.WaitVisible(row(farm.Proxies[3].URL(), "open")),
 		chromedp.WaitVisible(row(farm.Proxies[6].URL(), "open")),

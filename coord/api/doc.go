@@ -56,8 +56,9 @@
 // and draws only what is visible, why each breaker that is not closed is
 // so and who probes it when, and the last 200 transitions. It is read-only
 // without a token; Trip and Reset send the token the user typed, kept in
-// sessionStorage (this tab) only. Until breakers carry sites, the grid has
-// one column, the proxies' own breakers.
+// sessionStorage (this tab) only, at every level: proxy, pair and site.
+// While no site has a breaker, the grid has one column, the proxies' own
+// breakers.
 //
 // Errors are {"error":{"code","message"}} with the HTTP status: 400 for bad
 // input and unknown JSON fields, 401 (with WWW-Authenticate) for a missing

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/proxywhirl/retrycoord/internal/browsertest"
+	"github.com/proxywhirl/retrycoord/state"
 )
 
 // The live view in a real headless Chromium, over one node. The fleet
@@ -164,7 +165,7 @@ func bigView(proxies, sites int) View {
 		v.Proxies = append(v.Proxies, ProxyView{Upstream: up, Attempts: 100, SuccessRate: 0.97, P95MS: 180})
 		if p%97 == 0 {
 			v.Breakers = append(v.Breakers, BreakerView{Breaker: Breaker{Upstream: up, Phase: "open", Gen: 1, Origin: "node-b",
-				Reason: "5 failures", Time: now, OpenFor: "30s"}, Level: "proxy", ProbeOwner: "node-c"})
+				Reason: "5 failures", Time: now, OpenFor: "30s", Level: "proxy"}, ProbeOwner: "node-c"})
 		}
 		for s := range sites {
 			if (p*7+s*13)%41 != 0 {
@@ -172,11 +173,11 @@ func bigView(proxies, sites int) View {
 			}
 			phase := []string{"open", "half-open", "closed"}[(p+s)%3]
 			v.Breakers = append(v.Breakers, BreakerView{Breaker: Breaker{Upstream: up, Phase: phase, Gen: 1, Origin: "node-a",
-				Reason: "403 bans", Time: now}, Level: "pair", Site: fmt.Sprintf("site-%02d.example", s)})
+				Reason: "403 bans", Time: now, Level: "pair", Site: fmt.Sprintf("site-%02d.example", s)}})
 		}
 	}
 	v.Breakers = append(v.Breakers, BreakerView{Breaker: Breaker{Phase: "open", Gen: 1, Origin: "node-b",
-		Reason: "failing through 5 proxies", Time: now}, Level: "site", Site: "site-07.example"})
+		Reason: "failing through 5 proxies", Time: now, Level: "site", Site: "site-07.example"}})
 	return v
 }
 
@@ -251,5 +252,51 @@ func TestUIShowsReasonsAsText(t *testing.T) {
 	got := eval[[]any](t, b, fmt.Sprintf(`[document.querySelector(%q).textContent.includes(%q), document.querySelectorAll('#injected, img').length, document.body.dataset.owned || '']`, li, reason))
 	if fmt.Sprint(got) != fmt.Sprint([]any{true, float64(0), ""}) {
 		t.Errorf("reason shown as text: %v, want [true 0 \"\"] (the text present, no element made of it)", got)
+	}
+}
+
+// TestUITripsSitesAndPairs: with sites, a site's column header and a
+// pair's cell trip and reset their own breakers through the buttons.
+func TestUITripsSitesAndPairs(t *testing.T) {
+	f := newFixture(t, Config{})
+	tb := f.c.Table()
+	const site = "shop.example"
+	// A pair breaker makes the site's column.
+	if _, err := f.cl.TripAt(context.Background(), f.keys[0], site, time.Minute, "403 bans"); err != nil {
+		t.Fatal(err)
+	}
+	b := openUI(t, f)
+	colHead := fmt.Sprintf(`#grid .colhead[data-site=%q]`, site)
+	pair := fmt.Sprintf(`#grid .cell[data-proxy=%q][data-site=%q]`, f.keys[1], site)
+	run(t, b, "the token, then trip the site from its column header",
+		chromedp.SendKeys(`#token`, testToken),
+		chromedp.Click(`#token-save`),
+		chromedp.WaitVisible(`#token-form[data-set="1"]`),
+		chromedp.Click(colHead),
+		chromedp.WaitVisible(`#trip`),
+		chromedp.Click(`#trip`),
+		chromedp.WaitVisible(colHead+`[data-phase="open"]`))
+	if st := tb.StateAt(state.SiteKey(site)); st != state.PhaseOpen {
+		t.Fatalf("after the site's trip button it is %v", st)
+	}
+	run(t, b, "trip a pair from its cell",
+		chromedp.Click(pair),
+		chromedp.Click(`#trip`),
+		chromedp.WaitVisible(pair+`[data-phase="open"]`))
+	if st := tb.StateAt(state.PairKey(f.keys[1], site)); st != state.PhaseOpen {
+		t.Fatalf("after the pair's trip button it is %v", st)
+	}
+	if st := tb.StateAt(state.ProxyKey(f.keys[1])); st != state.PhaseClosed {
+		t.Fatalf("a pair's trip opened the proxy: %v", st)
+	}
+	run(t, b, "reset the site from its column header",
+		chromedp.Click(colHead),
+		chromedp.Click(`#reset`),
+		chromedp.WaitVisible(colHead+`[data-phase="closed"]`))
+	if st := tb.StateAt(state.SiteKey(site)); st != state.PhaseClosed {
+		t.Fatalf("after the site's reset button it is %v", st)
+	}
+	if errs := b.Errors(); len(errs) > 0 {
+		t.Fatalf("the page logged errors: %q", errs)
 	}
 }

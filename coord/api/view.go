@@ -102,13 +102,12 @@ func (h *Handler) breakerViews() []BreakerView {
 		if !isBreaker(rec) {
 			continue
 		}
-		b := BreakerView{
-			Breaker: Breaker{Upstream: rec.Upstream, Eligible: tb.Eligible(rec.Upstream), InPool: h.c.Upstream(rec.Upstream) != nil},
-			Level:   "proxy",
-		}
+		k := rec.Key()
+		b := BreakerView{Breaker: Breaker{Level: k.Level().String(), Upstream: k.Proxy, Site: k.Site,
+			Eligible: tb.EligibleAt(k), InPool: k.Proxy != "" && h.c.Upstream(k.Proxy) != nil}}
 		fillBreaker(&b.Breaker, rec)
 		if rec.Phase != state.PhaseClosed && h.cfg.ProbeOwner != nil {
-			b.ProbeOwner = h.cfg.ProbeOwner(rec.Upstream)
+			b.ProbeOwner = h.cfg.ProbeOwner(k.String())
 		}
 		if rec.Phase == state.PhaseOpen {
 			b.ProbeAt = now.Add(rec.OpenFor).UTC().Round(time.Millisecond)

@@ -65,15 +65,10 @@ type ProxyView struct {
 	P95MS       float64 `json:"p95_ms"`       // 95th percentile latency of those attempts, ms
 }
 
-// BreakerView is a breaker as the live view shows it: the record, its
-// level and site, and who may probe it when.
+// BreakerView is a breaker as the live view shows it: the record (of any
+// level) and who may probe it when.
 type BreakerView struct {
 	Breaker
-	// Level is the breaker's level of blame: "proxy" for a proxy's own
-	// breaker; "pair" (proxy, site) and "site" once sites are recorded.
-	Level string `json:"level"`
-	// Site is the site of a pair or site breaker ("" for a proxy).
-	Site string `json:"site,omitempty"`
 	// ProbeAt is when an open breaker's open time runs out on the answering
 	// node, by its clock, and its probe owner may probe it (zero unless
 	// open).

@@ -143,8 +143,7 @@ function drawDetail() {
   }
   d.replaceChildren(...lines.map((t, i) => el(i ? 'p' : 'h3', { textContent: t })));
   d.dataset.phase = b ? b.phase : 'closed';
-  // The API trips and resets proxies; sites and pairs come with per-site breakers.
-  $('#actions').hidden = selected.kind !== 'proxy';
+  $('#actions').hidden = !target();
 }
 
 // --- the API -------------------------------------------------------------
@@ -178,23 +177,35 @@ async function write(path, body) {
   return false;
 }
 
+// target returns the API path of the selected breaker (proxy, pair or
+// site) and a name for messages; null when nothing that trips is selected.
+function target() {
+  if (!selected) return null;
+  const up = encodeURIComponent(selected.upstream), site = encodeURIComponent(selected.site);
+  switch (selected.kind) {
+    case 'proxy': return { path: `/v1/breakers/${up}`, query: '', name: selected.upstream };
+    case 'pair': return { path: `/v1/breakers/${up}`, query: `?site=${site}`, name: `${selected.upstream} on ${selected.site}` };
+    case 'site': return { path: `/v1/sites/${site}`, query: '', name: `site ${selected.site}` };
+  }
+  return null;
+}
+
 async function trip() {
-  if (!selected || selected.kind !== 'proxy') return;
-  const up = selected.upstream;
+  const tg = target();
+  if (!tg) return;
   const forv = $('#trip-for').value.trim();
   if (forv && forv !== '0' && parseDuration(forv) <= 0) {
     say(`open for "${forv}": want a duration such as 30s, 5m or 1h`, true);
     return;
   }
-  if (await write(`/v1/breakers/${encodeURIComponent(up)}/trip`, { for: forv, reason: $('#trip-reason').value })) {
-    say(`tripped ${up}`);
+  if (await write(`${tg.path}/trip${tg.query}`, { for: forv, reason: $('#trip-reason').value })) {
+    say(`tripped ${tg.name}`);
   }
 }
 
 async function reset() {
-  if (!selected || selected.kind !== 'proxy') return;
-  const up = selected.upstream;
-  if (await write(`/v1/breakers/${encodeURIComponent(up)}/reset`)) say(`reset ${up}`);
+  const tg = target();
+  if (tg && await write(`${tg.path}/reset${tg.query}`)) say(`reset ${tg.name}`);
 }
 
 let refreshing = null;
