@@ -155,6 +155,18 @@ func (n *Node) Start() error {
 	mc.Events = (*events)(n)
 	mc.LogOutput, mc.Logger = nil, newMemberlistLogger(cfg.Logger)
 	mc.Transport = cfg.Transport
+	var own *netTransport
+	if mc.Transport == nil {
+		var err error
+		if own, err = newNetTransport(cfg.BindAddr, cfg.BindPort); err != nil {
+			return err
+		}
+		mc.Transport = own
+		if mc.BindPort == 0 { // as memberlist does for its own transport
+			mc.BindPort = own.port()
+			mc.AdvertisePort = mc.BindPort
+		}
+	}
 	n.queue.RetransmitMult = mc.RetransmitMult
 
 	// Subscribed before anything can merge: every change from here on
@@ -167,6 +179,9 @@ func (n *Node) Start() error {
 	go n.sendLoop()
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if own != nil {
+			_ = own.Shutdown()
+		}
 		close(n.done)
 		n.wg.Wait()
 		n.sub.Close()
