@@ -109,7 +109,7 @@ func benchPropagation(b *testing.B, size int, mode string) {
 	}()
 
 	var lat []time.Duration
-	missed := 0
+	missed, partial := 0, 0
 	iter := 0
 	b.ReportAllocs()
 	for b.Loop() {
@@ -128,7 +128,11 @@ func benchPropagation(b *testing.B, size int, mode string) {
 		}
 		target.Store(&up)
 		start := time.Now()
-		ms[rand.IntN(size)].tb.Trip(up, time.Hour, "bench")
+		from := ms[rand.IntN(size)]
+		if len(from.node.alivePeers()) < size-1 {
+			partial++ // the tripping node does not see every other as alive
+		}
+		from.tb.Trip(up, time.Hour, "bench")
 		select {
 		case <-allIn:
 		case <-time.After(5 * time.Second):
@@ -153,6 +157,12 @@ func benchPropagation(b *testing.B, size int, mode string) {
 	b.ReportMetric(ms2(pct(0.99)), "p99-ms")
 	b.ReportMetric(ms2(lat[len(lat)-1]), "max-ms")
 	b.ReportMetric(float64(missed), "missed")
+	b.ReportMetric(float64(partial), "partial-views")
+	minMembers := size
+	for _, m := range ms {
+		minMembers = min(minMembers, len(m.node.Members()))
+	}
+	b.ReportMetric(float64(minMembers), "min-members")
 }
 
 // quiesce waits (at most 3s) until no node has gossip left to send for the

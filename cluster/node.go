@@ -40,14 +40,15 @@ type Node struct {
 	inbox  chan []byte         // NotifyMsg → receiver
 	metaCh chan struct{}       // guard → metaLoop: the node metadata changed
 
-	peers  peers
-	view   memberView // members, copied from memberlist's events (members.go)
-	addr   string     // "host:port", set by Start before any reader starts
-	guard  guard
-	stats  counters
-	seedMu sync.Mutex // guards seeds
-	seeds  []string
-	keys   keyManager // the gossip keyring (keys.go)
+	peers   peers
+	view    memberView // members, copied from memberlist's events (members.go)
+	addr    string     // "host:port", set by Start before any reader starts
+	guard   guard
+	stats   counters
+	traffic traffic    // bytes sent, by what they carry (traffic.go)
+	seedMu  sync.Mutex // guards seeds
+	seeds   []string
+	keys    keyManager // the gossip keyring (keys.go)
 
 	rejoins rejoins     // what to re-join after a partition (rejoin.go)
 	hasLeft atomic.Bool // Leave was called: no more re-joins
@@ -158,7 +159,7 @@ func (n *Node) Start() error {
 	var own *netTransport
 	if mc.Transport == nil {
 		var err error
-		if own, err = newNetTransport(cfg.BindAddr, cfg.BindPort); err != nil {
+		if own, err = newNetTransport(cfg.BindAddr, cfg.BindPort, &n.traffic.wire); err != nil {
 			return err
 		}
 		mc.Transport = own

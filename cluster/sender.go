@@ -92,10 +92,21 @@ func (n *Node) disseminate(batch []state.Transition) {
 	}
 	packets, big := packRecords(out, PacketBudget)
 	if len(packets) <= burstPackets && len(big) == 0 {
+		n.traffic.records.Add(uint64(packetBytes(packets) * len(peers)))
 		n.sendPackets(peers, packets)
 		return
 	}
-	n.sendReliable(peers, encodeRecords(out))
+	msg := encodeRecords(out)
+	n.traffic.records.Add(uint64(len(msg) * len(peers)))
+	n.sendReliable(peers, msg)
+}
+
+func packetBytes(packets [][]byte) int {
+	sum := 0
+	for _, p := range packets {
+		sum += len(p)
+	}
+	return sum
 }
 
 // sendPackets sends every packet to every peer by UDP.
@@ -202,5 +213,7 @@ func (n *Node) sendEvidence(evs []state.Evidence) {
 		return
 	}
 	n.stats.evidenceSent.Add(uint64(len(evs)))
-	n.sendPackets(peers, packEvidence(n.name, evs, PacketBudget))
+	packets := packEvidence(n.name, evs, PacketBudget)
+	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers)))
+	n.sendPackets(peers, packets)
 }

@@ -40,13 +40,15 @@ type netTransport struct {
 	shut     atomic.Bool
 	once     sync.Once
 	wg       sync.WaitGroup
+	sent     *atomic.Uint64 // bytes written, packets and streams; nil: not counted
 }
 
 var _ memberlist.NodeAwareTransport = (*netTransport)(nil)
 
 // newNetTransport listens on addr:port (TCP first; port 0 picks a free one,
-// then UDP on the same port) and starts the two listener goroutines.
-func newNetTransport(addr string, port int) (*netTransport, error) {
+// then UDP on the same port) and starts the two listener goroutines. It
+// adds the bytes it writes to sent unless sent is nil.
+func newNetTransport(addr string, port int, sent *atomic.Uint64) (*netTransport, error) {
 	ip := net.ParseIP(addr)
 	if ip == nil {
 		return nil, fmt.Errorf("cluster: bind address %q is not an IP address", addr)
@@ -69,6 +71,7 @@ func newNetTransport(addr string, port int) (*netTransport, error) {
 		packetCh: make(chan *memberlist.Packet),
 		streamCh: make(chan net.Conn),
 		done:     make(chan struct{}),
+		sent:     sent,
 	}
 	t.wg.Add(2)
 	go t.tcpLoop()
@@ -120,7 +123,10 @@ func (t *netTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time
 		ap = ua.AddrPort()
 	}
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	_, err = t.udp.WriteToUDPAddrPort(b, ap)
+	k, err := t.udp.WriteToUDPAddrPort(b, ap)
+	if t.sent != nil {
+		t.sent.Add(uint64(k))
+	}
 	return time.Now(), err
 }
 
@@ -132,7 +138,11 @@ func (t *netTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn
 
 func (t *netTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
-	return d.Dial("tcp", a.Addr)
+	c, err := d.Dial("tcp", a.Addr)
+	if err != nil || t.sent == nil {
+		return c, err
+	}
+	return countingConn{c, t.sent}, nil
 }
 
 func (t *netTransport) StreamCh() <-chan net.Conn { return t.streamCh }
@@ -168,8 +178,12 @@ func (t *netTransport) tcpLoop() {
 			continue
 		}
 		backoff = 0
+		var c net.Conn = conn
+		if t.sent != nil {
+			c = countingConn{conn, t.sent}
+		}
 		select {
-		case t.streamCh <- conn:
+		case t.streamCh <- c:
 		case <-t.done:
 			_ = conn.Close()
 			return

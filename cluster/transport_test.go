@@ -11,12 +11,12 @@ import (
 // transport hands out 64 KiB per packet), it comes from the sender's
 // address, and the read buffer is not shared between packets.
 func TestNetTransportPacketOwnsItsLength(t *testing.T) {
-	a, err := newNetTransport("127.0.0.1", 0)
+	a, err := newNetTransport("127.0.0.1", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Shutdown()
-	b, err := newNetTransport("127.0.0.1", 0)
+	b, err := newNetTransport("127.0.0.1", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestNetTransportPacketOwnsItsLength(t *testing.T) {
 // received packet waits for a reader that never comes (goleak checks the
 // goroutines ended).
 func TestNetTransportShutdownUnblocks(t *testing.T) {
-	a, err := newNetTransport("127.0.0.1", 0)
+	a, err := newNetTransport("127.0.0.1", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
