@@ -45,15 +45,14 @@ const (
 // AttemptRing attempts, hourly aggregates for HoursKept hours (also per
 // upstream), and the last EventRing breaker events. Recording allocates
 // nothing in the steady state and takes two short locks that concurrent
-// attempts rarely share: one of ringStripes locks over the ring slot the
-// attempt's sequence number picks, and one of aggShards locks over the
-// aggregates of the upstream's shard. The ring stays exact: Attempts
+// attempts rarely share: the lock of the ring slot the attempt's sequence
+// number picks, and one of aggShards locks over the aggregates of the
+// upstream's shard. The ring stays exact: Attempts
 // returns the last attempts in the order they were numbered. A Recorder is
 // safe for concurrent use.
 type Recorder struct {
 	total  atomic.Uint64 // attempts ever recorded: the last sequence number handed out
 	ring   []attemptSlot // len AttemptRing; sequence s lives in ring[(s-1)%AttemptRing]
-	ringMu [ringStripes]stripe
 	shards [aggShards]aggShard
 
 	evMu   sync.Mutex // guards events and nextEv
@@ -62,12 +61,8 @@ type Recorder struct {
 	now    func() time.Time // for queries
 }
 
-// ringStripes and aggShards are powers of two, far above the cores that
-// record at once.
-const (
-	ringStripes = 64
-	aggShards   = 16
-)
+// aggShards is a power of two, far above the cores that record at once.
+const aggShards = 16
 
 // shardOf returns the aggregate shard of an upstream key: FNV-1a, so that
 // an upstream's shard is the same in every run.
@@ -80,15 +75,10 @@ func shardOf(key string) uint32 {
 	return h % aggShards
 }
 
-// stripe is one lock of the ring, alone on its cache line.
-type stripe struct {
-	mu sync.Mutex // guards ring[i] for i%ringStripes == this stripe's index
-	_  [64 - 8]byte
-}
-
 // attemptSlot is one slot of the ring: the attempt numbered seq (0: never
-// written).
+// written), under a lock of its own on the same cache lines.
 type attemptSlot struct {
+	mu  sync.Mutex // guards seq and a
 	seq uint64
 	a   Attempt
 }
@@ -129,12 +119,12 @@ func unixHour(t time.Time) int64 { return t.Unix() / 3600 }
 func (r *Recorder) add(a *Attempt) {
 	seq := r.total.Add(1)
 	i := (seq - 1) % AttemptRing
-	st := &r.ringMu[i%ringStripes]
-	st.mu.Lock()
-	if sl := &r.ring[i]; sl.seq < seq { // a writer 10,000 attempts later may have been quicker
+	sl := &r.ring[i]
+	sl.mu.Lock()
+	if sl.seq < seq { // a writer 10,000 attempts later may have been quicker
 		sl.seq, sl.a = seq, *a
 	}
-	st.mu.Unlock()
+	sl.mu.Unlock()
 
 	h := unixHour(a.Time)
 	sh := &r.shards[shardOf(a.Upstream)]
@@ -203,12 +193,12 @@ func (r *Recorder) Attempts(n int) []Attempt {
 	out := make([]Attempt, 0, n)
 	for seq := last - uint64(n) + 1; seq <= last; seq++ {
 		i := (seq - 1) % AttemptRing
-		st := &r.ringMu[i%ringStripes]
-		st.mu.Lock()
-		if sl := &r.ring[i]; sl.seq == seq {
+		sl := &r.ring[i]
+		sl.mu.Lock()
+		if sl.seq == seq {
 			out = append(out, sl.a)
 		}
-		st.mu.Unlock()
+		sl.mu.Unlock()
 	}
 	return out
 }
