@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,8 +78,15 @@ func BenchmarkForwardThroughput(b *testing.B) {
 		benchThroughput(b, up.URL(), origin.URL)
 	})
 	b.Run("via-agent", func(b *testing.B) {
-		_, purl := serve(b, Config{Coordinator: newCoord(b, up.URL())})
+		c := newCoord(b, up.URL())
+		_, purl := serve(b, Config{Coordinator: c})
 		benchThroughput(b, purl, origin.URL)
+		if s := c.Recorder().Summary(); s.Requests > 0 {
+			b.ReportMetric(float64(s.Attempts)/float64(s.Requests), "attempts/req")
+			if len(s.Failures) > 0 {
+				b.Logf("failed attempts: %v", s.Failures)
+			}
+		}
 	})
 }
 
@@ -114,6 +122,7 @@ func benchThroughput(b *testing.B, proxyURL, target string) {
 	b.SetParallelism(max(1, throughputClients/runtime.GOMAXPROCS(0)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -124,4 +133,17 @@ func benchThroughput(b *testing.B, proxyURL, target string) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/req")
+}
+
+// processCPU returns the CPU time (user and system) this process used so
+// far. On a shared machine req/s follows whatever CPU the others leave;
+// CPU per request does not, and on a machine where every process of the
+// chain is CPU-bound, req/s is the cores over it.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
