@@ -12,12 +12,21 @@ import (
 // body. All integers are varints; every length is bounded before anything is
 // allocated.
 //
-//	records  (kind 1, version 1): record*           until the end of the message
-//	evidence (kind 2, version 1): origin evidence*  until the end of the message
+//	records  (kind 1, version 1 or 2): record*           until the end of the message
+//	evidence (kind 2, version 1 or 2): origin evidence*  until the end of the message
 //
-//	record:   the record body of package state (state.AppendRecord)
-//	evidence: upstream:str gen:uvarint nbuckets:uvarint (index:varint failures:uvarint)*
+//	record:   the record body of package state (state.AppendRecord); in
+//	          version 1 never with a site, in version 2 perhaps with one
+//	evidence: version 1: upstream:str gen:uvarint nbuckets:uvarint (index:varint failures:uvarint)*
+//	          version 2: upstream:str site:str gen:uvarint nbuckets:uvarint
+//	                     (index:varint failures:uvarint calls:uvarint)*
 //	str, bytes: length:uvarint, then that many bytes
+//
+// A records message is written in version 1 unless one of its records has
+// a site (a pair's or a site's breaker), so that nodes that predate sites
+// still read every proxy's record and skip (and count) the rest. Evidence is
+// written in version 2; version 1 evidence is read with its calls equal to
+// its failures.
 
 // msgKind is the first byte of a message. Kinds are wire values: they start
 // at 1 and are append-only.
@@ -28,8 +37,20 @@ const (
 	msgEvidence msgKind = 2 // one node's failure evidence
 )
 
-// codecVersion is the only body version this codec reads and writes.
-const codecVersion = 1
+// Message versions this codec reads; it writes the lowest that can carry a
+// message.
+const (
+	codecV1      = 1 // records without sites; evidence without sites or calls
+	codecVersion = 2 // records with sites; evidence with sites and calls
+)
+
+// recordsVersion is the version of a records message holding r.
+func recordsVersion(r state.Record) byte {
+	if r.HasSite() {
+		return codecVersion
+	}
+	return codecV1
+}
 
 // PacketBudget is the largest message sent by UDP, in bytes: what fits in
 // memberlist's 1,400-byte packets after its own framing and AES-GCM
@@ -63,8 +84,8 @@ type message struct {
 }
 
 // appendHeader starts a message.
-func appendHeader(dst []byte, k msgKind) []byte {
-	return append(dst, byte(k), codecVersion)
+func appendHeader(dst []byte, k msgKind, version byte) []byte {
+	return append(dst, byte(k), version)
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -74,10 +95,11 @@ func appendString(dst []byte, s string) []byte {
 
 // encodeRecords returns one records message holding every record.
 func encodeRecords(recs []state.Record) []byte {
-	buf := appendHeader(make([]byte, 0, 64*len(recs)+headerLen), msgRecords)
+	buf := appendHeader(make([]byte, 0, 64*len(recs)+headerLen), msgRecords, codecV1)
 	for _, r := range recs {
 		if r.Fits() {
 			buf = state.AppendRecord(buf, r)
+			buf[1] = max(buf[1], recordsVersion(r))
 		}
 	}
 	return buf
@@ -103,9 +125,10 @@ func packRecords(recs []state.Record, budget int) (packets [][]byte, big []state
 			cur = nil
 		}
 		if cur == nil {
-			cur = appendHeader(make([]byte, 0, budget), msgRecords)
+			cur = appendHeader(make([]byte, 0, budget), msgRecords, codecV1)
 		}
 		cur = append(cur, one...)
+		cur[1] = max(cur[1], recordsVersion(r))
 	}
 	if cur != nil {
 		packets = append(packets, cur)
@@ -121,11 +144,13 @@ func appendEvidence(dst []byte, ev state.Evidence) []byte {
 		bs = bs[len(bs)-maxBuckets:]
 	}
 	dst = appendString(dst, ev.Upstream)
+	dst = appendString(dst, ev.Site)
 	dst = binary.AppendUvarint(dst, ev.Gen)
 	dst = binary.AppendUvarint(dst, uint64(len(bs)))
 	for _, b := range bs {
 		dst = binary.AppendVarint(dst, b.Index)
 		dst = binary.AppendUvarint(dst, uint64(b.Failures))
+		dst = binary.AppendUvarint(dst, uint64(b.Calls))
 	}
 	return dst
 }
@@ -136,10 +161,10 @@ func packEvidence(origin string, evs []state.Evidence, budget int) [][]byte {
 	var packets [][]byte
 	var cur, one []byte
 	start := func() []byte {
-		return appendString(appendHeader(make([]byte, 0, budget), msgEvidence), origin)
+		return appendString(appendHeader(make([]byte, 0, budget), msgEvidence, codecVersion), origin)
 	}
 	for _, ev := range evs {
-		if len(ev.Upstream) > state.MaxKeyLen {
+		if len(ev.Upstream) > state.MaxKeyLen || len(ev.Site) > state.MaxSiteLen {
 			continue
 		}
 		one = appendEvidence(one[:0], ev)
@@ -214,7 +239,8 @@ func decode(buf []byte) (message, error) {
 	if m.kind != msgRecords && m.kind != msgEvidence {
 		return message{}, errUnknownKind
 	}
-	if buf[1] != codecVersion {
+	version := buf[1]
+	if version != codecV1 && version != codecVersion {
 		return message{}, errUnknownVersion
 	}
 	d := &decoder{buf: buf[headerLen:]}
@@ -235,6 +261,10 @@ func decode(buf []byte) (message, error) {
 				d.fail()
 				continue
 			}
+			if version == codecV1 && r.HasSite() {
+				d.fail() // a site in a version that has none
+				continue
+			}
 			m.records = append(m.records, r)
 		}
 	case msgEvidence:
@@ -250,7 +280,7 @@ func decode(buf []byte) (message, error) {
 				d.fail()
 				break
 			}
-			ev := decodeEvidence(d)
+			ev := decodeEvidence(d, version)
 			if d.err == nil {
 				m.evidence = append(m.evidence, ev)
 			}
@@ -262,12 +292,17 @@ func decode(buf []byte) (message, error) {
 	return m, nil
 }
 
-func decodeEvidence(d *decoder) state.Evidence {
+func decodeEvidence(d *decoder, version byte) state.Evidence {
 	var ev state.Evidence
 	ev.Upstream = d.string(state.MaxKeyLen)
+	per := uint64(2) // bytes per bucket, at least
+	if version >= codecVersion {
+		ev.Site = d.string(state.MaxSiteLen)
+		per = 3
+	}
 	ev.Gen = d.uvarint()
 	n := d.uvarint()
-	if d.err != nil || n > maxBuckets || n > uint64(len(d.buf))/2 {
+	if d.err != nil || n > maxBuckets || n > uint64(len(d.buf))/per {
 		d.fail()
 		return state.Evidence{}
 	}
@@ -277,13 +312,17 @@ func decodeEvidence(d *decoder) state.Evidence {
 	for range n {
 		idx := d.varint()
 		f := d.uvarint()
-		if f > math.MaxUint32 {
+		c := f
+		if version >= codecVersion {
+			c = d.uvarint()
+		}
+		if f > math.MaxUint32 || c > math.MaxUint32 {
 			d.fail()
 		}
 		if d.err != nil {
 			return state.Evidence{}
 		}
-		ev.Buckets = append(ev.Buckets, state.EvidenceBucket{Index: idx, Failures: uint32(f)})
+		ev.Buckets = append(ev.Buckets, state.EvidenceBucket{Index: idx, Failures: uint32(f), Calls: uint32(c)})
 	}
 	return ev
 }

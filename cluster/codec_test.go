@@ -19,11 +19,50 @@ var sampleRecords = []state.Record{
 	{Kind: state.KindPool, Upstream: "socks5://10.0.0.3:1080", HLC: 11, Origin: "node-c", Value: []byte(`{"region":"eu"}`)},
 	{Kind: state.KindPool, Upstream: "socks5://10.0.0.4:1080", HLC: 12, Origin: "node-c", Deleted: true},
 	{Kind: state.KindPolicy, HLC: 13, Origin: "node-a", Value: []byte("breaker:\n  failure_threshold: 5\n")},
+	{Kind: state.KindBreaker, Upstream: "http://10.0.0.9:8080", Site: "example.com", Gen: 2, Phase: state.PhaseOpen, HLC: 3, Origin: "node-b", Reason: "failure threshold reached"},
+	{Kind: state.KindBreaker, Site: "example.org", Gen: 1, Phase: state.PhaseOpen, HLC: 4, Origin: "node-b", Reason: "failing through 5 proxies"},
 }
 
 var sampleEvidence = []state.Evidence{
 	{Upstream: "http://10.0.0.1:8080", Gen: 7, Buckets: []state.EvidenceBucket{{Index: -1, Failures: 2}, {Index: 28_000_000, Failures: 4_000_000_000}}},
 	{Upstream: "http://10.0.0.2:8080", Gen: 0, Buckets: []state.EvidenceBucket{{Index: 5, Failures: 1}}},
+	{Upstream: "http://10.0.0.2:8080", Site: "a.com", Gen: 1, Buckets: []state.EvidenceBucket{{Index: 6, Failures: 2, Calls: 9}}},
+	{Site: "b.com", Buckets: []state.EvidenceBucket{{Index: 7, Failures: 3, Calls: 3}}},
+}
+
+// TestCodecVersions: a records message is version 1 (what nodes before
+// sites read) unless a record in it has a site; a version 1 message with
+// a site is malformed; version 1 evidence reads with calls = failures.
+func TestCodecVersions(t *testing.T) {
+	proxyOnly := state.Record{Upstream: "http://10.0.0.1:8080", Gen: 1, Phase: state.PhaseOpen, HLC: 1, Origin: "a"}
+	pair := proxyOnly
+	pair.Site = "a.com"
+	if v := encodeRecords([]state.Record{proxyOnly})[1]; v != codecV1 {
+		t.Errorf("proxy records: version %d, want %d", v, codecV1)
+	}
+	msg := encodeRecords([]state.Record{proxyOnly, pair})
+	if v := msg[1]; v != codecVersion {
+		t.Errorf("records with a pair: version %d, want %d", v, codecVersion)
+	}
+	packets, _ := packRecords([]state.Record{proxyOnly, pair}, PacketBudget)
+	if len(packets) != 1 || packets[0][1] != codecVersion {
+		t.Errorf("packRecords: %d packets, version %d; want 1, %d", len(packets), packets[0][1], codecVersion)
+	}
+	msg[1] = codecV1
+	if _, err := decode(msg); err != errMalformed {
+		t.Errorf("a site in version 1 decodes with %v, want errMalformed", err)
+	}
+	v1 := appendString(appendHeader(nil, msgEvidence, codecV1), "n")
+	v1 = appendString(v1, "u")
+	v1 = append(v1, 0, 1, 8, 4) // gen 0, one bucket: index 4, failures 4
+	m, err := decode(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []state.Evidence{{Upstream: "u", Buckets: []state.EvidenceBucket{{Index: 4, Failures: 4, Calls: 4}}}}
+	if diff := cmp.Diff(want, m.evidence); diff != "" {
+		t.Errorf("version 1 evidence (-want +got):\n%s", diff)
+	}
 }
 
 func TestCodecRoundTrip(t *testing.T) {
@@ -81,7 +120,7 @@ func TestPackRecordsRespectsBudget(t *testing.T) {
 
 func TestDecodeRejects(t *testing.T) {
 	valid := encodeRecords(sampleRecords[:1])
-	unknownRecord := appendHeader(nil, msgRecords)
+	unknownRecord := appendHeader(nil, msgRecords, codecV1)
 	r := sampleRecords[1]
 	r.Kind = 99
 	unknownRecord = state.AppendRecord(unknownRecord, r)
@@ -94,12 +133,12 @@ func TestDecodeRejects(t *testing.T) {
 		{"header only kind", []byte{1}, errMalformed},
 		{"unknown kind", []byte{9, 1, 0}, errUnknownKind},
 		{"zero kind", []byte{0, 1}, errUnknownKind},
-		{"unknown version", []byte{1, 2, 0}, errUnknownVersion},
+		{"unknown version", []byte{1, 3, 0}, errUnknownVersion},
 		{"truncated", valid[:len(valid)-3], errMalformed},
-		{"oversized string", append(appendHeader(nil, msgRecords), 1, 0xff, 0xff, 0xff, 0xff, 0x0f), errMalformed},
+		{"oversized string", append(appendHeader(nil, msgRecords, codecV1), 1, 0xff, 0xff, 0xff, 0xff, 0x0f), errMalformed},
 		{"bad flags", func() []byte { b := encodeRecords(sampleRecords[1:2]); b[len(b)-2] = 0x80; return b }(), errMalformed},
-		{"evidence without origin", appendHeader(nil, msgEvidence), errMalformed},
-		{"too many buckets", append(appendString(appendString(appendHeader(nil, msgEvidence), "a"), "u"), 0, 200), errMalformed},
+		{"evidence without origin", appendHeader(nil, msgEvidence, codecVersion), errMalformed},
+		{"too many buckets", append(appendString(appendString(appendHeader(nil, msgEvidence, codecVersion), "a"), "u"), 0, 200), errMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := decode(tc.buf); !errors.Is(err, tc.want) {
@@ -133,7 +172,7 @@ func FuzzDecode(f *testing.F) {
 		case msgRecords:
 			again = encodeRecords(m.records)
 		case msgEvidence:
-			again = appendString(appendHeader(nil, msgEvidence), m.origin)
+			again = appendString(appendHeader(nil, msgEvidence, codecVersion), m.origin)
 			for _, ev := range m.evidence {
 				again = appendEvidence(again, ev)
 			}

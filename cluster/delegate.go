@@ -234,11 +234,11 @@ func (n *Node) enqueueBroadcast(r state.Record) {
 	if r.IsBreaker() {
 		k = state.KindBreaker
 	}
-	msg := state.AppendRecord(appendHeader(nil, msgRecords), r)
+	msg := state.AppendRecord(appendHeader(nil, msgRecords, recordsVersion(r)), r)
 	if len(msg) > PacketBudget {
 		return // too big to gossip; fan-out and push/pull carry it
 	}
-	n.queue.QueueBroadcast(&broadcast{name: string(rune('0'+k)) + ":" + r.Upstream, msg: msg})
+	n.queue.QueueBroadcast(&broadcast{name: string(rune('0'+k)) + ":" + r.Key().String(), msg: msg})
 	if n.queue.NumQueued() > maxQueued {
 		n.queue.Prune(maxQueued)
 	}

@@ -63,11 +63,11 @@ func TestGossipBadInput(t *testing.T) {
 	}
 	// Random bytes behind a valid header: checked to be malformed below,
 	// so that the seed, not luck, decides the case.
-	randomBody := append(appendHeader(nil, msgRecords), random(300, 1)...)
-	unknownRecord := state.AppendRecord(appendHeader(nil, msgRecords), state.Record{Kind: 9, Upstream: "http://10.0.1.3:80", Gen: 1, Phase: state.PhaseOpen, HLC: 1, Origin: "x"})
+	randomBody := append(appendHeader(nil, msgRecords, codecV1), random(300, 1)...)
+	unknownRecord := state.AppendRecord(appendHeader(nil, msgRecords, codecV1), state.Record{Kind: 9, Upstream: "http://10.0.1.3:80", Gen: 1, Phase: state.PhaseOpen, HLC: 1, Origin: "x"})
 	bigKey := encodeRecords(nil)
 	bigKey = state.AppendRecord(bigKey, state.Record{Kind: state.KindBreaker, Upstream: "http://" + strings.Repeat("h", state.MaxKeyLen) + ":1", Gen: 1, Phase: state.PhaseOpen, Origin: "x"})
-	bigValue := appendHeader(nil, msgRecords)
+	bigValue := appendHeader(nil, msgRecords, codecV1)
 	bigValue = append(bigValue, byte(state.KindPool))
 	bigValue = appendString(bigValue, "http://10.0.1.4:80")
 	bigValue = append(bigValue, 1, byte(state.PhaseClosed), 1)
@@ -85,16 +85,16 @@ func TestGossipBadInput(t *testing.T) {
 	}{
 		{name: "one byte", msg: []byte{byte(msgRecords)}, want: badCounters{Malformed: 1}},
 		{name: "truncated record", msg: valid[:len(valid)-3], want: badCounters{Malformed: 1}},
-		{name: "truncated varint", msg: append(appendHeader(nil, msgRecords), 1, 0x80), want: badCounters{Malformed: 1}},
-		{name: "truncated evidence", msg: appendString(appendHeader(nil, msgEvidence), "n")[:3], want: badCounters{Malformed: 1}},
-		{name: "evidence without origin", msg: appendHeader(nil, msgEvidence), want: badCounters{Malformed: 1}},
-		{name: "length beyond the message", msg: append(appendHeader(nil, msgRecords), 1, 0xff, 0xff, 0xff, 0xff, 0x0f), want: badCounters{Malformed: 1}},
+		{name: "truncated varint", msg: append(appendHeader(nil, msgRecords, codecV1), 1, 0x80), want: badCounters{Malformed: 1}},
+		{name: "truncated evidence", msg: appendString(appendHeader(nil, msgEvidence, codecVersion), "n")[:3], want: badCounters{Malformed: 1}},
+		{name: "evidence without origin", msg: appendHeader(nil, msgEvidence, codecVersion), want: badCounters{Malformed: 1}},
+		{name: "length beyond the message", msg: append(appendHeader(nil, msgRecords, codecV1), 1, 0xff, 0xff, 0xff, 0xff, 0x0f), want: badCounters{Malformed: 1}},
 		{name: "key over the bound", msg: bigKey, want: badCounters{Malformed: 1}},
 		{name: "value over the bound", msg: bigValue, reliable: true, want: badCounters{Malformed: 1}},
-		{name: "too many buckets", msg: append(appendString(appendString(appendHeader(nil, msgEvidence), "a"), "u"), 0, 200), want: badCounters{Malformed: 1}},
+		{name: "too many buckets", msg: append(appendString(appendString(appendHeader(nil, msgEvidence, codecVersion), "a"), "u"), 0, 200), want: badCounters{Malformed: 1}},
 		{name: "bad flags", msg: func() []byte { b := slices.Clone(valid); b[len(b)-2] = 0x80; return b }(), want: badCounters{Malformed: 1}},
 		{name: "version 0", msg: append([]byte{byte(msgRecords), 0}, valid[2:]...), want: badCounters{UnknownVersion: 1}},
-		{name: "version 2", msg: append([]byte{byte(msgRecords), 2}, valid[2:]...), want: badCounters{UnknownVersion: 1}},
+		{name: "version 3", msg: append([]byte{byte(msgRecords), 3}, valid[2:]...), want: badCounters{UnknownVersion: 1}},
 		{name: "version 255 evidence", msg: []byte{byte(msgEvidence), 255, 1, 'n'}, want: badCounters{UnknownVersion: 1}},
 		{name: "kind 0", msg: append([]byte{0, codecVersion}, valid[2:]...), want: badCounters{UnknownKind: 1}},
 		{name: "kind 42", msg: []byte{42, codecVersion, 1, 2, 3}, want: badCounters{UnknownKind: 1}},

@@ -23,11 +23,11 @@ type guard struct {
 	n       *Node
 	suspect atomic.Bool
 
-	mu      sync.Mutex              // guards pending
-	pending map[string]*pendingTrip // upstream → remote trips awaiting confirmation
+	mu      sync.Mutex                 // guards pending
+	pending map[state.Key]*pendingTrip // breaker → remote trips awaiting confirmation
 
-	shadowMu sync.Mutex        // guards shadows
-	shadows  map[string]shadow // upstream → what the fleet may hold (shadow.go)
+	shadowMu sync.Mutex           // guards shadows
+	shadows  map[state.Key]shadow // breaker → what the fleet may hold (shadow.go)
 }
 
 type pendingTrip struct {
@@ -41,8 +41,8 @@ const maxPending = 10_000
 
 func (g *guard) init(n *Node) {
 	g.n = n
-	g.pending = make(map[string]*pendingTrip)
-	g.shadows = make(map[string]shadow)
+	g.pending = make(map[state.Key]*pendingTrip)
+	g.shadows = make(map[state.Key]shadow)
 }
 
 // evaluate recomputes whether this node suspects its own network, updates
@@ -97,12 +97,13 @@ func (g *guard) ownSnapshotRecord(r state.Record) bool {
 	return r.IsBreaker() && r.Origin == g.n.name && r.Phase != state.PhaseClosed
 }
 
-// heldByOthers counts the breakers that another node's record holds open
-// or half-open.
+// heldByOthers counts the proxies whose breaker another node's record
+// holds open or half-open (pairs and sites are not upstreams: OwnFailing
+// counts proxies only).
 func (g *guard) heldByOthers() int {
 	held := 0
 	for _, r := range g.n.tb.Snapshot() {
-		if r.IsBreaker() && r.Phase != state.PhaseClosed && r.Origin != g.n.name {
+		if r.IsBreaker() && r.Site == "" && r.Phase != state.PhaseClosed && r.Origin != g.n.name {
 			held++
 		}
 	}
@@ -117,14 +118,14 @@ func (g *guard) confirm(r state.Record, now time.Time) (state.Record, bool) {
 	if k <= 1 {
 		return r, true
 	}
-	cur, ok := g.n.tb.Record(r.Upstream)
+	cur, ok := g.n.tb.RecordAt(r.Key())
 	if ok && cur.Phase != state.PhaseClosed && cur.Gen >= r.Gen {
 		return r, true // nothing new to adopt; the merge settles the order
 	}
 	window := g.n.tb.Policy().Window
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	p := g.pending[r.Upstream]
+	p := g.pending[r.Key()]
 	if p != nil && now.Sub(p.since) > window {
 		p = nil
 	}
@@ -133,7 +134,7 @@ func (g *guard) confirm(r state.Record, now time.Time) (state.Record, bool) {
 			return r, false
 		}
 		p = &pendingTrip{since: now, reporters: map[string]struct{}{}, best: r}
-		g.pending[r.Upstream] = p
+		g.pending[r.Key()] = p
 	}
 	p.reporters[r.Origin] = struct{}{}
 	p.best = state.Max(p.best, r)
@@ -144,7 +145,7 @@ func (g *guard) confirm(r state.Record, now time.Time) (state.Record, bool) {
 	if count < k {
 		return r, false
 	}
-	delete(g.pending, r.Upstream)
+	delete(g.pending, r.Key())
 	return p.best, true
 }
 

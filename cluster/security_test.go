@@ -89,7 +89,7 @@ func TestMalformedPackets(t *testing.T) {
 		}
 	}
 	valid := encodeRecords(sampleRecords[:1])
-	oversized := appendHeader(nil, msgRecords)
+	oversized := appendHeader(nil, msgRecords, codecV1)
 	oversized = append(oversized, 1, 0xff, 0xff, 0xff, 0xff, 0x0f)
 	bad := [][]byte{
 		{0xee},                      // truncated header

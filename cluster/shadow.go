@@ -36,13 +36,13 @@ const maxShadows = 100_000
 func (g *guard) hold(r state.Record, suspect bool) bool {
 	g.shadowMu.Lock()
 	defer g.shadowMu.Unlock()
-	sh, ok := g.shadows[r.Upstream]
+	sh, ok := g.shadows[r.Key()]
 	if !suspect && (!ok || sh.withheld != r.Gen) {
 		return false
 	}
 	if ok || len(g.shadows) < maxShadows {
 		sh.withheld = r.Gen
-		g.shadows[r.Upstream] = sh
+		g.shadows[r.Key()] = sh
 	}
 	return true
 }
@@ -57,7 +57,7 @@ func (g *guard) shared(r state.Record, now time.Time, moved bool) {
 	}
 	g.shadowMu.Lock()
 	defer g.shadowMu.Unlock()
-	sh, ok := g.shadows[r.Upstream]
+	sh, ok := g.shadows[r.Key()]
 	if !ok && len(g.shadows) >= maxShadows {
 		return
 	}
@@ -67,7 +67,7 @@ func (g *guard) shared(r state.Record, now time.Time, moved bool) {
 	if moved {
 		sh.withheld = 0
 	}
-	g.shadows[r.Upstream] = sh
+	g.shadows[r.Key()] = sh
 }
 
 // withholdOwn edits a push/pull snapshot: this node's own non-closed
@@ -80,7 +80,7 @@ func (g *guard) withholdOwn(recs []state.Record, now time.Time) []state.Record {
 	defer g.shadowMu.Unlock()
 	for _, r := range recs {
 		if g.ownSnapshotRecord(r) {
-			sh, ok := g.shadows[r.Upstream]
+			sh, ok := g.shadows[r.Key()]
 			if suspect || ok && sh.withheld == r.Gen {
 				if !ok || sh.rec.Gen == 0 && sh.rec.HLC == 0 {
 					continue

@@ -86,7 +86,7 @@ func BenchmarkSelect(b *testing.B) {
 			now := time.Now().UnixNano()
 			b.ReportAllocs()
 			for b.Loop() {
-				if c.sel.pick(list, &sp, "", nil, now) == nil {
+				if c.sel.pick(list, &sp, "", "", nil, now) == nil {
 					b.Fatal("nothing picked")
 				}
 			}

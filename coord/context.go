@@ -13,6 +13,8 @@ type requestOpts struct {
 	region    string
 	method    string
 	hasMethod bool
+	site      string
+	hasSite   bool
 }
 
 type optsKey struct{}

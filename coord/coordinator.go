@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,16 @@ type Config struct {
 	// MaxDelay, clips to Timeout and counts MaxAttempts; an engine that
 	// stops ends the request (GiveUpError).
 	Backoff func(policy.RetryPolicy) retry.Backoff
+	// Site names the site a request counts against (default SiteOf: the
+	// registrable domain of its host). Group sites that fail together,
+	// e.g. all sites behind one anti-bot vendor, by returning one name for
+	// them. WithSite overrides it per request. It must be safe for
+	// concurrent use.
+	Site func(*http.Request) string
+	// Keying says which breakers failures land on (default KeyingSite: the
+	// proxy, the (proxy, site) pair or the site, whichever explains the
+	// failure; KeyingProxy: the proxy alone, as before sites).
+	Keying Keying
 	// MaxReplayBody is the largest request body Transport buffers so that it
 	// can be sent again (default 1 MiB; negative: never buffer). A request
 	// with a larger body gets one attempt.
@@ -69,6 +80,8 @@ type Coordinator struct {
 	now      func() time.Time
 	maxBody  int64
 	backoff  func(policy.RetryPolicy) retry.Backoff
+	siteFn   func(*http.Request) string
+	keying   Keying
 	reqID    atomic.Uint64
 	badFacts atomic.Uint64
 
@@ -108,6 +121,11 @@ func New(cfg Config) (*Coordinator, error) {
 		now:     cfg.Now,
 		maxBody: cmp.Or(cfg.MaxReplayBody, DefaultMaxReplayBody),
 		backoff: cfg.Backoff,
+		siteFn:  cfg.Site,
+		keying:  cfg.Keying,
+	}
+	if c.siteFn == nil {
+		c.siteFn = SiteOf
 	}
 	if c.backoff == nil {
 		c.backoff = policy.DefaultBackoff
@@ -312,7 +330,7 @@ func (c *Coordinator) handle(tr state.Transition) {
 		}
 	default:
 		c.rec.event(Event{
-			Time: c.now(), Upstream: rec.Upstream, From: tr.From, To: rec.Phase,
+			Time: c.now(), Level: rec.Key().Level(), Upstream: rec.Upstream, Site: rec.Site, From: tr.From, To: rec.Phase,
 			Gen: rec.Gen, Source: tr.Source, Origin: rec.Origin, Reason: rec.Reason,
 		})
 	}

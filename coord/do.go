@@ -41,8 +41,14 @@ type RequestFunc func(ctx context.Context, u *Upstream) (*http.Response, error)
 //
 // Do treats the calls as idempotent unless ctx says otherwise (WithMethod);
 // WithRetryPolicy and WithRegion apply per request.
+//
+// A request counts against its site (WithSite; Do has no request to derive
+// one from): an open site fails at once with a *SiteError (errors.Is
+// ErrSiteUnavailable), and each attempt's failure lands on the proxy, the
+// (proxy, site) pair or the site, whichever explains it. Without a site,
+// failures land on the proxy.
 func (c *Coordinator) Do(ctx context.Context, fn RequestFunc) (Result, error) {
-	return c.exec(ctx, "", true, fn)
+	return c.exec(ctx, "", c.siteOfCtx(ctx), true, fn)
 }
 
 // request is one call of exec: what its attempts share, so that each
@@ -55,6 +61,8 @@ type request struct {
 	rp       *policy.RetryPolicy
 	sp       *policy.SelectPolicy
 	region   string
+	site     string       // "" for unscoped: failures land on proxies alone
+	tk       state.Scoped // the current attempt's admission
 	fn       RequestFunc
 	// onlyUnsent: the request may not be repeated (RFC 9110 §9.2.2), so
 	// it is retried only after an attempt that provably sent nothing
@@ -69,9 +77,12 @@ type request struct {
 
 // exec is Do for a request with the given method ("" for Do: from ctx, else
 // idempotent); replayable says whether the request may be sent again.
-func (c *Coordinator) exec(ctx context.Context, method string, replayable bool, fn RequestFunc) (res Result, err error) {
+func (c *Coordinator) exec(ctx context.Context, method, site string, replayable bool, fn RequestFunc) (res Result, err error) {
 	cd := c.pol.Load()
-	r := request{c: c, ctx: ctx, rctx: ctx, rp: &cd.retry, sp: &cd.sel, fn: fn}
+	r := request{c: c, ctx: ctx, rctx: ctx, rp: &cd.retry, sp: &cd.sel, fn: fn, site: site}
+	if site != "" && !c.tb.EligibleAt(state.SiteKey(site)) {
+		return r.res, c.siteUnavailable(site)
+	}
 	if o := optsFrom(ctx); o != nil {
 		if o.retry != nil {
 			r.rp = o.retry
@@ -117,12 +128,16 @@ func (r *request) run(limit int) (Result, error) {
 	)
 	for attempt := 1; attempt <= limit; attempt++ {
 		now := r.c.now() // one clock read serves selection and the attempt's start
-		u, tk := r.c.acquire(r.sp, r.region, r.tried[:attempt-1], now)
+		tk := &r.tk
+		u, siteOpen := r.c.acquire(tk, r.sp, r.region, r.site, r.tried[:attempt-1], now)
+		if siteOpen {
+			return r.res, r.c.siteUnavailable(r.site)
+		}
 		if u == nil {
 			return r.res, noUpstream(attempt, last)
 		}
 		if authNo.has(u) { // it refused our credentials: give up rather than ask again
-			r.c.tb.Settle(tk, state.OutcomeAbandoned, 0)
+			r.c.tb.SettleScoped(tk, state.OutcomeAbandoned, 0, 0)
 			break
 		}
 		r.tried[attempt-1] = u
@@ -173,24 +188,29 @@ func (r *request) wait(retryAfter time.Duration) (time.Duration, bool) {
 	return r.backoff.Next()
 }
 
-// acquire selects an upstream and admits it, trying another when the
-// breaker rejects the chosen one (its last probe permit was just taken).
-func (c *Coordinator) acquire(sp *policy.SelectPolicy, region string, tried []*Upstream, now time.Time) (*Upstream, state.Ticket) {
+// acquire selects an upstream and admits it for site, trying another when
+// a breaker rejects the chosen one (its last probe permit was just taken).
+// siteOpen reports that the site's breaker refused: no upstream will do.
+// The admission is written to tk.
+func (c *Coordinator) acquire(tk *state.Scoped, sp *policy.SelectPolicy, region, site string, tried []*Upstream, now time.Time) (u *Upstream, siteOpen bool) {
 	list := c.pool.load().list
 	var buf [maxAttempts + 4]*Upstream
 	skip := append(buf[:0], tried...)
 	for range 4 {
-		u := c.sel.pick(list, sp, region, skip, now.UnixNano())
+		u := c.sel.pick(list, sp, region, site, skip, now.UnixNano())
 		if u == nil {
-			return nil, state.Ticket{}
+			return nil, false
 		}
-		tk, err := c.tb.Admit(u.key)
+		lvl, err := c.tb.AdmitScoped(tk, u.key, site)
 		if err == nil {
-			return u, tk
+			return u, false
+		}
+		if lvl == state.LevelSite {
+			return nil, true
 		}
 		skip = append(skip, u)
 	}
-	return nil, state.Ticket{}
+	return nil, false
 }
 
 // attemptResult is what became of one attempt.
@@ -206,7 +226,7 @@ type attemptResult struct {
 
 // attempt makes attempt n through u, admitted with tk at start: it calls
 // fn, classifies, settles the ticket and records the attempt.
-func (r *request) attempt(u *Upstream, tk state.Ticket, n int, start time.Time) (a attemptResult) {
+func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time) (a attemptResult) {
 	c, ctx, rctx, rp, delay := r.c, r.ctx, r.rctx, r.rp, r.delay
 	actx := rctx
 	var acancel context.CancelFunc
@@ -216,7 +236,7 @@ func (r *request) attempt(u *Upstream, tk state.Ticket, n int, start time.Time) 
 	settled := false
 	defer func() {
 		if !settled { // fn panicked: return the permit, record, re-panic
-			c.tb.Settle(tk, state.OutcomeAbandoned, 0)
+			c.tb.SettleScoped(tk, state.OutcomeAbandoned, 0, 0)
 			if acancel != nil {
 				acancel()
 			}
@@ -243,15 +263,21 @@ func (r *request) attempt(u *Upstream, tk state.Ticket, n int, start time.Time) 
 	} else if ce := (*ConnectError)(nil); errors.As(err, &ce) {
 		a.status = ce.StatusCode
 	}
-	switch class {
-	case ClassSuccess:
-		c.tb.Settle(tk, state.OutcomeSuccess, lat)
+	switch {
+	case class == ClassSuccess:
+		c.tb.SettleScoped(tk, state.OutcomeSuccess, 0, lat)
 		u.stats.record(true, lat, c.pol.Load().sel.Window)
-	case ClassFailure, ClassBan:
-		c.tb.Settle(tk, state.OutcomeFailure, lat)
+	case r.site == "" && (class == ClassFailure || class == ClassBan):
+		c.tb.SettleScoped(tk, state.OutcomeFailure, state.LevelProxy, lat)
 		u.stats.record(false, lat, c.pol.Load().sel.Window)
-	default: // abandoned, fatal, and target failures: no count against the proxy
-		c.tb.Settle(tk, state.OutcomeAbandoned, lat)
+	case r.site != "" && (class == ClassFailure || class == ClassBan || class == ClassTarget):
+		blame := blameOf(class, reason, err)
+		c.tb.SettleScoped(tk, state.OutcomeFailure, blame, lat)
+		if blame == state.LevelProxy {
+			u.stats.record(false, lat, c.pol.Load().sel.Window)
+		}
+	default: // abandoned, fatal, and unscoped target failures: no count against the proxy
+		c.tb.SettleScoped(tk, state.OutcomeAbandoned, 0, lat)
 	}
 	c.sel.noteLatency(u)
 	rec := Attempt{Time: end, RequestID: r.res.RequestID, Attempt: n, Upstream: u.key, Class: class,

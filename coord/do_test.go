@@ -167,12 +167,14 @@ func TestHalfOpenProbeClosesTheBreaker(t *testing.T) {
 	farm := testproxy.Start(t, 1)
 	origin := testproxy.NewOrigin(t)
 	c, cl := setup(t, farm, Config{Table: tb, Document: policy.Document{Retry: fastRetry()}})
-	key := keyOf(farm.Proxies[0])
+	// A 502 through a working proxy is the site's failing status: it lands
+	// on the (proxy, site) pair, which is the breaker that opens here.
+	key := state.PairKey(keyOf(farm.Proxies[0]), SiteOf(&http.Request{Host: strings.TrimPrefix(origin.URL, "http://")}))
 	farm.Proxies[0].Set(testproxy.Status(502))
 	for range 2 { // 2 requests × 3 attempts ≥ FailureThreshold 5
 		_, _, _ = get(t, cl, context.Background(), origin.URL)
 	}
-	if got := tb.State(key); got != state.PhaseOpen {
+	if got := tb.StateAt(key); got != state.PhaseOpen {
 		t.Fatalf("breaker %v, want open", got)
 	}
 	if _, _, err := get(t, cl, context.Background(), origin.URL); !errors.Is(err, ErrNoUpstream) {
@@ -184,7 +186,7 @@ func TestHalfOpenProbeClosesTheBreaker(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("probe: %v %v, want 200", resp, err)
 	}
-	if got := tb.State(key); got != state.PhaseClosed {
+	if got := tb.StateAt(key); got != state.PhaseClosed {
 		t.Errorf("breaker %v after a successful probe, want closed", got)
 	}
 	_ = c

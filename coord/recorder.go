@@ -25,7 +25,9 @@ type Attempt struct {
 // Event is a breaker transition as the recorder saw it.
 type Event struct {
 	Time     time.Time
-	Upstream string
+	Level    state.Level // proxy, pair or site
+	Upstream string      // the proxy ("" for a site)
+	Site     string      // the site of a pair or a site
 	From, To state.Phase
 	Gen      uint64
 	Source   state.Source // local, manual, gossip or ledger

@@ -13,14 +13,19 @@ import (
 // Select returns the upstream a request with ctx's settings (WithRegion)
 // would be sent through now, for thin clients that call the proxy
 // themselves and Report the outcome. It is read-only: it takes no breaker
-// permit. It returns ErrNoUpstream when nothing is eligible.
+// permit. It returns ErrNoUpstream when nothing is eligible, and a
+// *SiteError when ctx's site (WithSite) is open.
 func (c *Coordinator) Select(ctx context.Context) (*Upstream, error) {
 	cd := c.pol.Load()
 	region := ""
 	if o := optsFrom(ctx); o != nil {
 		region = o.region
 	}
-	u := c.sel.pick(c.pool.load().list, &cd.sel, region, nil, c.now().UnixNano())
+	site := c.siteOfCtx(ctx)
+	if site != "" && !c.tb.EligibleAt(state.SiteKey(site)) {
+		return nil, c.siteUnavailable(site)
+	}
+	u := c.sel.pick(c.pool.load().list, &cd.sel, region, site, nil, c.now().UnixNano())
 	if u == nil {
 		return nil, ErrNoUpstream
 	}
@@ -68,23 +73,45 @@ func hideUserinfo(s string) string {
 // so is an open breaker (state.ErrOpen), in which case only the Recorder
 // counts the attempt.
 func (c *Coordinator) Report(upstream string, class Class, status int, latency time.Duration) error {
+	return c.ReportAt(upstream, "", class, status, latency)
+}
+
+// ReportAt is Report for an attempt for a site ("" for none: the proxy
+// alone). A failure without a status (the proxy could not be reached) or
+// with 407 lands on the proxy; a ban or a failing status on the (proxy,
+// site) pair and the site, as the coordinator's own attempts do. An open
+// site is an error wrapping ErrSiteUnavailable (the attempt is recorded).
+func (c *Coordinator) ReportAt(upstream, site string, class Class, status int, latency time.Duration) error {
 	key := UpstreamKey(upstream)
 	u := c.Upstream(key)
 	if u == nil {
 		return fmt.Errorf("%w %q", ErrUnknownUpstream, key)
 	}
-	tk, err := c.tb.Admit(key)
+	if c.keying == KeyingProxy {
+		site = ""
+	}
+	site = cleanSite(site)
+	var tk state.Scoped
+	lvl, err := c.tb.AdmitScoped(&tk, key, site)
+	if lvl == state.LevelSite && err != nil {
+		err = c.siteUnavailable(site)
+	}
 	outcome := state.OutcomeAbandoned
+	blame := state.LevelProxy
 	switch class {
 	case ClassSuccess:
 		outcome = state.OutcomeSuccess
 		u.stats.record(true, latency, c.pol.Load().sel.Window)
 	case ClassFailure, ClassBan:
 		outcome = state.OutcomeFailure
-		u.stats.record(false, latency, c.pol.Load().sel.Window)
+		if site != "" && (class == ClassBan || (status != 0 && status != 407)) {
+			blame = state.LevelPair
+		} else {
+			u.stats.record(false, latency, c.pol.Load().sel.Window)
+		}
 	}
 	if err == nil {
-		c.tb.Settle(tk, outcome, latency)
+		c.tb.SettleScoped(&tk, outcome, blame, latency)
 	}
 	reason := ReasonNone
 	switch class {

@@ -13,7 +13,8 @@ import (
 )
 
 // selector chooses an upstream among the eligible ones. It is read-only
-// with respect to breakers: it calls Table.Eligible, never Admit.
+// with respect to breakers: it calls Table.EligibleScoped (the proxy and,
+// for a site, the pair), never Admit.
 type selector struct {
 	tb *state.Table
 	rr atomic.Uint64 // round-robin cursor
@@ -40,50 +41,50 @@ const (
 
 // usable reports whether u may be chosen: eligible, and not among tried
 // unless anyTried.
-func (s *selector) usable(u *Upstream, tried []*Upstream, anyTried bool) bool {
+func (s *selector) usable(u *Upstream, site string, tried []*Upstream, anyTried bool) bool {
 	if !anyTried && slices.Contains(tried, u) {
 		return false
 	}
-	return s.tb.Eligible(u.key)
+	return s.tb.EligibleScoped(u.key, site)
 }
 
 // pick returns the chosen upstream, or nil when none is eligible. It
 // prefers upstreams not in tried, and falls back to tried ones only when no
 // other is eligible.
-func (s *selector) pick(list []*Upstream, sp *policy.SelectPolicy, region string, tried []*Upstream, now int64) *Upstream {
+func (s *selector) pick(list []*Upstream, sp *policy.SelectPolicy, region, site string, tried []*Upstream, now int64) *Upstream {
 	if len(list) == 0 {
 		return nil
 	}
-	u := s.pickOnce(list, sp, region, tried, false, now)
+	u := s.pickOnce(list, sp, region, site, tried, false, now)
 	if u == nil && len(tried) > 0 {
-		u = s.pickOnce(list, sp, region, tried, true, now)
+		u = s.pickOnce(list, sp, region, site, tried, true, now)
 	}
 	return u
 }
 
-func (s *selector) pickOnce(list []*Upstream, sp *policy.SelectPolicy, region string, tried []*Upstream, anyTried bool, now int64) *Upstream {
+func (s *selector) pickOnce(list []*Upstream, sp *policy.SelectPolicy, region, site string, tried []*Upstream, anyTried bool, now int64) *Upstream {
 	switch sp.Strategy {
 	case policy.StrategyBest:
-		return s.best(list, sp, region, tried, anyTried)
+		return s.best(list, sp, region, site, tried, anyTried)
 	case policy.StrategyRoundRobin:
 		start := int(s.rr.Add(1) % uint64(len(list)))
-		return s.scan(list, start, tried, anyTried)
+		return s.scan(list, start, site, tried, anyTried)
 	case policy.StrategyRandom:
 		for range sampleTries {
-			if u := list[rand.IntN(len(list))]; s.usable(u, tried, anyTried) {
+			if u := list[rand.IntN(len(list))]; s.usable(u, site, tried, anyTried) {
 				return u
 			}
 		}
-		return s.scan(list, rand.IntN(len(list)), tried, anyTried)
+		return s.scan(list, rand.IntN(len(list)), site, tried, anyTried)
 	default:
-		return s.p2c(list, sp, region, tried, anyTried, now)
+		return s.p2c(list, sp, region, site, tried, anyTried, now)
 	}
 }
 
 // scan returns the first usable upstream from start on, wrapping around.
-func (s *selector) scan(list []*Upstream, start int, tried []*Upstream, anyTried bool) *Upstream {
+func (s *selector) scan(list []*Upstream, start int, site string, tried []*Upstream, anyTried bool) *Upstream {
 	for i := range list {
-		if u := list[(start+i)%len(list)]; s.usable(u, tried, anyTried) {
+		if u := list[(start+i)%len(list)]; s.usable(u, site, tried, anyTried) {
 			return u
 		}
 	}
@@ -93,18 +94,18 @@ func (s *selector) scan(list []*Upstream, start int, tried []*Upstream, anyTried
 // p2c draws two distinct usable upstreams at random and returns the one
 // with the higher score. It samples (bounded) rather than scanning, and
 // scans only when sampling finds fewer than two.
-func (s *selector) p2c(list []*Upstream, sp *policy.SelectPolicy, region string, tried []*Upstream, anyTried bool, now int64) *Upstream {
+func (s *selector) p2c(list []*Upstream, sp *policy.SelectPolicy, region, site string, tried []*Upstream, anyTried bool, now int64) *Upstream {
 	var a, b *Upstream
 	n := len(list)
 	if n == 1 {
-		if s.usable(list[0], tried, anyTried) {
+		if s.usable(list[0], site, tried, anyTried) {
 			return list[0]
 		}
 		return nil
 	}
 	// take keeps the first two usable candidates and reports when it has both.
 	take := func(u *Upstream) bool {
-		if u == a || !s.usable(u, tried, anyTried) {
+		if u == a || !s.usable(u, site, tried, anyTried) {
 			return false
 		}
 		if a == nil {
@@ -131,7 +132,7 @@ func (s *selector) p2c(list []*Upstream, sp *policy.SelectPolicy, region string,
 		return a
 	}
 	maxLat := s.maxLatency(list, now)
-	if score(b, sp, region, maxLat) > score(a, sp, region, maxLat)+p2cTie {
+	if s.score(b, sp, region, site, maxLat) > s.score(a, sp, region, site, maxLat)+p2cTie {
 		return b
 	}
 	return a // a is as random as b: a tie splits evenly
@@ -140,7 +141,7 @@ func (s *selector) p2c(list []*Upstream, sp *policy.SelectPolicy, region string,
 // best returns the usable upstream with the highest score. It scans the
 // whole pool (twice: once for the maximum latency among the eligible), so it
 // costs O(pool); p2c does not.
-func (s *selector) best(list []*Upstream, sp *policy.SelectPolicy, region string, tried []*Upstream, anyTried bool) *Upstream {
+func (s *selector) best(list []*Upstream, sp *policy.SelectPolicy, region, site string, tried []*Upstream, anyTried bool) *Upstream {
 	bp, _ := s.bufs.Get().(*[]*Upstream)
 	if bp == nil {
 		bp = new([]*Upstream)
@@ -148,7 +149,7 @@ func (s *selector) best(list []*Upstream, sp *policy.SelectPolicy, region string
 	cand := (*bp)[:0]
 	var maxLat time.Duration
 	for _, u := range list {
-		if !s.usable(u, tried, anyTried) {
+		if !s.usable(u, site, tried, anyTried) {
 			continue
 		}
 		cand = append(cand, u)
@@ -159,7 +160,7 @@ func (s *selector) best(list []*Upstream, sp *policy.SelectPolicy, region string
 	var top *Upstream
 	topScore := -1.0
 	for _, u := range cand {
-		if sc := score(u, sp, region, maxLat); sc > topScore {
+		if sc := s.score(u, sp, region, site, maxLat); sc > topScore {
 			top, topScore = u, sc
 		}
 	}
@@ -198,15 +199,25 @@ func (s *selector) noteLatency(u *Upstream) {
 	}
 }
 
-// score is SuccessWeight·success_rate + LatencyWeight·(1 − latency/maxLat),
-// times RegionBonus when the regions match, capped at 1. An upstream with
-// no history scores as success 1, latency 0, so that new upstreams get
-// tried.
-func score(u *Upstream, sp *policy.SelectPolicy, region string, maxLat time.Duration) float64 {
+// score is the upstream's score for a request for site: the success
+// ratio is the proxy's for that site (its pair's outcomes) when there are
+// some, the proxy's own otherwise.
+func (s *selector) score(u *Upstream, sp *policy.SelectPolicy, region, site string, maxLat time.Duration) float64 {
 	succ, lat, ok := u.stats.rates()
 	if !ok {
 		succ, lat = 1, 0
 	}
+	if ps, ok := s.tb.PairSuccess(u.key, site); ok {
+		succ = ps
+	}
+	return scoreOf(u, sp, region, succ, lat, maxLat)
+}
+
+// scoreOf is SuccessWeight·success_rate + LatencyWeight·(1 − latency/maxLat),
+// times RegionBonus when the regions match, capped at 1. An upstream with
+// no history scores as success 1, latency 0, so that new upstreams get
+// tried.
+func scoreOf(u *Upstream, sp *policy.SelectPolicy, region string, succ float64, lat, maxLat time.Duration) float64 {
 	latTerm := 1.0
 	if maxLat > 0 {
 		latTerm = 1 - min(float64(lat)/float64(maxLat), 1)

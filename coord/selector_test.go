@@ -28,7 +28,7 @@ func newTestCoord(t *testing.T, sp policy.SelectPolicy, entries ...PoolEntry) *C
 
 func (c *Coordinator) pickFor(region string) *Upstream {
 	sp := c.pol.Load().sel
-	return c.sel.pick(c.pool.load().list, &sp, region, nil, time.Now().UnixNano())
+	return c.sel.pick(c.pool.load().list, &sp, region, "", nil, time.Now().UnixNano())
 }
 
 func TestBestScores(t *testing.T) {
@@ -84,18 +84,18 @@ func TestStrategiesSkipOpenAndTried(t *testing.T) {
 			b := c.Upstream("http://b:1")
 			sp := c.pol.Load().sel
 			for range 50 {
-				got := c.sel.pick(c.pool.load().list, &sp, "", []*Upstream{b}, 0)
+				got := c.sel.pick(c.pool.load().list, &sp, "", "", []*Upstream{b}, 0)
 				if got == nil || got.Key() != "http://c:1" {
 					t.Fatalf("picked %v, want http://c:1 (a open, b tried)", got)
 				}
 			}
 			// Only tried ones left: a tried one is reused rather than none.
 			c.Table().Trip("http://c:1", 0, "test")
-			if got := c.sel.pick(c.pool.load().list, &sp, "", []*Upstream{b}, 0); got != b {
+			if got := c.sel.pick(c.pool.load().list, &sp, "", "", []*Upstream{b}, 0); got != b {
 				t.Fatalf("picked %v, want the tried b", got)
 			}
 			c.Table().Trip("http://b:1", 0, "test")
-			if got := c.sel.pick(c.pool.load().list, &sp, "", nil, 0); got != nil {
+			if got := c.sel.pick(c.pool.load().list, &sp, "", "", nil, 0); got != nil {
 				t.Fatalf("picked %v with every breaker open, want nil", got)
 			}
 		})

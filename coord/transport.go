@@ -152,7 +152,7 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	fn := func(ctx context.Context, u *Upstream) (*http.Response, error) {
 		return rt.send(ctx, req, hdr, getBody, replayable, once, u)
 	}
-	res, err := rt.c.exec(req.Context(), req.Method, replayable, fn)
+	res, err := rt.c.exec(req.Context(), req.Method, rt.c.SiteFor(req), replayable, fn)
 	if err != nil {
 		return nil, err
 	}

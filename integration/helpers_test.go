@@ -37,6 +37,9 @@ type fleetOpts struct {
 	// fast shortens memberlist's and the cluster's intervals for tests;
 	// without it the nodes run cluster's defaults (what a user runs).
 	fast bool
+	// site and keying go to every coordinator (coord.Config.Site, Keying).
+	site   func(*http.Request) string
+	keying coord.Keying
 }
 
 // fleetNode is one node of an in-process fleet.
@@ -111,7 +114,7 @@ func (f *fleet) startNode(ctx context.Context, i int, o fleetOpts) (*fleetNode, 
 	if n.tb, err = state.NewTable(state.Config{Node: n.name, Policy: o.doc.Breaker}); err != nil {
 		return nil, err
 	}
-	cfg := coord.Config{Table: n.tb, Document: o.doc, Pool: coord.Entries(o.pool...)}
+	cfg := coord.Config{Table: n.tb, Document: o.doc, Pool: coord.Entries(o.pool...), Site: o.site, Keying: o.keying}
 	if o.sharing == shareFleet {
 		ccfg := cluster.Config{Table: n.tb}
 		if i > 0 {

@@ -95,18 +95,19 @@ func (c *checker) scan(nodes []*soakNode) {
 			if r.Kind != state.KindBreaker {
 				continue
 			}
-			if prev := gens[r.Upstream]; r.Gen < prev {
-				c.fail(fmt.Sprintf("gen/%s/%s/%d", n.name, r.Upstream, prev), "generation went backwards",
-					"%s: %s at gen %d (%s by %s), had gen %d", n.name, r.Upstream, r.Gen, r.Phase, r.Origin, prev)
+			key := r.Key().String() // a proxy, a pair or a site
+			if prev := gens[key]; r.Gen < prev {
+				c.fail(fmt.Sprintf("gen/%s/%s/%d", n.name, key, prev), "generation went backwards",
+					"%s: %s at gen %d (%s by %s), had gen %d", n.name, key, r.Gen, r.Phase, r.Origin, prev)
 			} else {
-				gens[r.Upstream] = r.Gen
+				gens[key] = r.Gen
 			}
-			if c.healthy[r.Upstream] && n.name != c.poisoned && r.Phase != state.PhaseClosed {
+			if r.Site == "" && c.healthy[r.Upstream] && n.name != c.poisoned && r.Phase != state.PhaseClosed {
 				c.fail(fmt.Sprintf("poison/%s/%s/%d/%d", n.name, r.Upstream, r.Gen, r.Phase), "poison guard: healthy upstream "+r.Phase.String()+" on a healthy node",
 					"%s: healthy %s is %s (gen %d, origin %s, reason %q)", n.name, r.Upstream, r.Phase, r.Gen, r.Origin, r.Reason)
 			}
 			if r.Phase == state.PhaseOpen && r.OpenFor == 0 {
-				k := elapsedKey{n.name, r.Upstream, r.Gen, r.HLC}
+				k := elapsedKey{n.name, key, r.Gen, r.HLC}
 				if _, ok := c.elapsed[k]; !ok {
 					c.elapsed[k] = now
 				}
@@ -124,13 +125,14 @@ func (c *checker) refused(n *soakNode, before, after state.Record) {
 		before.Gen != after.Gen || before.HLC != after.HLC || before.Origin != after.Origin {
 		return
 	}
-	t0, ok := c.elapsed[elapsedKey{n.name, before.Upstream, before.Gen, before.HLC}]
+	key := before.Key().String()
+	t0, ok := c.elapsed[elapsedKey{n.name, key, before.Gen, before.HLC}]
 	if !ok || time.Since(t0) < c.grace+100*time.Millisecond {
 		return
 	}
-	c.fail(fmt.Sprintf("grace/%s/%s/%d", n.name, before.Upstream, before.Gen), "open past open time + grace",
+	c.fail(fmt.Sprintf("grace/%s/%s/%d", n.name, key, before.Gen), "open past open time + grace",
 		"%s: %s open (gen %d by %s) for %v after its open time ran out, and Admit refused a probe",
-		n.name, before.Upstream, before.Gen, before.Origin, time.Since(t0).Round(time.Millisecond))
+		n.name, key, before.Gen, before.Origin, time.Since(t0).Round(time.Millisecond))
 }
 
 // forget drops the bookkeeping of open periods (between rounds).
@@ -144,7 +146,7 @@ func normalized(tb *state.Table) []state.Record {
 		recs[i].OpenFor = 0
 	}
 	slices.SortFunc(recs, func(a, b state.Record) int {
-		return cmp.Or(cmp.Compare(a.Kind, b.Kind), strings.Compare(a.Upstream, b.Upstream))
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), strings.Compare(a.Upstream, b.Upstream), strings.Compare(a.Site, b.Site))
 	})
 	return recs
 }
@@ -167,7 +169,7 @@ func notClosed(nodes []*soakNode) []string {
 	for _, n := range nodes {
 		for _, r := range n.tb.Snapshot() {
 			if r.Kind == state.KindBreaker && r.Phase != state.PhaseClosed {
-				out = append(out, fmt.Sprintf("%s: %s %s gen %d by %s (%q, open for %v)", n.name, r.Upstream, r.Phase, r.Gen, r.Origin, r.Reason, r.OpenFor.Round(time.Millisecond)))
+				out = append(out, fmt.Sprintf("%s: %s %s gen %d by %s (%q, open for %v)", n.name, r.Key(), r.Phase, r.Gen, r.Origin, r.Reason, r.OpenFor.Round(time.Millisecond)))
 			}
 		}
 	}
@@ -179,7 +181,7 @@ func gensOf(tb *state.Table) map[string]uint64 {
 	out := map[string]uint64{}
 	for _, r := range tb.Snapshot() {
 		if r.Kind == state.KindBreaker {
-			out[r.Upstream] = r.Gen
+			out[r.Key().String()] = r.Gen
 		}
 	}
 	return out
@@ -198,8 +200,9 @@ func joinFloor(seed *soakNode, suspect bool, others []*soakNode) (shared map[str
 		if r.Kind != state.KindBreaker {
 			continue
 		}
+		key := r.Key().String()
 		if !suspect || r.Origin != seed.name || r.Phase == state.PhaseClosed {
-			shared[r.Upstream] = r
+			shared[key] = r
 			continue
 		}
 		if len(others) == 0 {
@@ -208,13 +211,13 @@ func joinFloor(seed *soakNode, suspect bool, others []*soakNode) (shared map[str
 		floor := r.Gen - 1
 		for _, o := range others {
 			g := uint64(0)
-			if rec, ok := o.tb.Record(r.Upstream); ok {
+			if rec, ok := o.tb.RecordAt(r.Key()); ok {
 				g = rec.Gen
 			}
 			floor = min(floor, g)
 		}
 		if floor > 0 {
-			fleet[r.Upstream] = floor
+			fleet[key] = floor
 		}
 	}
 	return shared, fleet

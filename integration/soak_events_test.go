@@ -18,6 +18,8 @@ func (s *soak) healthyNode() *soakNode { return s.nodes[s.rng.IntN(soakPoisoned)
 
 func (s *soak) chaosUp() string { return s.chaosUps[s.rng.IntN(len(s.chaosUps))] }
 
+func (s *soak) site() string { return s.sites[s.rng.IntN(len(s.sites))] }
+
 // randomEvent does one random thing: mostly breaker traffic, sometimes a
 // fact, sometimes a fault.
 func (s *soak) randomEvent() {
@@ -63,6 +65,65 @@ func (s *soak) randomEvent() {
 		s.loss()
 	case r < 77:
 		s.restart(s.rng.IntN(soakPoisoned))
+	case r < 81:
+		s.events++
+		s.siteOutage(s.healthyNode(), s.site())
+	case r < 89:
+		s.events++
+		s.probeScoped(s.healthyNode(), s.chaosUp(), s.site(), s.rng.IntN(3) != 0)
+	case r < 91:
+		s.events++
+		if s.rng.IntN(2) == 0 {
+			s.healthyNode().tb.TripAt(state.SiteKey(s.site()), 0, "soak site trip")
+		} else {
+			s.healthyNode().tb.TripAt(state.PairKey(s.chaosUp(), s.site()), 0, "soak pair trip")
+		}
+	case r < 93:
+		s.events++
+		if s.rng.IntN(2) == 0 {
+			s.healthyNode().tb.ResetAt(state.SiteKey(s.site()))
+		} else {
+			s.healthyNode().tb.ResetAt(state.PairKey(s.chaosUp(), s.site()))
+		}
+	}
+}
+
+// siteOutage is a site failing through every proxy n tries: the site's
+// failing status through 5–8 chaos proxies, once each, which may open the
+// site (SpreadProxies 5) fleet-wide.
+func (s *soak) siteOutage(n *soakNode, site string) {
+	for _, i := range s.rng.Perm(len(s.chaosUps))[:5+s.rng.IntN(len(s.chaosUps)-4)] {
+		var sc state.Scoped
+		if _, err := n.tb.AdmitScoped(&sc, s.chaosUps[i], site); err == nil {
+			n.tb.SettleScoped(&sc, state.OutcomeFailure, state.LevelPair, 0)
+		}
+	}
+}
+
+// probeScoped is one call through n to up for site. A refused admission
+// is checked against the probing invariant, at the level that refused.
+func (s *soak) probeScoped(n *soakNode, up, site string, success bool) {
+	siteBefore, _ := n.tb.RecordAt(state.SiteKey(site))
+	pairBefore, _ := n.tb.RecordAt(state.PairKey(up, site))
+	upBefore, _ := n.tb.Record(up)
+	var sc state.Scoped
+	lvl, err := n.tb.AdmitScoped(&sc, up, site)
+	if errors.Is(err, state.ErrOpen) {
+		before, k := siteBefore, state.SiteKey(site)
+		switch lvl {
+		case state.LevelProxy:
+			before, k = upBefore, state.ProxyKey(up)
+		case state.LevelPair:
+			before, k = pairBefore, state.PairKey(up, site)
+		}
+		after, _ := n.tb.RecordAt(k)
+		s.check.refused(n, before, after)
+		return
+	}
+	if success {
+		n.tb.SettleScoped(&sc, state.OutcomeSuccess, 0, 0)
+	} else {
+		n.tb.SettleScoped(&sc, state.OutcomeFailure, state.LevelPair, 0)
 	}
 }
 

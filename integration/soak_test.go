@@ -17,12 +17,16 @@ import (
 
 // The chaos soak (issue 8): seven nodes on the fault-injecting in-memory
 // transport, with random partitions, packet loss, restarts and clock skew,
-// while random trips, resets, probes and policy changes happen, and one
+// while random trips, resets, probes and policy changes happen — at every
+// level: proxies, (proxy, site) pairs and sites (issue 14: three sites
+// called through every chaos upstream, site outages that fail through
+// five to eight upstreams at once, pair failures, manual site and pair
+// trips and resets) — and one
 // node (node-6) whose every call to every proxy fails, as a node with a
 // broken network would. It runs in rounds: a chaos phase of 2–4s, then a
 // quiet phase (heal, no faults, node-6's network back, no trips or resets;
-// every node calls every upstream with success) in which the fleet must
-// converge.
+// every node calls every upstream, and every site through every chaos
+// upstream, with success) in which the fleet must converge.
 //
 // Invariants, each break counted and logged as a violation:
 //   - agreement: in each quiet phase, within convergeBound of the heal, every
@@ -102,7 +106,8 @@ type soak struct {
 	check *checker
 
 	chaosUps, healthyUps, allUps []string
-	threshold                    int // FailureThreshold of the policy last written
+	sites                        []string // sites called through the chaos upstreams (several per upstream)
+	threshold                    int      // FailureThreshold of the policy last written
 
 	groups         [][]int // current partition, nil when whole
 	suspect        bool    // node-6 was seen suspect in this chaos phase
@@ -128,6 +133,9 @@ func runSoak(t *testing.T, cfg soakConfig) {
 		s.healthyUps = append(s.healthyUps, fmt.Sprintf("http://10.9.0.%d:8080", i+1))
 	}
 	s.allUps = append(append([]string{}, s.chaosUps...), s.healthyUps...)
+	for i := range 3 {
+		s.sites = append(s.sites, fmt.Sprintf("site-%d.example", i))
+	}
 	start := time.Now()
 	s.check = newChecker(start, soakPolicy(5).ProbeGrace, s.healthyUps, s.name(soakPoisoned))
 	t.Cleanup(s.closeAll)
@@ -260,6 +268,14 @@ func (s *soak) quiesce(round int) {
 			for _, up := range s.allUps {
 				if tk, err := n.tb.Admit(up); err == nil {
 					n.tb.Settle(tk, state.OutcomeSuccess, 0)
+				}
+			}
+			for _, site := range s.sites { // every site is back, through every chaos upstream
+				for _, up := range s.chaosUps {
+					var sc state.Scoped
+					if _, err := n.tb.AdmitScoped(&sc, up, site); err == nil {
+						n.tb.SettleScoped(&sc, state.OutcomeSuccess, 0, 0)
+					}
 				}
 			}
 		}

@@ -57,7 +57,27 @@ type BreakerPolicy struct {
 	// MinReporters is the number of distinct nodes, this one included, whose
 	// failures must make up FleetThreshold (default 1, 1–1,000).
 	MinReporters int
+	// MinFailureRate is the failure ratio the window must also reach,
+	// beside FailureThreshold (or FleetThreshold), for the breaker to open:
+	// volume alone never opens a breaker (default 0.5; 0 < rate ≤ 1; a
+	// negative value, NoMinFailureRate, turns it off: the pure count rule).
+	// Calls are counted from the window's first failure, so five failures
+	// and nothing else still open a breaker. On the wire an explicit 0
+	// means off.
+	MinFailureRate float64
+	// SpreadSites opens a proxy whose (proxy, site) pairs opened on at
+	// least this many distinct sites within Window (default 3, 1–1,000).
+	SpreadSites int
+	// SpreadProxies and SiteFailureRate open a site that fails through at
+	// least SpreadProxies distinct proxies within Window, at a failure
+	// ratio of at least SiteFailureRate, with FailureThreshold failures
+	// (defaults 5, 1–1,000, and 0.9, 0 < rate ≤ 1).
+	SpreadProxies   int
+	SiteFailureRate float64
 }
+
+// NoMinFailureRate is the MinFailureRate that turns the rate rule off.
+const NoMinFailureRate = -1
 
 // DefaultBreaker returns the breaker policy that the zero BreakerPolicy
 // stands for.
@@ -74,6 +94,10 @@ func DefaultBreaker() BreakerPolicy {
 		ProbeGrace:       5 * time.Second,
 		FleetThreshold:   5,
 		MinReporters:     1,
+		MinFailureRate:   0.5,
+		SpreadSites:      3,
+		SpreadProxies:    5,
+		SiteFailureRate:  0.9,
 	}
 }
 
@@ -93,6 +117,10 @@ func (b BreakerPolicy) WithDefaults() BreakerPolicy {
 	b.ProbeGrace = cmp.Or(b.ProbeGrace, d.ProbeGrace)
 	b.FleetThreshold = cmp.Or(b.FleetThreshold, b.FailureThreshold)
 	b.MinReporters = cmp.Or(b.MinReporters, d.MinReporters)
+	b.MinFailureRate = cmp.Or(b.MinFailureRate, d.MinFailureRate)
+	b.SpreadSites = cmp.Or(b.SpreadSites, d.SpreadSites)
+	b.SpreadProxies = cmp.Or(b.SpreadProxies, d.SpreadProxies)
+	b.SiteFailureRate = cmp.Or(b.SiteFailureRate, d.SiteFailureRate)
 	return b
 }
 
@@ -127,4 +155,10 @@ func (b BreakerPolicy) check(ps *problems) {
 	ps.durIn("breaker.probe_grace", b.ProbeGrace, 1, 10*time.Minute, "(0, 10m]")
 	ps.intIn("breaker.fleet_threshold", b.FleetThreshold, 1, 1_000_000)
 	ps.intIn("breaker.min_reporters", b.MinReporters, 1, 1_000)
+	if b.MinFailureRate != NoMinFailureRate {
+		ps.rate("breaker.min_failure_rate", b.MinFailureRate)
+	}
+	ps.intIn("breaker.spread_sites", b.SpreadSites, 1, 1_000)
+	ps.intIn("breaker.spread_proxies", b.SpreadProxies, 1, 1_000)
+	ps.rate("breaker.site_failure_rate", b.SiteFailureRate)
 }

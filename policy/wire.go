@@ -47,6 +47,11 @@ type breakerWire struct {
 	ProbeGrace       durationText `json:"probe_grace,omitempty" yaml:"probe_grace,omitempty"`
 	FleetThreshold   int          `json:"fleet_threshold,omitempty" yaml:"fleet_threshold,omitempty"`
 	MinReporters     int          `json:"min_reporters,omitempty" yaml:"min_reporters,omitempty"`
+	// MinFailureRate: nil is the default; an explicit 0 turns the rule off.
+	MinFailureRate  *float64 `json:"min_failure_rate,omitempty" yaml:"min_failure_rate,omitempty"`
+	SpreadSites     int      `json:"spread_sites,omitempty" yaml:"spread_sites,omitempty"`
+	SpreadProxies   int      `json:"spread_proxies,omitempty" yaml:"spread_proxies,omitempty"`
+	SiteFailureRate float64  `json:"site_failure_rate,omitempty" yaml:"site_failure_rate,omitempty"`
 }
 
 type selectWire struct {
@@ -199,7 +204,23 @@ func (b BreakerPolicy) wire() breakerWire {
 		ProbeGrace:       fmtDuration(b.ProbeGrace),
 		FleetThreshold:   b.FleetThreshold,
 		MinReporters:     b.MinReporters,
+		MinFailureRate:   minRateWire(b.MinFailureRate),
+		SpreadSites:      b.SpreadSites,
+		SpreadProxies:    b.SpreadProxies,
+		SiteFailureRate:  b.SiteFailureRate,
 	}
+}
+
+// minRateWire writes MinFailureRate: the default (0) is left out, off
+// (negative) is an explicit 0.
+func minRateWire(r float64) *float64 {
+	switch {
+	case r == 0:
+		return nil
+	case r < 0:
+		return new(float64)
+	}
+	return &r
 }
 
 func (w breakerWire) policy() (BreakerPolicy, error) {
@@ -219,6 +240,15 @@ func (w breakerWire) policy() (BreakerPolicy, error) {
 		ProbeGrace:       d.duration("probe_grace", w.ProbeGrace),
 		FleetThreshold:   w.FleetThreshold,
 		MinReporters:     w.MinReporters,
+		SpreadSites:      w.SpreadSites,
+		SpreadProxies:    w.SpreadProxies,
+		SiteFailureRate:  w.SiteFailureRate,
+	}
+	if w.MinFailureRate != nil {
+		b.MinFailureRate = *w.MinFailureRate
+		if b.MinFailureRate == 0 {
+			b.MinFailureRate = NoMinFailureRate
+		}
 	}
 	return b, d.ps.err()
 }

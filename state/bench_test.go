@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/proxywhirl/retrycoord/policy"
@@ -29,6 +30,35 @@ func BenchmarkAdmitSettle(b *testing.B) {
 					return
 				}
 				tb.Settle(tk, OutcomeSuccess, 0)
+			}
+		})
+	})
+	// A (proxy, site) pair that exists (it failed once, long ago) and is
+	// closed: AdmitScoped asks the site, the proxy and the pair.
+	b.Run("retrycoord-site", func(b *testing.B) {
+		clk := newFakeClock()
+		tb, err := NewTable(Config{Now: clk.Now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var s Scoped
+		_, _ = tb.AdmitScoped(&s, up, "example.com")
+		tb.SettleScoped(&s, OutcomeFailure, LevelPair, 0)
+		clk.Advance(2 * time.Minute)
+		tb.EvictIdle() // frees the windows; the breakers stay
+		if tb.Stats().Pairs != 1 {
+			b.Fatal("the pair is gone")
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				var s Scoped
+				_, err := tb.AdmitScoped(&s, up, "example.com")
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				tb.SettleScoped(&s, OutcomeSuccess, 0, 0)
 			}
 		})
 	})
@@ -86,6 +116,53 @@ func BenchmarkTableMemory(b *testing.B) {
 			b.ReportMetric(perUpstream, "B/upstream")
 		})
 	}
+	benchPairMemory(b, 1_000_000)
+}
+
+// benchPairMemory is BenchmarkTableMemory/pairs=N: the heap a table holds
+// per idle tracked (proxy, site) pair, created by a failure, its window
+// since emptied and freed (1,000 proxies × N/1,000 sites).
+func benchPairMemory(b *testing.B, n int) {
+	b.Run(fmt.Sprintf("pairs=%d", n), func(b *testing.B) {
+		proxies := make([]string, 1000)
+		for i := range proxies {
+			proxies[i] = fmt.Sprintf("http://10.0.%d.%d:8080", i>>8, i&255)
+		}
+		sites := make([]string, n/len(proxies))
+		for i := range sites {
+			sites[i] = fmt.Sprintf("site-%04d.example", i)
+		}
+		var perPair float64
+		for b.Loop() {
+			clk := newFakeClock()
+			before := heapInUse()
+			tb, err := NewTable(Config{Now: clk.Now, MaxPairs: n})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, site := range sites {
+				for _, p := range proxies {
+					// A success and a failure each: the site fails at
+					// a ratio of 1/2, not enough to open it.
+					var s Scoped
+					_, _ = tb.AdmitScoped(&s, p, site)
+					tb.SettleScoped(&s, OutcomeSuccess, 0, 0)
+					_, _ = tb.AdmitScoped(&s, p, site)
+					tb.SettleScoped(&s, OutcomeFailure, LevelPair, 0)
+				}
+				_ = tb.PendingEvidence(nil) // a node sends evidence every 20ms
+			}
+			clk.Advance(2 * time.Minute)
+			tb.EvictIdle() // frees the windows; the breakers stay
+			if got := tb.Stats().Pairs; got != n {
+				b.Fatalf("%d pairs, want %d", got, n)
+			}
+			after := heapInUse()
+			perPair = float64(after-before) / float64(n)
+			runtime.KeepAlive(tb)
+		}
+		b.ReportMetric(perPair, "B/pair")
+	})
 }
 
 func heapInUse() uint64 {

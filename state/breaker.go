@@ -3,6 +3,7 @@ package state
 import (
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,8 +22,12 @@ type breaker struct {
 	word atomic.Uint64
 	// used is set by every lookup and cleared by eviction sweeps.
 	used atomic.Bool
+	// counting is set while the breaker has a window: from its first
+	// failure on, successes are counted too (calls), so that a failure
+	// ratio can be judged. Without a window a success costs nothing.
+	counting atomic.Bool
 
-	upstream string
+	key Key
 
 	mu        sync.Mutex // guards the fields below
 	gen       uint64     // trip generation of the current record
@@ -36,7 +41,13 @@ type breaker struct {
 	probes    *probeSet // permits while half-open on this node
 	evDirty   bool      // own failures changed since evidence was last taken
 	manual    bool      // the current open is an operator's trip made on this node
-	detached  bool      // evicted from the table; lookups must find the new one
+	lastFail  int64     // unix ns of the last failure counted here (MaxPairs eviction order)
+	hot       bool      // pairs: hot as last told to the site (see hotLocked)
+	openedAt  int64     // sites: unix ns when it last opened here (0: closed since)
+	// hotPairs counts a site's pairs that are hot (see Table.unlock);
+	// written under the site's lock, read without it.
+	hotPairs atomic.Int32
+	detached bool // evicted from the table; lookups must find the new one
 }
 
 // probeSet tracks half-open probe permits handed out by this node.
@@ -50,8 +61,8 @@ type probeLease struct {
 	until int64 // unix ns when the permit is returned if still unsettled
 }
 
-func newBreaker(upstream string) *breaker {
-	b := &breaker{upstream: upstream}
+func newBreaker(k Key) *breaker {
+	b := &breaker{key: k}
 	b.word.Store(uint64(PhaseClosed))
 	return b
 }
@@ -68,14 +79,15 @@ func (b *breaker) setPhaseLocked(p Phase, now int64) {
 
 // pristineLocked reports whether the breaker holds nothing worth keeping.
 func (b *breaker) pristineLocked() bool {
-	return b.gen == 0 && b.hlc == 0 && b.phase() == PhaseClosed && (b.win == nil || b.win.empty())
+	return b.gen == 0 && b.hlc == 0 && b.phase() == PhaseClosed && (b.win == nil || b.win.empty()) && b.hotPairs.Load() == 0
 }
 
 // recordLocked returns the breaker's current record as of now.
 func (b *breaker) recordLocked(now int64) Record {
 	r := Record{
 		Kind:     KindBreaker,
-		Upstream: b.upstream,
+		Upstream: b.key.Proxy,
+		Site:     b.key.Site,
 		Gen:      b.gen,
 		Phase:    b.phase(),
 		HLC:      b.hlc,
@@ -95,6 +107,11 @@ type env struct {
 	node  string
 	clock *Clock
 	owns  bool // this node owns the breaker's probe (Admit and Eligible only)
+	// siteOwn and siteFleet are a pair's site's (failures, calls) in the
+	// window, this node's and the fleet's (hasSite: the site has a
+	// window), so that a pair is judged against the rest of the pool.
+	siteOwn, siteFleet [2]uint32
+	hasSite            bool
 }
 
 // windowLocked returns the breaker's window advanced to now, allocating it.
@@ -102,9 +119,17 @@ func (b *breaker) windowLocked(now int64, pol *compiledPolicy) *window {
 	idx := now / pol.bucketWidth
 	if b.win == nil {
 		b.win = &window{head: idx}
+		b.counting.Store(true)
 	}
 	b.win.advance(idx)
 	return b.win
+}
+
+// dropWindowLocked forgets the window: counting stops until the next
+// failure.
+func (b *breaker) dropWindowLocked() {
+	b.win = nil
+	b.counting.Store(false)
 }
 
 // admitLocked decides on a call while not closed. It returns the probe
@@ -230,19 +255,30 @@ func (b *breaker) settleLocked(tk Ticket, outcome Outcome, latency time.Duration
 		return nil
 	}
 	pol := e.pol
+	if outcome != OutcomeFailure && b.win == nil && !pol.countCalls {
+		return nil // counting starts at the first failure
+	}
 	w := b.windowLocked(now, pol)
 	cur := &w.own[slot(w.head)]
-	if pol.countCalls {
-		cur.calls++
-		if pol.p.SlowCall > 0 && latency > pol.p.SlowCall {
-			cur.slow++
-		}
+	cur.calls++
+	if pol.p.SlowCall > 0 && latency > pol.p.SlowCall {
+		cur.slow++
 	}
 	if outcome == OutcomeFailure {
 		cur.failures++
 		b.evDirty = true
+		b.lastFail = now
 	}
 	return b.judgeLocked(now, e)
+}
+
+// rateReached reports whether failures out of calls reach the policy's
+// MinFailureRate (always, when it is off). Calls are counted from the
+// window's first failure, so the ratio can only overstate; calls below
+// failures (evidence of an older node) read as failures.
+func rateReached(p *compiledPolicy, failures, calls uint32) bool {
+	r := p.minRate
+	return r <= 0 || float64(failures) >= r*float64(max(calls, failures))
 }
 
 // judgeLocked trips a closed breaker whose window has reached a threshold.
@@ -250,21 +286,71 @@ func (b *breaker) judgeLocked(now int64, e *env) *Transition {
 	if b.phase() != PhaseClosed || b.win == nil {
 		return nil
 	}
+	if b.key.Level() == LevelSite {
+		return b.judgeSiteLocked(now, e)
+	}
 	p := &e.pol.p
 	failures, calls, slow := b.win.totals()
 	switch {
-	case failures >= uint32(p.FailureThreshold):
+	case failures >= uint32(p.FailureThreshold) && rateReached(e.pol, failures, calls) && b.blamed(e, failures, calls, false):
 		return b.tripLocked(now, e, 0, "failure threshold reached", SourceLocal)
 	case p.FailureRate > 0 && calls >= uint32(p.MinCalls) && float64(failures) >= p.FailureRate*float64(calls):
 		return b.tripLocked(now, e, 0, "failure rate reached", SourceLocal)
 	case p.SlowCall > 0 && p.SlowCallRate > 0 && calls >= uint32(p.MinCalls) && float64(slow) >= p.SlowCallRate*float64(calls):
 		return b.tripLocked(now, e, 0, "slow-call rate reached", SourceLocal)
 	}
-	fleet, reporters := b.win.fleet()
-	if fleet > failures && fleet >= uint32(p.FleetThreshold) && reporters >= p.MinReporters {
+	fleet, fleetCalls, reporters := b.win.fleet()
+	if fleet > failures && fleet >= uint32(p.FleetThreshold) && reporters >= p.MinReporters &&
+		rateReached(e.pol, fleet, fleetCalls) && b.blamed(e, fleet, fleetCalls, true) {
 		return b.tripLocked(now, e, 0, "fleet failure threshold reached", SourceLocal)
 	}
+	if b.key.Level() == LevelProxy {
+		if n, names := b.win.spreadCount(maxReasonNames); n >= p.SpreadSites {
+			return b.tripLocked(now, e, 0, spreadReason("failing on", n, "sites", names), SourceLocal)
+		}
+	}
 	return nil
+}
+
+// judgeSiteLocked trips a closed site whose failures, through at least
+// SpreadProxies distinct proxies, reach FailureThreshold at a ratio of at
+// least SiteFailureRate, on this node's counts or the fleet's.
+func (b *breaker) judgeSiteLocked(now int64, e *env) *Transition {
+	p := &e.pol.p
+	n, _ := b.win.spreadCount(0)
+	if n < p.SpreadProxies {
+		return nil
+	}
+	f, c, _ := b.win.totals()
+	ff, fc, reporters := b.win.fleet()
+	if reporters < p.MinReporters {
+		ff = f
+		fc = c
+	}
+	for _, fc := range [2][2]uint32{{f, c}, {ff, fc}} {
+		if fc[0] >= uint32(p.FailureThreshold) && float64(fc[0]) >= p.SiteFailureRate*float64(max(fc[0], fc[1])) {
+			return b.tripLocked(now, e, 0, spreadReason("failing through", n, "proxies", nil), SourceLocal)
+		}
+	}
+	return nil
+}
+
+// maxReasonNames is how many sites a proxy's roll-up reason names.
+const maxReasonNames = 5
+
+// spreadReason words a roll-up's reason: "failing on 3 sites: a.com, b.com,
+// c.com".
+func spreadReason(what string, n int, unit string, names []string) string {
+	s := what + " " + strconv.Itoa(n) + " " + unit
+	for i, name := range names {
+		if i == 0 {
+			s += ": "
+		} else {
+			s += ", "
+		}
+		s += name
+	}
+	return s
 }
 
 // openTimeLocked is the open time of the trip about to happen: OpenTimeout
@@ -293,8 +379,12 @@ func (b *breaker) tripLocked(now int64, e *env, openFor time.Duration, reason st
 	b.origin = e.node
 	b.reason = reason
 	b.openUntil = now + int64(openFor)
-	b.win, b.probes = nil, nil
+	b.dropWindowLocked()
+	b.probes = nil
 	b.manual = src == SourceManual
+	if from == PhaseClosed {
+		b.openedAt = now
+	}
 	b.setPhaseLocked(PhaseOpen, now)
 	return &Transition{Record: b.recordLocked(now), From: from, Source: src}
 }
@@ -308,7 +398,8 @@ func (b *breaker) closeLocked(now int64, e *env, reason string, src Source) *Tra
 	b.origin = e.node
 	b.reason = reason
 	b.openUntil = 0
-	b.win, b.probes = nil, nil
+	b.dropWindowLocked()
+	b.probes = nil
 	b.setPhaseLocked(PhaseClosed, now)
 	return &Transition{Record: b.recordLocked(now), From: from, Source: src}
 }
@@ -322,11 +413,13 @@ func (b *breaker) mergeLocked(r Record, now int64, src Source) *Transition {
 	}
 	from := b.phase()
 	b.gen, b.hlc, b.origin, b.reason = r.Gen, r.HLC, r.Origin, r.Reason
-	b.win, b.probes, b.manual = nil, nil, false
+	b.dropWindowLocked()
+	b.probes, b.manual = nil, false
 	switch r.Phase {
 	case PhaseOpen:
 		if from == PhaseClosed {
 			b.trips = 1
+			b.openedAt = now
 		} else {
 			b.trips++
 		}

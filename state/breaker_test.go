@@ -292,7 +292,7 @@ func TestProbeOwnerCalledWithoutLock(t *testing.T) {
 	var calls, locked int
 	tb.SetProbeOwner(func(u string) bool {
 		calls++
-		if b := tb.lookup(u, false); b != nil {
+		if b := tb.lookup(ProxyKey(u), false); b != nil {
 			if !b.mu.TryLock() {
 				locked++
 			} else {

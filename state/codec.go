@@ -13,13 +13,21 @@ import (
 // allocated.
 //
 //	record: kind:u8 upstream:str gen:uvarint phase:u8 hlc:uvarint origin:str
-//	        openFor:varint(ns) reason:str flags:u8(1=deleted) value:bytes
+//	        openFor:varint(ns) reason:str flags:u8 value:bytes [site:str]
+//	flags: 1 = deleted, 2 = a site follows the value (a pair's or a site's breaker)
 //	str, bytes: length:uvarint, then that many bytes
-
+//
+// The site field is versioned by its flag: a record without a site encodes
+// exactly as before sites existed, so older readers still read every
+// proxy's record; a reader that does not know flag 2 rejects the record as
+// malformed (package cluster and package redisledger frame records with a
+// site in a newer message or storage version, which older readers skip and
+// count).
 // Bounds on an encoded record. A record beyond any of them is not encoded
 // (AppendRecord's callers check Fits) and does not decode.
 const (
 	MaxKeyLen    = 2048    // Upstream, bytes
+	MaxSiteLen   = 253     // Site (a DNS name or a user's group name), bytes
 	MaxOriginLen = 256     // Origin (a node name), bytes
 	MaxReasonLen = 1024    // Reason, bytes
 	MaxValueLen  = 1 << 20 // Value (a pool entry, the policy document), bytes
@@ -38,7 +46,7 @@ func (r Record) IsBreaker() bool { return r.Kind == 0 || r.Kind == KindBreaker }
 // Fits reports whether r is within the bounds a decoder enforces, so that
 // it can be encoded at all.
 func (r Record) Fits() bool {
-	return len(r.Upstream) <= MaxKeyLen && len(r.Origin) <= MaxOriginLen &&
+	return len(r.Upstream) <= MaxKeyLen && len(r.Site) <= MaxSiteLen && len(r.Origin) <= MaxOriginLen &&
 		len(r.Reason) <= MaxReasonLen && len(r.Value) <= MaxValueLen
 }
 
@@ -56,12 +64,29 @@ func AppendRecord(dst []byte, r Record) []byte {
 	dst = appendString(dst, r.Reason)
 	var flags byte
 	if r.Deleted {
-		flags |= 1
+		flags |= flagDeleted
+	}
+	if r.Site != "" {
+		flags |= flagSite
 	}
 	dst = append(dst, flags)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Value)))
-	return append(dst, r.Value...)
+	dst = append(dst, r.Value...)
+	if r.Site != "" {
+		dst = appendString(dst, r.Site)
+	}
+	return dst
 }
+
+// Record flags.
+const (
+	flagDeleted = 1 << 0
+	flagSite    = 1 << 1
+)
+
+// HasSite reports whether r carries a site (a pair's or a site's breaker),
+// so that a framing layer can choose the message version older readers skip.
+func (r Record) HasSite() bool { return r.Site != "" }
 
 func appendString(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
@@ -88,13 +113,19 @@ func DecodeRecord(b []byte) (r Record, rest []byte, err error) {
 	if v := d.bytes(MaxValueLen); len(v) > 0 {
 		r.Value = append([]byte(nil), v...)
 	}
-	if d.err == nil && flags&^1 != 0 {
+	if d.err == nil && flags&^(flagDeleted|flagSite) != 0 {
 		d.err = fmt.Errorf("%w: unknown flags %#x", ErrMalformed, flags)
+	}
+	if d.err == nil && flags&flagSite != 0 {
+		r.Site = string(d.bytes(MaxSiteLen))
+		if d.err == nil && r.Site == "" {
+			d.fail("empty site")
+		}
 	}
 	if d.err != nil {
 		return Record{}, nil, d.err
 	}
-	r.Deleted = flags&1 != 0
+	r.Deleted = flags&flagDeleted != 0
 	r.OpenFor = max(0, r.OpenFor)
 	if r.Kind < KindBreaker || r.Kind > KindPolicy {
 		return Record{}, d.buf, fmt.Errorf("%w %d", ErrUnknownKind, r.Kind)

@@ -17,9 +17,40 @@ var codecSamples = []Record{
 	{Kind: KindPool, Upstream: "socks5://10.0.0.3:1080", HLC: 11, Origin: "node-c", Value: []byte(`{"region":"eu"}`)},
 	{Kind: KindPool, Upstream: "socks5://10.0.0.4:1080", HLC: 12, Origin: "node-c", Deleted: true},
 	{Kind: KindPolicy, HLC: 13, Origin: "node-a", Value: []byte("breaker:\n  failure_threshold: 5\n")},
+	// A pair and a site.
+	{Kind: KindBreaker, Upstream: "http://10.0.0.1:8080", Site: "example.com", Gen: 2, Phase: PhaseOpen, HLC: 14, Origin: "node-b"},
+	{Kind: KindBreaker, Site: "example.org", Gen: 3, Phase: PhaseHalfOpen, HLC: 15, Origin: "node-b", Reason: "failing through 5 proxies"},
 	// At every bound at once.
 	{Kind: KindBreaker, Upstream: strings.Repeat("k", MaxKeyLen), Phase: PhaseOpen, Origin: strings.Repeat("o", MaxOriginLen),
-		Reason: strings.Repeat("r", MaxReasonLen)},
+		Reason: strings.Repeat("r", MaxReasonLen), Site: strings.Repeat("s", MaxSiteLen)},
+}
+
+// TestRecordCodecSiteVersioned: a record without a site encodes as it did
+// before sites (flags 0, nothing after the value), so that older readers
+// read it; one with a site sets flag 2, which they reject; a site field
+// that is present but empty, or over MaxSiteLen, does not decode.
+func TestRecordCodecSiteVersioned(t *testing.T) {
+	r := Record{Kind: KindBreaker, Upstream: "u", Gen: 1, Phase: PhaseOpen, HLC: 2, Origin: "o"}
+	old := []byte{1, 1, 'u', 1, 1, 2, 1, 'o', 0, 0, 0, 0}
+	if got := AppendRecord(nil, r); !bytes.Equal(got, old) {
+		t.Errorf("without a site: % x, want % x (the encoding before sites)", got, old)
+	}
+	r.Site = "s.com"
+	withSite := AppendRecord(nil, r)
+	if want := append(append(old[:len(old)-2:len(old)-2], 2, 0), 5, 's', '.', 'c', 'o', 'm'); !bytes.Equal(withSite, want) {
+		t.Errorf("with a site: % x, want % x", withSite, want)
+	}
+	empty := append(old[:len(old)-2:len(old)-2], 2, 0, 0)
+	if _, _, err := DecodeRecord(empty); !errors.Is(err, ErrMalformed) {
+		t.Errorf("an empty site decodes with %v, want ErrMalformed", err)
+	}
+	r.Site = strings.Repeat("s", MaxSiteLen+1)
+	if r.Fits() {
+		t.Errorf("a site over MaxSiteLen fits")
+	}
+	if _, _, err := DecodeRecord(AppendRecord(nil, r)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a site over MaxSiteLen decodes with %v, want ErrMalformed", err)
+	}
 }
 
 func TestRecordCodecRoundTrip(t *testing.T) {

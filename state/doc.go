@@ -1,5 +1,6 @@
-// Package state owns retrycoord's breaker state: the per-upstream circuit
-// breaker, the concurrent Table of breakers keyed by upstream, the
+// Package state owns retrycoord's breaker state: the circuit breaker, the
+// concurrent Table of breakers keyed by level — a proxy, a (proxy, site)
+// pair, a site (Key, Level) — with the roll-ups between them, the
 // wire-independent Record with its max-register merge, the hybrid logical
 // clock, fleet-wide failure evidence, and snapshots.
 //
@@ -12,9 +13,19 @@
 //
 // A breaker opens when FailureThreshold failures fall within the rolling
 // Window (kept in 60 fixed buckets plus one, so a failure exactly Window old
-// still counts), when an optional failure or slow-call rate is reached, or
-// when the fleet's failures, merged from other nodes' Evidence, reach
-// FleetThreshold from at least MinReporters nodes. After OpenTimeout (grown
+// still counts) at a failure ratio of at least MinFailureRate (calls are
+// counted from the window's first failure), when an optional failure or
+// slow-call rate is reached, or when the fleet's failures and calls, merged
+// from other nodes' Evidence, reach FleetThreshold from at least
+// MinReporters nodes at that ratio.
+//
+// Levels: AdmitScoped and SettleScoped admit and settle one call through a
+// proxy for a site. A proxy-level failure counts on the proxy; a pair-level
+// one on the (proxy, site) pair, created by its first failure, and on the
+// site. A pair is blamed only when it fails the site more than the rest of
+// the pool does; a proxy also opens when its pairs opened on SpreadSites
+// sites; a site opens when it fails through SpreadProxies proxies at
+// SiteFailureRate, and then fails every call for it fast. After OpenTimeout (grown
 // by OpenBackoff on consecutive trips) the probe owner — see
 // Table.SetProbeOwner — moves it to half-open and gets HalfOpenProbes probe
 // permits; one success closes it, one failure re-opens it in a new

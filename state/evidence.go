@@ -1,30 +1,49 @@
 package state
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Evidence is one node's own failure counts for one upstream within the
 // current window: a grow-only counter per bucket. Nodes send theirs to each
 // other; a receiver keeps the maximum per origin and bucket and sums across
 // origins, so a dead proxy trips after about FleetThreshold failures across
 // the whole fleet rather than FailureThreshold on every node.
+//
+// Evidence carries calls as well as failures, so that the fleet judges the
+// same failure ratio (MinFailureRate, SiteFailureRate, relative blame) that
+// a node judges locally; calls are counted from the breaker's first failure
+// in the window. Evidence is sent when failures changed: the calls in it
+// may lag, which can only overstate the ratio.
 type Evidence struct {
-	Upstream string
+	Upstream string           // the proxy (empty for a site's breaker)
+	Site     string           // the site (empty for a proxy's breaker)
 	Gen      uint64           // the breaker generation the counts belong to
-	Buckets  []EvidenceBucket // oldest first; only buckets with failures
+	Buckets  []EvidenceBucket // oldest first; only buckets with calls
 }
 
-// EvidenceBucket is the cumulative failure count of one bucket. Index is
-// wall time divided by the bucket width (Window/60), so that every node
-// numbers buckets alike.
+// Key returns the key of the breaker the evidence is about.
+func (ev Evidence) Key() Key { return Key{Proxy: ev.Upstream, Site: ev.Site} }
+
+// EvidenceBucket is the cumulative failure and call counts of one bucket.
+// Index is wall time divided by the bucket width (Window/60), so that every
+// node numbers buckets alike.
 type EvidenceBucket struct {
 	Index    int64
 	Failures uint32
+	Calls    uint32 // failures included; 0 from a node that does not count calls
 }
 
 // Evidence returns this node's own failure counts for an upstream, and
 // false when it has none in the window.
 func (t *Table) Evidence(upstream string) (Evidence, bool) {
-	b := t.lookup(upstream, false)
+	return t.EvidenceAt(ProxyKey(upstream))
+}
+
+// EvidenceAt is Evidence for a breaker of any level.
+func (t *Table) EvidenceAt(k Key) (Evidence, bool) {
+	b := t.lookup(k, false)
 	if b == nil {
 		return Evidence{}, false
 	}
@@ -43,7 +62,7 @@ func (b *breaker) evidenceLocked(now int64, pol *compiledPolicy) (Evidence, bool
 	if len(buckets) == 0 {
 		return Evidence{}, false
 	}
-	return Evidence{Upstream: b.upstream, Gen: b.gen, Buckets: buckets}, true
+	return Evidence{Upstream: b.key.Proxy, Site: b.key.Site, Gen: b.gen, Buckets: buckets}, true
 }
 
 func (t *Table) markDirty(b *breaker) {
@@ -66,13 +85,10 @@ func (t *Table) PendingEvidence(dst []Evidence) []Evidence {
 	now := t.now().UnixNano()
 	pol := t.policy.Load()
 	slices.SortFunc(dirty, func(a, b *breaker) int {
-		switch {
-		case a.upstream < b.upstream:
-			return -1
-		case a.upstream > b.upstream:
-			return 1
+		if c := strings.Compare(a.key.Proxy, b.key.Proxy); c != 0 {
+			return c
 		}
-		return 0
+		return strings.Compare(a.key.Site, b.key.Site)
 	})
 	dirty = slices.Compact(dirty)
 	for _, b := range dirty {
@@ -98,19 +114,31 @@ func (t *Table) MergeEvidence(origin string, ev Evidence) (tripped bool) {
 		t.stats.evidenceSelf.Add(1)
 		return false
 	}
-	if ev.Upstream == "" || len(ev.Buckets) == 0 {
+	k := ev.Key()
+	if k.Level() == 0 || len(ev.Buckets) == 0 || !validKey(k) {
 		return false
+	}
+	if k.Level() == LevelPair && t.siteOpen(k.Site) {
+		return false // the open site explains it
 	}
 	now := t.now().UnixNano()
 	e := t.env()
-	b := t.locked(ev.Upstream)
+	if k.Level() == LevelPair {
+		t.siteEnv(k.Site, &e, now)
+	}
+	b := t.locked(k)
 	var tr *Transition
+	var failed bool
 	if b.phase() == PhaseClosed && ev.Gen == b.gen {
-		b.windowLocked(now, e.pol).mergeEvidence(origin, ev.Buckets)
+		w := b.windowLocked(now, e.pol)
+		w.mergeEvidence(origin, ev.Buckets)
+		f, _, _ := w.fleet()
+		failed = f > 0
 		tr = b.judgeLocked(now, &e)
 	}
-	b.mu.Unlock()
+	t.unlock(b)
 	t.publish(tr)
+	t.rollUp(k, failed, tr, now)
 	return tr != nil
 }
 
@@ -127,7 +155,7 @@ func (t *Table) OwnFailing(minFailures int) (failing, active int) {
 	pol := t.policy.Load()
 	for _, b := range t.all() {
 		b.mu.Lock()
-		if b.detached {
+		if b.detached || b.key.Level() != LevelProxy {
 			b.mu.Unlock()
 			continue
 		}

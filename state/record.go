@@ -42,7 +42,8 @@ func (k Kind) String() string {
 // and Phase zero and are ordered by HLC, ties broken by Origin.
 type Record struct {
 	Kind     Kind          // what the record is about (0: KindBreaker)
-	Upstream string        // the key: an upstream for breaker and pool records
+	Upstream string        // the key: an upstream for breaker and pool records (empty for a site's breaker)
+	Site     string        // the site of a pair's or a site's breaker (empty for a proxy's); see Key
 	Gen      uint64        // trip generation, +1 on every trip (breakers)
 	Phase    Phase         // the phase entered (breakers)
 	HLC      HLC           // when the origin wrote it

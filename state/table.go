@@ -31,7 +31,14 @@ type Config struct {
 	// Logger receives transitions at Info and dropped publications at Debug
 	// (default: discard).
 	Logger *slog.Logger
+	// MaxPairs bounds the (proxy, site) pairs held (default 1,000,000).
+	// Over it, the least recently failed pairs that never tripped are
+	// removed, and counted in Stats.PairsEvicted.
+	MaxPairs int
 }
+
+// DefaultMaxPairs is the MaxPairs of the zero Config.
+const DefaultMaxPairs = 1_000_000
 
 // Table holds one breaker per upstream, created on first use, plus the
 // fleet-wide facts (pool entries, policy document) as max-registers. It is
@@ -41,14 +48,16 @@ type Config struct {
 // Every change — a local trip, a merged remote record, a manual reset — is
 // published, after the locks are released, to each Subscription.
 type Table struct {
-	node   string
-	now    func() time.Time
-	clock  *Clock
-	logger *slog.Logger
-	index  index
+	node     string
+	now      func() time.Time
+	clock    *Clock
+	logger   *slog.Logger
+	index    indexes
+	maxPairs int
 
-	policy atomic.Pointer[compiledPolicy]
-	owner  atomic.Pointer[func(string) bool]
+	policy     atomic.Pointer[compiledPolicy]
+	countCalls atomic.Bool // the policy's countCalls, for the hot path
+	owner      atomic.Pointer[func(string) bool]
 
 	subsMu sync.Mutex // guards subs (copy on write)
 	subs   atomic.Pointer[[]*Subscription]
@@ -61,6 +70,8 @@ type Table struct {
 
 	stats struct {
 		breakers     atomic.Int64
+		pairs        atomic.Int64
+		pairsEvicted atomic.Uint64
 		stale        atomic.Uint64
 		dropped      atomic.Uint64
 		evicted      atomic.Uint64
@@ -77,7 +88,8 @@ type factKey struct {
 type compiledPolicy struct {
 	p           policy.BreakerPolicy
 	bucketWidth int64 // ns
-	countCalls  bool  // successes must be counted (a rate is configured)
+	countCalls  bool  // successes must be counted from the first call (a rate is configured)
+	minRate     float64
 }
 
 func compile(p policy.BreakerPolicy) (*compiledPolicy, error) {
@@ -89,6 +101,7 @@ func compile(p policy.BreakerPolicy) (*compiledPolicy, error) {
 		p:           p,
 		bucketWidth: max(1, int64(p.Window)/bucketsPerWindow),
 		countCalls:  p.FailureRate > 0 || (p.SlowCall > 0 && p.SlowCallRate > 0),
+		minRate:     max(0, p.MinFailureRate),
 	}, nil
 }
 
@@ -104,11 +117,16 @@ func NewTable(cfg Config) (*Table, error) {
 		logger: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		facts:  make(map[factKey]Record),
 	}
+	t.maxPairs = cmp.Or(cfg.MaxPairs, DefaultMaxPairs)
+	if t.maxPairs < 0 {
+		return nil, fmt.Errorf("state: MaxPairs %d is negative", cfg.MaxPairs)
+	}
 	if cfg.Now == nil {
 		t.now = time.Now
 	}
 	t.clock = NewClock(t.now, cfg.MaxSkew)
 	t.policy.Store(pol)
+	t.countCalls.Store(pol.countCalls)
 	return t, nil
 }
 
@@ -129,18 +147,20 @@ func (t *Table) SetPolicy(p policy.BreakerPolicy) error {
 		return err
 	}
 	old := t.policy.Swap(pol)
+	t.countCalls.Store(pol.countCalls)
 	if old.bucketWidth != pol.bucketWidth {
 		for _, b := range t.all() {
 			b.mu.Lock()
-			b.win = nil
-			b.mu.Unlock()
+			b.dropWindowLocked()
+			t.unlock(b)
 		}
 	}
 	return nil
 }
 
 // SetProbeOwner installs the hook that says whether this node owns the
-// probe of an upstream whose open time has run out (nil: always). Only the
+// probe of a breaker whose open time has run out (nil: always). It is asked
+// with Key.String(): the proxy's key for a proxy, as before sites. Only the
 // owner moves to half-open at once; the others wait ProbeGrace longer for
 // its result. The hook is called with no lock held, before the breaker is
 // locked, and only for breakers that are not closed; it must be safe for
@@ -159,9 +179,9 @@ func (t *Table) env() env {
 
 // ownsProbe asks the probe-owner hook about an upstream. It is called with
 // no lock held, and its answer is passed into the core.
-func (t *Table) ownsProbe(upstream string) bool {
+func (t *Table) ownsProbe(k Key) bool {
 	o := t.owner.Load()
-	return o == nil || (*o)(upstream)
+	return o == nil || (*o)(k.String())
 }
 
 // Ticket is the permission Admit gives for one call. Settle it exactly once
@@ -173,12 +193,21 @@ type Ticket struct {
 	permit uint32 // half-open probe permit id; 0 for a closed-state call
 }
 
-// Upstream returns the upstream the ticket is for.
+// Upstream returns the upstream (proxy) the ticket is for.
 func (tk Ticket) Upstream() string {
 	if tk.b == nil {
 		return ""
 	}
-	return tk.b.upstream
+	return tk.b.key.Proxy
+}
+
+// Key returns the key of the breaker the ticket is for (the zero Key for
+// the zero Ticket).
+func (tk Ticket) Key() Key {
+	if tk.b == nil {
+		return Key{}
+	}
+	return tk.b.key
 }
 
 // Probe reports whether the ticket holds a half-open probe permit.
@@ -190,17 +219,32 @@ func (tk Ticket) Probe() bool { return tk.permit != 0 }
 // it to half-open and takes a probe permit. Only the upstream actually about
 // to be called should be admitted: every ticket must be settled.
 func (t *Table) Admit(upstream string) (Ticket, error) {
-	b := t.lookup(upstream, true)
+	return t.AdmitAt(ProxyKey(upstream))
+}
+
+// AdmitAt is Admit for a breaker of any level. A pair's or a site's
+// breaker is not created by admitting it: when there is none, AdmitAt
+// admits with the zero Ticket, and SettleAt creates the breaker on a
+// failure.
+func (t *Table) AdmitAt(k Key) (Ticket, error) {
+	return t.admit(t.lookup(k, k.Level() == LevelProxy), k)
+}
+
+// admit is AdmitAt for a breaker already looked up (nil: none).
+func (t *Table) admit(b *breaker, k Key) (Ticket, error) {
+	if b == nil {
+		return Ticket{}, nil
+	}
 	if w := b.word.Load(); Phase(w&0xff) == PhaseClosed {
 		return Ticket{b: b, epoch: epochOf(w)}, nil
 	}
 	now := t.now().UnixNano()
 	e := t.env()
-	e.owns = t.ownsProbe(upstream)
-	b = t.locked(upstream)
+	e.owns = t.ownsProbe(k)
+	b = t.locked(k)
 	permit, ok, tr := b.admitLocked(now, &e)
 	tk := Ticket{b: b, epoch: epochOf(b.word.Load()), permit: permit}
-	b.mu.Unlock()
+	t.unlock(b)
 	t.publish(tr)
 	if !ok {
 		return Ticket{}, ErrOpen
@@ -217,18 +261,21 @@ func (t *Table) Settle(tk Ticket, outcome Outcome, latency time.Duration) {
 	if b == nil {
 		return
 	}
-	if tk.permit == 0 && (outcome == OutcomeAbandoned || (outcome == OutcomeSuccess && !t.policy.Load().countCalls)) {
+	if tk.permit == 0 && (outcome == OutcomeAbandoned || (outcome == OutcomeSuccess && !b.counting.Load() && !t.countCalls.Load())) {
 		return
 	}
 	e := t.env()
 	now := t.now().UnixNano()
+	if b.key.Level() == LevelPair {
+		t.siteEnv(b.key.Site, &e, now)
+	}
 	for {
 		b.mu.Lock()
 		if b.detached {
 			// Evicted after this call was admitted: count it on the
 			// breaker that replaced it.
 			b.mu.Unlock()
-			b = t.lookup(b.upstream, true)
+			b = t.lookup(b.key, true)
 			tk.epoch = epochOf(b.word.Load())
 			continue
 		}
@@ -239,19 +286,23 @@ func (t *Table) Settle(tk Ticket, outcome Outcome, latency time.Duration) {
 		}
 		tr := b.settleLocked(tk, outcome, latency, now, &e)
 		dirty := b.evDirty
-		b.mu.Unlock()
+		t.unlock(b)
 		if dirty {
 			t.markDirty(b)
 		}
 		t.publish(tr)
+		t.rollUp(b.key, outcome == OutcomeFailure, tr, now)
 		return
 	}
 }
 
 // State returns the phase of an upstream's breaker as this node records it
 // (closed for an upstream never seen). It takes nothing.
-func (t *Table) State(upstream string) Phase {
-	b := t.lookup(upstream, false)
+func (t *Table) State(upstream string) Phase { return t.StateAt(ProxyKey(upstream)) }
+
+// StateAt is State for a breaker of any level.
+func (t *Table) StateAt(k Key) Phase {
+	b := t.lookup(k, false)
 	if b == nil {
 		return PhaseClosed
 	}
@@ -261,8 +312,11 @@ func (t *Table) State(upstream string) Phase {
 // Eligible reports whether Admit would let a call through now. It takes
 // nothing: a half-open breaker with a free permit is eligible, and stays so
 // until some call is actually admitted.
-func (t *Table) Eligible(upstream string) bool {
-	b := t.lookup(upstream, false)
+func (t *Table) Eligible(upstream string) bool { return t.EligibleAt(ProxyKey(upstream)) }
+
+// EligibleAt is Eligible for a breaker of any level.
+func (t *Table) EligibleAt(k Key) bool {
+	b := t.lookup(k, false)
 	if b == nil {
 		return true
 	}
@@ -271,7 +325,7 @@ func (t *Table) Eligible(upstream string) bool {
 	}
 	now := t.now().UnixNano()
 	e := t.env()
-	e.owns = t.ownsProbe(upstream)
+	e.owns = t.ownsProbe(k)
 	b.mu.Lock()
 	ok := b.eligibleLocked(now, &e)
 	b.mu.Unlock()
@@ -280,8 +334,11 @@ func (t *Table) Eligible(upstream string) bool {
 
 // Record returns an upstream's current record, and false when the upstream
 // is pristine (never tripped) or unknown.
-func (t *Table) Record(upstream string) (Record, bool) {
-	b := t.lookup(upstream, false)
+func (t *Table) Record(upstream string) (Record, bool) { return t.RecordAt(ProxyKey(upstream)) }
+
+// RecordAt is Record for a breaker of any level.
+func (t *Table) RecordAt(k Key) (Record, bool) {
+	b := t.lookup(k, false)
 	if b == nil {
 		return Record{}, false
 	}
@@ -297,27 +354,36 @@ func (t *Table) Record(upstream string) (Record, bool) {
 // Trip opens an upstream's breaker in a new generation for openFor (0: the
 // policy's open time), as an operator would. It returns the new record.
 func (t *Table) Trip(upstream string, openFor time.Duration, reason string) Record {
+	return t.TripAt(ProxyKey(upstream), openFor, reason)
+}
+
+// TripAt is Trip for a breaker of any level. A trip of a site makes every
+// request for it fail fast, fleet-wide, until its probe succeeds.
+func (t *Table) TripAt(k Key, openFor time.Duration, reason string) Record {
 	now := t.now().UnixNano()
 	e := t.env()
-	b := t.locked(upstream)
+	b := t.locked(k)
 	tr := b.tripLocked(now, &e, openFor, cmp.Or(reason, "tripped by operator"), SourceManual)
-	b.mu.Unlock()
+	t.unlock(b)
 	t.publish(tr)
 	return tr.Record
 }
 
 // Reset closes an upstream's breaker in its current generation, as an
 // operator would. It reports whether anything changed (false when closed).
-func (t *Table) Reset(upstream string) (Record, bool) {
+func (t *Table) Reset(upstream string) (Record, bool) { return t.ResetAt(ProxyKey(upstream)) }
+
+// ResetAt is Reset for a breaker of any level.
+func (t *Table) ResetAt(k Key) (Record, bool) {
 	now := t.now().UnixNano()
 	e := t.env()
-	b := t.locked(upstream)
+	b := t.locked(k)
 	var tr *Transition
 	if b.phase() != PhaseClosed {
 		tr = b.closeLocked(now, &e, "reset by operator", SourceManual)
 	}
 	rec := b.recordLocked(now)
-	b.mu.Unlock()
+	t.unlock(b)
 	t.publish(tr)
 	return rec, tr != nil
 }
@@ -333,14 +399,16 @@ func (t *Table) Merge(rec Record, src Source) (changed bool) {
 	if !rec.IsBreaker() {
 		return t.mergeFact(rec, src)
 	}
-	if rec.Upstream == "" || rec.Phase < PhaseOpen || rec.Phase > PhaseClosed {
+	k := rec.Key()
+	if k.Level() == 0 || !validKey(k) || rec.Phase < PhaseOpen || rec.Phase > PhaseClosed {
 		return false
 	}
 	now := t.now().UnixNano()
-	b := t.locked(rec.Upstream)
+	b := t.locked(k)
 	tr := b.mergeLocked(rec, now, src)
-	b.mu.Unlock()
+	t.unlock(b)
 	t.publish(tr)
+	t.rollUp(k, false, tr, now)
 	return tr != nil
 }
 
@@ -373,6 +441,8 @@ type Stats struct {
 	StaleSettles   uint64 // settles ignored because the breaker had moved on
 	Dropped        uint64 // transitions a full subscription could not take
 	Evicted        uint64 // idle pristine breakers removed
+	Pairs          int    // (proxy, site) pairs held now
+	PairsEvicted   uint64 // pairs removed because there were more than MaxPairs
 	SkewClamped    uint64 // remote HLCs clamped to local time + MaxSkew
 	EvidenceEchoes uint64 // evidence ignored because it named this node as origin
 }
@@ -384,6 +454,8 @@ func (t *Table) Stats() Stats {
 		StaleSettles:   t.stats.stale.Load(),
 		Dropped:        t.stats.dropped.Load(),
 		Evicted:        t.stats.evicted.Load(),
+		Pairs:          int(t.stats.pairs.Load()),
+		PairsEvicted:   t.stats.pairsEvicted.Load(),
 		SkewClamped:    t.clock.Clamped(),
 		EvidenceEchoes: t.stats.evidenceSelf.Load(),
 	}

@@ -11,15 +11,28 @@ const (
 // bucket counts one slice of a window.
 type bucket struct {
 	failures uint32
-	calls    uint32 // only when a rate is configured
+	calls    uint32 // every settled call, failures included, once the window exists
 	slow     uint32 // only when a slow-call rate is configured
 }
 
-// originCounts is another node's failure evidence for one upstream: its
-// cumulative failure count per bucket, merged by taking the maximum.
+// originCounts is another node's failure evidence for one breaker: its
+// cumulative failure and call counts per bucket, merged by taking the
+// maximum.
 type originCounts struct {
 	origin string
 	counts [windowSlots]uint32
+	calls  [windowSlots]uint32
+}
+
+// maxSpread bounds the names a roll-up remembers: enough to reach any
+// sensible SpreadSites or SpreadProxies, and to name a few in a reason.
+const maxSpread = 16
+
+// spreadEntry is one distinct name (a site failing through a proxy, or a
+// proxy failing for a site) and the newest bucket it failed in.
+type spreadEntry struct {
+	name string
+	idx  int64
 }
 
 // window is a breaker's rolling window: its own counts and the evidence
@@ -31,6 +44,42 @@ type window struct {
 	head   int64 // absolute index of the newest bucket
 	own    [windowSlots]bucket
 	remote []*originCounts
+	spread []spreadEntry // roll-ups only: distinct names that failed, at most maxSpread
+}
+
+// noteSpread records that name failed in bucket idx, replacing the oldest
+// entry when full.
+func (w *window) noteSpread(name string, idx int64) {
+	oldest := -1
+	for i := range w.spread {
+		e := &w.spread[i]
+		if e.name == name {
+			e.idx = max(e.idx, idx)
+			return
+		}
+		if oldest < 0 || e.idx < w.spread[oldest].idx {
+			oldest = i
+		}
+	}
+	if len(w.spread) < maxSpread {
+		w.spread = append(w.spread, spreadEntry{name: name, idx: idx})
+		return
+	}
+	w.spread[oldest] = spreadEntry{name: name, idx: idx}
+}
+
+// spreadCount returns how many distinct names failed within the window,
+// and up to limit of them in the order they were first noted.
+func (w *window) spreadCount(limit int) (n int, names []string) {
+	for _, e := range w.spread {
+		if w.inWindow(e.idx) {
+			n++
+			if len(names) < limit {
+				names = append(names, e.name)
+			}
+		}
+	}
+	return n, names
 }
 
 func slot(idx int64) int64 { return ((idx % windowSlots) + windowSlots) % windowSlots }
@@ -44,13 +93,14 @@ func (w *window) advance(idx int64) {
 		w.own = [windowSlots]bucket{}
 		for _, r := range w.remote {
 			r.counts = [windowSlots]uint32{}
+			r.calls = [windowSlots]uint32{}
 		}
 	} else {
 		for i := w.head + 1; i <= idx; i++ {
 			s := slot(i)
 			w.own[s] = bucket{}
 			for _, r := range w.remote {
-				r.counts[s] = 0
+				r.counts[s], r.calls[s] = 0, 0
 			}
 		}
 	}
@@ -72,24 +122,27 @@ func (w *window) totals() (failures, calls, slow uint32) {
 	return failures, calls, slow
 }
 
-// fleet sums this node's failures and every other node's evidence, and
-// counts the nodes with at least one failure in the window.
-func (w *window) fleet() (failures uint32, reporters int) {
-	own, _, _ := w.totals()
+// fleet sums this node's failures and calls and every other node's
+// evidence, and counts the nodes with at least one failure in the window.
+func (w *window) fleet() (failures, calls uint32, reporters int) {
+	own, ownCalls, _ := w.totals()
+	calls = ownCalls
 	if own > 0 {
 		failures, reporters = own, 1
 	}
 	for _, r := range w.remote {
-		var sum uint32
-		for _, c := range r.counts {
+		var sum, n uint32
+		for i, c := range r.counts {
 			sum += c
+			n += max(r.calls[i], c)
 		}
 		if sum > 0 {
 			failures += sum
 			reporters++
 		}
+		calls += n
 	}
-	return failures, reporters
+	return failures, calls, reporters
 }
 
 // mergeEvidence takes another node's cumulative counts; buckets ahead of the
@@ -114,14 +167,16 @@ func (w *window) mergeEvidence(origin string, buckets []EvidenceBucket) {
 		}
 		s := slot(idx)
 		oc.counts[s] = max(oc.counts[s], b.Failures)
+		oc.calls[s] = max(oc.calls[s], b.Calls)
 	}
 }
 
-// evidence appends this node's own non-zero failure buckets, oldest first.
+// evidence appends this node's own buckets with calls in them, oldest
+// first.
 func (w *window) evidence(dst []EvidenceBucket) []EvidenceBucket {
 	for idx := w.head - windowSlots + 1; idx <= w.head; idx++ {
-		if f := w.own[slot(idx)].failures; f > 0 {
-			dst = append(dst, EvidenceBucket{Index: idx, Failures: f})
+		if b := w.own[slot(idx)]; b.failures > 0 || b.calls > 0 {
+			dst = append(dst, EvidenceBucket{Index: idx, Failures: b.failures, Calls: b.calls})
 		}
 	}
 	return dst
@@ -133,6 +188,10 @@ func (w *window) empty() bool {
 	if f != 0 || c != 0 || s != 0 {
 		return false
 	}
-	n, _ := w.fleet()
-	return n == 0
+	n, c, _ := w.fleet()
+	if n != 0 || c != 0 {
+		return false
+	}
+	k, _ := w.spreadCount(0)
+	return k == 0
 }

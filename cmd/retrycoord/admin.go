@@ -180,13 +180,13 @@ func newMembersCommand(o *adminOptions) *cobra.Command {
 }
 
 func newBreakersCommand(o *adminOptions) *cobra.Command {
-	var phase string
+	var phase, level, site string
 	cmd := &cobra.Command{
 		Use:   "breakers",
-		Short: "List the breakers (every pool upstream and any tripped one)",
+		Short: "List the breakers (every pool upstream and any tripped one, pairs and sites included)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			bs, err := o.client(false).Breakers(cmd.Context(), phase)
+			bs, err := o.client(false).BreakersWhere(cmd.Context(), api.BreakerQuery{State: phase, Level: level, Site: site})
 			if err != nil {
 				return adminError(err)
 			}
@@ -197,35 +197,61 @@ func newBreakersCommand(o *adminOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&phase, "state", "", "only breakers in this phase: open, half-open or closed")
+	cmd.Flags().StringVar(&level, "level", "", "only breakers of this level: proxy, pair (a proxy for one site) or site")
+	cmd.Flags().StringVar(&site, "site", "", "only this site's breaker and its pairs, e.g. example.com")
 	return cmd
 }
 
 func newTripCommand(o *adminOptions) *cobra.Command {
 	var openFor time.Duration
-	var reason string
+	var reason, site string
 	cmd := &cobra.Command{
-		Use:   "trip UPSTREAM",
-		Short: "Open an upstream's breaker on every node",
-		Args:  usageArgs("usage: retrycoord trip UPSTREAM [--for 5m] [--reason TEXT]   (UPSTREAM as in `retrycoord breakers`, e.g. http://10.0.0.1:3128)"),
+		Use:   "trip [UPSTREAM] [--site SITE]",
+		Short: "Open a breaker on every node: an upstream's, an upstream's for one site, or a site's",
+		Args: siteArgs(&site, "usage: retrycoord trip UPSTREAM [--site SITE] [--for 5m] [--reason TEXT], or retrycoord trip --site SITE ..."+
+			"   (UPSTREAM as in `retrycoord breakers`, e.g. http://10.0.0.1:3128)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := o.client(false).Trip(cmd.Context(), args[0], openFor, reason)
+			b, err := o.client(false).TripAt(cmd.Context(), firstArg(args), site, openFor, reason)
 			return o.breakerResult(cmd, b, err)
 		},
 	}
 	cmd.Flags().DurationVar(&openFor, "for", 0, "how long it stays open, 1s–24h (0: the policy's open time)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, shown to other operators")
+	cmd.Flags().StringVar(&site, "site", "", "the site: with UPSTREAM, that upstream for this site only (a pair); alone, the whole site")
 	return cmd
 }
 
 func newResetCommand(o *adminOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "reset UPSTREAM",
-		Short: "Close an upstream's breaker on every node",
-		Args:  usageArgs("usage: retrycoord reset UPSTREAM   (UPSTREAM as in `retrycoord breakers`, e.g. http://10.0.0.1:3128)"),
+	var site string
+	cmd := &cobra.Command{
+		Use:   "reset [UPSTREAM] [--site SITE]",
+		Short: "Close a breaker on every node: an upstream's, an upstream's for one site, or a site's",
+		Args: siteArgs(&site, "usage: retrycoord reset UPSTREAM [--site SITE], or retrycoord reset --site SITE"+
+			"   (UPSTREAM as in `retrycoord breakers`, e.g. http://10.0.0.1:3128)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := o.client(false).Reset(cmd.Context(), args[0])
+			b, err := o.client(false).ResetAt(cmd.Context(), firstArg(args), site)
 			return o.breakerResult(cmd, b, err)
 		},
+	}
+	cmd.Flags().StringVar(&site, "site", "", "the site: with UPSTREAM, that upstream for this site only (a pair); alone, the whole site")
+	return cmd
+}
+
+func firstArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
+}
+
+// siteArgs accepts one upstream, or none when --site names a site; anything
+// else is an error that is the command's usage line.
+func siteArgs(site *string, usage string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) == 0 && *site != "" {
+			return nil
+		}
+		return usageArgs(usage)(nil, args)
 	}
 }
 

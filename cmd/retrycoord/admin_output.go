@@ -34,9 +34,9 @@ func writeMembers(w io.Writer, ms []api.Member) error {
 
 func writeBreakers(w io.Writer, bs []api.Breaker) error {
 	tw := newAdminTable(w)
-	fmt.Fprintln(tw, "UPSTREAM\tPHASE\tGEN\tOPEN FOR\tELIGIBLE\tORIGIN\tREASON")
+	fmt.Fprintln(tw, "LEVEL\tUPSTREAM\tSITE\tPHASE\tGEN\tOPEN FOR\tELIGIBLE\tORIGIN\tREASON")
 	for _, b := range bs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", b.Upstream, b.Phase, b.Gen, openFor(b),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", dash(b.Level), dash(b.Upstream), dash(b.Site), b.Phase, b.Gen, openFor(b),
 			yesNo(b.Eligible), dash(b.Origin), dash(b.Reason))
 	}
 	return tw.Flush()
@@ -128,7 +128,15 @@ func transitionLine(tr api.Transition) string {
 	}
 	switch tr.Kind {
 	case "breaker":
-		s := fmt.Sprintf("%s  breaker  %s  %s -> %s  gen=%d  origin=%s  source=%s", ts, tr.Upstream, tr.From, tr.To, tr.Gen, tr.Origin, tr.Source)
+		// A proxy as before sites; a pair as "upstream site=S"; a site as "site=S".
+		what := tr.Upstream
+		switch {
+		case tr.Site != "" && tr.Upstream != "":
+			what += "  site=" + tr.Site
+		case tr.Site != "":
+			what = "site=" + tr.Site
+		}
+		s := fmt.Sprintf("%s  breaker  %s  %s -> %s  gen=%d  origin=%s  source=%s", ts, what, tr.From, tr.To, tr.Gen, tr.Origin, tr.Source)
 		if tr.OpenFor != "" {
 			s += "  for=" + tr.OpenFor
 		}

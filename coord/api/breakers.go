@@ -24,11 +24,12 @@ func normalizeKey(s string) string { return coord.UpstreamKey(s) }
 
 func isBreaker(r state.Record) bool { return r.Kind == 0 || r.Kind == state.KindBreaker }
 
-// breaker describes one upstream: its record, or closed when pristine.
-func (h *Handler) breaker(key string, inPool bool) Breaker {
+// breaker describes one breaker: its record, or closed when pristine.
+func (h *Handler) breaker(k state.Key, inPool bool) Breaker {
 	tb := h.c.Table()
-	b := Breaker{Upstream: key, Phase: state.PhaseClosed.String(), InPool: inPool, Eligible: tb.Eligible(key)}
-	if rec, ok := tb.Record(key); ok {
+	b := Breaker{Level: k.Level().String(), Upstream: k.Proxy, Site: k.Site, Phase: state.PhaseClosed.String(),
+		InPool: inPool, Eligible: tb.EligibleAt(k)}
+	if rec, ok := tb.RecordAt(k); ok {
 		fillBreaker(&b, rec)
 	}
 	return b
@@ -48,31 +49,40 @@ func fillBreaker(b *Breaker, rec state.Record) {
 	}
 }
 
-// breakers lists every pool upstream and every other non-pristine breaker,
-// sorted by key.
+// breakers lists every pool upstream and every other non-pristine breaker
+// (pairs and sites included), sorted by upstream, then site.
 func (h *Handler) breakers() []Breaker {
 	tb := h.c.Table()
-	seen := map[string]bool{}
+	seen := map[state.Key]bool{}
 	var out []Breaker
 	for _, u := range h.c.Upstreams() {
-		seen[u.Key()] = true
-		out = append(out, h.breaker(u.Key(), true))
+		k := state.ProxyKey(u.Key())
+		seen[k] = true
+		out = append(out, h.breaker(k, true))
 	}
 	for _, rec := range tb.Snapshot() {
-		if !isBreaker(rec) || seen[rec.Upstream] {
+		k := rec.Key()
+		if !isBreaker(rec) || seen[k] {
 			continue
 		}
-		seen[rec.Upstream] = true
-		b := Breaker{Upstream: rec.Upstream, Eligible: tb.Eligible(rec.Upstream)}
+		seen[k] = true
+		b := Breaker{Level: k.Level().String(), Upstream: k.Proxy, Site: k.Site, Eligible: tb.EligibleAt(k),
+			InPool: k.Proxy != "" && h.c.Upstream(k.Proxy) != nil}
 		fillBreaker(&b, rec)
 		out = append(out, b)
 	}
-	slices.SortFunc(out, func(a, b Breaker) int { return strings.Compare(a.Upstream, b.Upstream) })
+	slices.SortFunc(out, func(a, b Breaker) int {
+		if c := strings.Compare(a.Upstream, b.Upstream); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Site, b.Site)
+	})
 	return out
 }
 
 func (h *Handler) listBreakers(w http.ResponseWriter, r *http.Request) {
-	filter := r.URL.Query().Get("state")
+	q := r.URL.Query()
+	filter, level, site := q.Get("state"), q.Get("level"), q.Get("site")
 	switch filter {
 	case "", "open", "half-open", "closed":
 	default:
@@ -80,35 +90,56 @@ func (h *Handler) listBreakers(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("api: state %q: want open, half-open or closed", filter))
 		return
 	}
+	switch level {
+	case "", "proxy", "pair", "site":
+	default:
+		writeError(w, http.StatusBadRequest, CodeBadRequest,
+			fmt.Sprintf("api: level %q: want proxy, pair or site", level))
+		return
+	}
 	out := []Breaker{}
 	for _, b := range h.breakers() {
-		if filter == "" || b.Phase == filter {
+		if (filter == "" || b.Phase == filter) && (level == "" || b.Level == level) && (site == "" || b.Site == site) {
 			out = append(out, b)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// known resolves the path's upstream to a key this node knows (in the pool
-// or with a record); otherwise it answers 404.
-func (h *Handler) known(w http.ResponseWriter, r *http.Request) (key string, inPool, ok bool) {
-	key = normalizeKey(r.PathValue("upstream"))
-	inPool = h.c.Upstream(key) != nil
+// known resolves the path's breaker to a key this node knows: an upstream
+// (in the pool or with a record), or that upstream for the query's site
+// (a pair: the upstream must be known, the pair need not have a record),
+// or the path's site (/v1/sites/{site}: any site). Otherwise it answers
+// 404, or 400 for a site name no Table holds.
+func (h *Handler) known(w http.ResponseWriter, r *http.Request) (k state.Key, inPool, ok bool) {
+	if site := r.PathValue("site"); site != "" {
+		k = state.SiteKey(site)
+	} else {
+		k = state.PairKey(normalizeKey(r.PathValue("upstream")), r.URL.Query().Get("site"))
+	}
+	if len(k.Site) > state.MaxSiteLen || strings.ContainsAny(k.Site, " \t\r\n") {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "api: a site is a name without spaces, at most 253 bytes")
+		return state.Key{}, false, false
+	}
+	if k.Proxy == "" {
+		return k, false, true
+	}
+	inPool = h.c.Upstream(k.Proxy) != nil
 	if !inPool {
-		if _, rec := h.c.Table().Record(key); !rec {
-			writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("api: unknown upstream %q", key))
-			return "", false, false
+		if _, rec := h.c.Table().Record(k.Proxy); !rec {
+			writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("api: unknown upstream %q", k.Proxy))
+			return state.Key{}, false, false
 		}
 	}
-	return key, inPool, true
+	return k, inPool, true
 }
 
 func (h *Handler) getBreaker(w http.ResponseWriter, r *http.Request) {
-	key, inPool, ok := h.known(w, r)
+	k, inPool, ok := h.known(w, r)
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, h.breaker(key, inPool))
+	writeJSON(w, http.StatusOK, h.breaker(k, inPool))
 }
 
 func (h *Handler) trip(w http.ResponseWriter, r *http.Request) {
@@ -130,24 +161,24 @@ func (h *Handler) trip(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "api: reason longer than 200 bytes")
 		return
 	}
-	key, inPool, ok := h.known(w, r)
+	k, inPool, ok := h.known(w, r)
 	if !ok {
 		return
 	}
-	h.c.Table().Trip(key, openFor, req.Reason)
-	h.logger.Info("breaker tripped through the API", "upstream", key, "for", openFor, "reason", req.Reason)
-	writeJSON(w, http.StatusOK, h.breaker(key, inPool))
+	h.c.Table().TripAt(k, openFor, req.Reason)
+	h.logger.Info("breaker tripped through the API", "level", k.Level(), "upstream", k.Proxy, "site", k.Site, "for", openFor, "reason", req.Reason)
+	writeJSON(w, http.StatusOK, h.breaker(k, inPool))
 }
 
 func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
-	key, inPool, ok := h.known(w, r)
+	k, inPool, ok := h.known(w, r)
 	if !ok {
 		return
 	}
-	if _, changed := h.c.Table().Reset(key); changed {
-		h.logger.Info("breaker reset through the API", "upstream", key)
+	if _, changed := h.c.Table().ResetAt(k); changed {
+		h.logger.Info("breaker reset through the API", "level", k.Level(), "upstream", k.Proxy, "site", k.Site)
 	}
-	writeJSON(w, http.StatusOK, h.breaker(key, inPool))
+	writeJSON(w, http.StatusOK, h.breaker(k, inPool))
 }
 
 // roundOpenFor shows an open time to the second, or to the millisecond

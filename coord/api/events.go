@@ -26,6 +26,7 @@ func transition(tr state.Transition) Transition {
 		out.Time = rec.HLC.Time().UTC()
 	}
 	if isBreaker(rec) {
+		out.Level, out.Site = rec.Key().Level().String(), rec.Site
 		out.From, out.To, out.Gen, out.Reason = tr.From.String(), rec.Phase.String(), rec.Gen, rec.Reason
 		if rec.OpenFor > 0 {
 			out.OpenFor = roundOpenFor(rec.OpenFor)

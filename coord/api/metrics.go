@@ -31,7 +31,10 @@ var (
 	descAttempts    = prometheus.NewDesc("retrycoord_attempts_total", "Attempts by outcome (success, failure, ban, fatal, abandoned, target) and reason.", []string{"outcome", "reason"}, nil)
 	descLatency     = prometheus.NewDesc("retrycoord_attempt_latency_seconds", "Latency of attempts.", nil, nil)
 	descBreakers    = prometheus.NewDesc("retrycoord_breakers", "Breakers listed by the API (pool upstreams and other tripped ones) by phase.", []string{"phase"}, nil)
-	descOpen        = prometheus.NewDesc("retrycoord_breaker_open", "1 when the upstream's breaker is open or half-open, else 0.", []string{"upstream"}, nil)
+	descOpen        = prometheus.NewDesc("retrycoord_breaker_open", "1 when the upstream's (proxy-level) breaker is open or half-open, else 0.", []string{"upstream"}, nil)
+	descOpenLevel   = prometheus.NewDesc("retrycoord_breakers_open", "Breakers open or half-open, by level: proxy, pair (a proxy for one site) or site. Per-site figures are in the API, not in labels.", []string{"level"}, nil)
+	descPairs       = prometheus.NewDesc("retrycoord_table_pairs", "(proxy, site) pairs the table holds.", nil, nil)
+	descPairsEvict  = prometheus.NewDesc("retrycoord_pairs_evicted_total", "Pairs removed because the table held more than MaxPairs.", nil, nil)
 	descTransitions = prometheus.NewDesc("retrycoord_breaker_transitions_total", "Breaker transitions seen since the API started, by phase entered and source.", []string{"to", "source"}, nil)
 	descPool        = prometheus.NewDesc("retrycoord_pool_upstreams", "Upstreams in this node's pool.", nil, nil)
 	descDrops       = prometheus.NewDesc("retrycoord_subscription_drops_total", "Table transitions a full subscription could not take.", nil, nil)
@@ -126,13 +129,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstSummary(descLatency, tot.Attempts, latSum.Seconds(), nil)
 
 	phases := map[string]int{"open": 0, "half-open": 0, "closed": 0}
+	levels := map[string]int{"proxy": 0, "pair": 0, "site": 0}
 	for _, b := range c.h.breakers() {
 		phases[b.Phase]++
 		open := 0.0
 		if b.Phase != "closed" {
 			open = 1
+			levels[b.Level]++
 		}
-		ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, open, b.Upstream)
+		if b.Level == "proxy" {
+			ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, open, b.Upstream)
+		}
+	}
+	for l, n := range levels {
+		ch <- prometheus.MustNewConstMetric(descOpenLevel, prometheus.GaugeValue, float64(n), l)
 	}
 	for p, n := range phases {
 		ch <- prometheus.MustNewConstMetric(descBreakers, prometheus.GaugeValue, float64(n), p)
@@ -146,6 +156,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descTable, prometheus.GaugeValue, float64(st.Breakers))
 	ch <- prometheus.MustNewConstMetric(descStale, prometheus.CounterValue, float64(st.StaleSettles))
 	ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(st.Evicted))
+	ch <- prometheus.MustNewConstMetric(descPairs, prometheus.GaugeValue, float64(st.Pairs))
+	ch <- prometheus.MustNewConstMetric(descPairsEvict, prometheus.CounterValue, float64(st.PairsEvicted))
 	ch <- prometheus.MustNewConstMetric(descSkew, prometheus.CounterValue, float64(st.SkewClamped))
 	ch <- prometheus.MustNewConstMetric(descBadFacts, prometheus.CounterValue, float64(co.BadFacts()))
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, c.h.cfg.Version, tb.Node())

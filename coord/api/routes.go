@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/proxywhirl/retrycoord/coord"
@@ -59,9 +60,19 @@ func (h *Handler) selectUpstream(w http.ResponseWriter, r *http.Request) {
 		excluded[normalizeKey(k)] = true
 	}
 	ctx := coord.WithRegion(r.Context(), req.Region)
+	site := ""
+	if req.Site != "" {
+		ctx = coord.WithSite(ctx, req.Site)
+		site = h.c.SiteFor(r.WithContext(ctx)) // the cleaned name; "" under KeyingProxy
+	}
 	var pick *coord.Upstream
 	for range selectTries {
 		u, err := h.c.Select(ctx)
+		var se *coord.SiteError
+		if errors.As(err, &se) {
+			writeError(w, http.StatusServiceUnavailable, CodeNoUpstream, "api: "+strings.TrimPrefix(err.Error(), "coord: "))
+			return
+		}
 		if err != nil {
 			break
 		}
@@ -73,7 +84,7 @@ func (h *Handler) selectUpstream(w http.ResponseWriter, r *http.Request) {
 	if pick == nil && len(excluded) > 0 {
 		tb := h.c.Table()
 		for _, u := range h.c.Upstreams() {
-			if !excluded[u.Key()] && tb.Eligible(u.Key()) {
+			if !excluded[u.Key()] && tb.EligibleScoped(u.Key(), site) {
 				pick = u
 				break
 			}
@@ -126,7 +137,7 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("api: upstream %q is not in the pool", key))
 		return
 	}
-	if err := h.c.Report(key, class, req.Status, lat); err != nil && !errors.Is(err, state.ErrOpen) {
+	if err := h.c.ReportAt(key, req.Site, class, req.Status, lat); err != nil && !errors.Is(err, state.ErrOpen) && !errors.Is(err, coord.ErrSiteUnavailable) {
 		writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
 		return
 	}
@@ -221,7 +232,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]Event, 0, len(evs))
 	for _, e := range evs {
-		out = append(out, Event{Time: e.Time.UTC(), Upstream: e.Upstream, From: e.From.String(), To: e.To.String(),
+		out = append(out, Event{Time: e.Time.UTC(), Level: e.Level.String(), Upstream: e.Upstream, Site: e.Site, From: e.From.String(), To: e.To.String(),
 			Gen: e.Gen, Source: e.Source.String(), Origin: e.Origin, Reason: e.Reason})
 	}
 	writeJSON(w, http.StatusOK, out)

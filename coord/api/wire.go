@@ -13,6 +13,7 @@ type (
 	Readiness     = client.Readiness
 	Member        = client.Member
 	Breaker       = client.Breaker
+	BreakerQuery  = client.BreakerQuery
 	TripRequest   = client.TripRequest
 	Upstream      = client.Upstream
 	AddRequest    = client.AddRequest

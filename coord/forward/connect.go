@@ -28,7 +28,9 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var est *upstreamConn // the tunnel of the last attempt answered 200
-	res, err := p.c.Do(r.Context(), func(ctx context.Context, u *coord.Upstream) (*http.Response, error) {
+	// The tunnel counts against the CONNECT target's site.
+	ctx := coord.WithSite(r.Context(), p.c.SiteFor(r))
+	res, err := p.c.Do(ctx, func(ctx context.Context, u *coord.Upstream) (*http.Response, error) {
 		resp, uc, err := p.dialTunnel(ctx, u, target)
 		if uc != nil {
 			est = uc

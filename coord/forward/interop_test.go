@@ -6,6 +6,7 @@ package forward
 // forward proxy. A missing proxy fails the suite (make test installs them).
 
 import (
+	"cmp"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -88,7 +89,10 @@ func interopCoord(t *testing.T, strategy policy.Strategy, urls ...string) *coord
 	t.Helper()
 	doc := policy.Document{Retry: fastRetry()}
 	doc.Select.Strategy = strategy
-	c, err := coord.New(coord.Config{Pool: coord.Entries(urls...), Document: doc})
+	// Every loopback origin is a site of its own (host and port), as
+	// distinct sites would be.
+	site := func(r *http.Request) string { return strings.ReplaceAll(cmp.Or(r.URL.Host, r.Host), ":", "-") }
+	c, err := coord.New(coord.Config{Pool: coord.Entries(urls...), Document: doc, Site: site})
 	if err != nil {
 		t.Fatalf("coord.New: %v", err)
 	}
@@ -226,8 +230,10 @@ func deadTarget(t *testing.T) string {
 }
 
 // TestInteropSquidDeadTarget: squid's own 503 for a target nobody listens
-// on says the target failed (X-Squid-Error); squid's breaker stays closed
-// and the next request to a healthy site goes through it.
+// on says the target failed (X-Squid-Error); it lands on the (squid, site)
+// pair, which opens after the threshold (5 of each dead site's 6
+// attempts); squid's breaker stays closed and the next request to a
+// healthy site goes through it.
 func TestInteropSquidDeadTarget(t *testing.T) {
 	plainURL, _ := origins(t)
 	sq := realproxy.Squid(t, realproxy.SquidConfig{})
@@ -250,8 +256,14 @@ func TestInteropSquidDeadTarget(t *testing.T) {
 					t.Errorf("attempt %d of request %d: %v/%v (%s), want target/target", a.Attempt, a.RequestID, a.Class, a.Reason, a.Err)
 				}
 			}
-			if n := len(attemptsOn(c, sq.URL())); n != 12 {
-				t.Errorf("%d attempts, want 12", n)
+			if n := len(attemptsOn(c, sq.URL())); n != 10 {
+				t.Errorf("%d attempts, want 10", n)
+			}
+			for _, u := range []string{dead, deadTLS} {
+				site := strings.ReplaceAll(strings.TrimSuffix(u[strings.Index(u, "//")+2:], "/"), ":", "-")
+				if got := c.Table().StateAt(state.PairKey(sq.URL(), site)); got != state.PhaseOpen {
+					t.Errorf("the pair (squid, %s) is %v, want open", site, got)
+				}
 			}
 			if got := c.Table().State(sq.URL()); got != state.PhaseClosed {
 				t.Fatalf("squid's breaker is %v after a dead target, want closed", got)

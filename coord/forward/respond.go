@@ -20,7 +20,12 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	h := w.Header()
 	var gu *coord.GiveUpError
+	var se *coord.SiteError
 	switch {
+	case errors.As(err, &se):
+		p.noUp.Add(1)
+		h.Set(coord.HeaderAttempts, "0")
+		plain(w, http.StatusServiceUnavailable, "retrycoord: site "+se.Site+" unavailable: "+se.Reason)
 	case errors.Is(err, coord.ErrNoUpstream):
 		p.noUp.Add(1)
 		if err == coord.ErrNoUpstream { // at once; else the last eligible opened after some attempts

@@ -26,7 +26,15 @@ type Fault struct {
 	// RetryAfter, when set, is sent as the Retry-After header with KindStatus
 	// and KindBan answers (seconds such as "2" or an HTTP-date).
 	RetryAfter string
+	// Only, when set, limits the fault to requests for one target
+	// ("host:port", as in the request URL or the CONNECT line): a site
+	// that bans this proxy alone. Requests for other targets are forwarded.
+	Only string
 }
+
+// BanOnly answers code (403/429) to requests for target ("host:port")
+// alone, as a site that banned this proxy would; others are forwarded.
+func BanOnly(target string, code int) Fault { return Fault{Kind: KindBan, Status: code, Only: target} }
 
 // Healthy forwards every request.
 func Healthy() Fault { return Fault{} }

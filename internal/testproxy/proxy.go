@@ -149,6 +149,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.connects.Add(1)
 	}
 	f := *p.fault.Load()
+	if f.Only != "" && f.Only != r.URL.Host && f.Only != r.Host {
+		f = Healthy()
+	}
 	if want := p.auth.Load(); want != nil && r.Header.Get("Proxy-Authorization") != *want {
 		f = ProxyAuth()
 	}

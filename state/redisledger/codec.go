@@ -15,7 +15,8 @@ import (
 // package state (state.AppendRecord), with nothing after it. Versions are
 // append-only: a reader drops (and counts) a version it does not know.
 //
-//	version 2: 2 body
+//	version 3: 3 body, the body perhaps with a site (a pair's or a site's breaker)
+//	version 2: 2 body, never with a site
 //	version 1: 1 kind phase flags uvarint(gen) uvarint(hlc) varint(openFor ns)
 //	           then upstream, origin, reason and value, each uvarint(len) bytes
 //
@@ -24,14 +25,21 @@ import (
 // written.
 const (
 	codecV1      = 1
-	codecVersion = 2
+	codecV2      = 2
+	codecVersion = 3
 )
 
 var errCodec = errors.New("redisledger: invalid record encoding")
 
 // encodeRecord appends the stored form of r to dst.
+// A record without a site is written in version 2, which nodes that
+// predate sites read; one with a site in version 3, which they skip.
 func encodeRecord(dst []byte, r state.Record) []byte {
-	return state.AppendRecord(append(dst, codecVersion), r)
+	v := byte(codecV2)
+	if r.HasSite() {
+		v = codecVersion
+	}
+	return state.AppendRecord(append(dst, v), r)
 }
 
 // decodeRecord decodes what encodeRecord (or a version 1 writer) wrote. It
@@ -43,13 +51,16 @@ func decodeRecord(b []byte) (state.Record, error) {
 		return state.Record{}, fmt.Errorf("%w: empty", errCodec)
 	}
 	switch b[0] {
-	case codecVersion:
+	case codecVersion, codecV2:
 		r, rest, err := state.DecodeRecord(b[1:])
 		if err != nil {
 			return state.Record{}, fmt.Errorf("%w: %w", errCodec, err)
 		}
 		if len(rest) != 0 {
 			return state.Record{}, fmt.Errorf("%w: %d trailing bytes", errCodec, len(rest))
+		}
+		if b[0] == codecV2 && r.HasSite() {
+			return state.Record{}, fmt.Errorf("%w: a site in version 2", errCodec)
 		}
 		return r, nil
 	case codecV1:

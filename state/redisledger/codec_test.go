@@ -168,3 +168,27 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestCodecSiteVersion: a record without a site is stored in version 2,
+// which nodes before sites read; one with a site in version 3, which they
+// skip; a site in version 2 is rejected.
+func TestCodecSiteVersion(t *testing.T) {
+	proxy := state.Record{Kind: state.KindBreaker, Upstream: "http://10.0.0.1:80", Gen: 1, Phase: state.PhaseOpen, HLC: 1, Origin: "a"}
+	pair := proxy
+	pair.Site = "example.com"
+	if v := encodeRecord(nil, proxy)[0]; v != codecV2 {
+		t.Errorf("proxy record: version %d, want %d", v, codecV2)
+	}
+	b := encodeRecord(nil, pair)
+	if b[0] != codecVersion {
+		t.Errorf("pair record: version %d, want %d", b[0], codecVersion)
+	}
+	got, err := decodeRecord(b)
+	if err != nil || got.Site != "example.com" {
+		t.Errorf("decode: %+v, %v", got, err)
+	}
+	b[0] = codecV2
+	if _, err := decodeRecord(b); err == nil {
+		t.Errorf("a site in version 2 decodes")
+	}
+}

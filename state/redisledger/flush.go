@@ -192,7 +192,7 @@ func validRecord(r state.Record) bool {
 	}
 	switch {
 	case r.IsBreaker():
-		return r.Upstream != "" && r.Phase >= state.PhaseOpen && r.Phase <= state.PhaseClosed
+		return r.Key().Level() != 0 && r.Phase >= state.PhaseOpen && r.Phase <= state.PhaseClosed
 	case r.Kind == state.KindPool:
 		return r.Upstream != ""
 	case r.Kind == state.KindPolicy:

@@ -84,7 +84,10 @@ func normalize(recs []state.Record) []state.Record {
 		if a.Kind != b.Kind {
 			return int(a.Kind) - int(b.Kind)
 		}
-		return strings.Compare(a.Upstream, b.Upstream)
+		if c := strings.Compare(a.Upstream, b.Upstream); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Site, b.Site)
 	})
 	return out
 }

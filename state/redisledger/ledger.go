@@ -77,6 +77,9 @@ func (k keys) of(r state.Record) string {
 	if kind == 0 {
 		kind = state.KindBreaker
 	}
+	if r.IsBreaker() {
+		return k.record + string(rune('0'+kind)) + ":" + r.Key().String()
+	}
 	return k.record + string(rune('0'+kind)) + ":" + r.Upstream
 }
 

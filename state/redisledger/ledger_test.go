@@ -86,6 +86,9 @@ func testSnapshot(t *testing.T, cfg Config) {
 			w.tb.Reset(up)
 		}
 	}
+	// A pair's and a site's breakers are stored and loaded like a proxy's.
+	w.tb.TripAt(state.PairKey("http://10.0.1.1:80", "example.com"), time.Minute, "banned")
+	w.tb.TripAt(state.SiteKey("example.org"), time.Minute, "failing through 5 proxies")
 	w.tb.PutFact(state.KindPool, "http://p:1", []byte("one"))
 	w.tb.PutFact(state.KindPool, "http://p:2", []byte("two"))
 	w.tb.DeleteFact(state.KindPool, "http://p:2")

@@ -149,6 +149,65 @@ func (c *Client) Breakers(ctx context.Context, phase string) ([]Breaker, error) 
 	return bs, c.do(ctx, "GET", p, nil, &bs)
 }
 
+// BreakerQuery filters a breaker list: State ("open", "half-open",
+// "closed"), Level ("proxy", "pair", "site") and Site (one site's pairs and
+// the site itself). Empty fields do not filter.
+type BreakerQuery struct {
+	State, Level, Site string
+}
+
+// BreakersWhere lists the breakers that q selects.
+func (c *Client) BreakersWhere(ctx context.Context, q BreakerQuery) ([]Breaker, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"state": q.State, "level": q.Level, "site": q.Site} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	p := "/v1/breakers"
+	if len(v) > 0 {
+		p += "?" + v.Encode()
+	}
+	var bs []Breaker
+	return bs, c.do(ctx, "GET", p, nil, &bs)
+}
+
+// breakerPath is the path of the breaker of upstream for site: a proxy's
+// (site ""), a pair's (both) or a site's (upstream "").
+func breakerPath(upstream, site, op string) string {
+	if upstream == "" {
+		return "/v1/sites/" + seg(site) + op
+	}
+	p := "/v1/breakers/" + seg(upstream) + op
+	if site != "" {
+		p += "?site=" + url.QueryEscape(site)
+	}
+	return p
+}
+
+// BreakerAt returns the breaker of upstream for site: a proxy's (site
+// ""), a (proxy, site) pair's, or a site's (upstream "").
+func (c *Client) BreakerAt(ctx context.Context, upstream, site string) (Breaker, error) {
+	var b Breaker
+	return b, c.do(ctx, "GET", breakerPath(upstream, site, ""), nil, &b)
+}
+
+// TripAt is Trip for the breaker of upstream for site (see BreakerAt).
+func (c *Client) TripAt(ctx context.Context, upstream, site string, openFor time.Duration, reason string) (Breaker, error) {
+	req := TripRequest{Reason: reason}
+	if openFor != 0 {
+		req.For = openFor.String()
+	}
+	var b Breaker
+	return b, c.do(ctx, "POST", breakerPath(upstream, site, "/trip"), req, &b)
+}
+
+// ResetAt is Reset for the breaker of upstream for site (see BreakerAt).
+func (c *Client) ResetAt(ctx context.Context, upstream, site string) (Breaker, error) {
+	var b Breaker
+	return b, c.do(ctx, "POST", breakerPath(upstream, site, "/reset"), nil, &b)
+}
+
 // Breaker returns one upstream's breaker.
 func (c *Client) Breaker(ctx context.Context, upstream string) (Breaker, error) {
 	var b Breaker
@@ -213,8 +272,14 @@ func (c *Client) RemoveUpstream(ctx context.Context, upstream string) error {
 // Select asks for an eligible upstream, preferring region and avoiding
 // the excluded keys. The answer carries the proxy URL with credentials.
 func (c *Client) Select(ctx context.Context, region string, exclude ...string) (Selection, error) {
+	return c.SelectFor(ctx, SelectRequest{Region: region, Exclude: exclude})
+}
+
+// SelectFor is Select with every field of the request, the site included:
+// an open site is an *Error with status 503.
+func (c *Client) SelectFor(ctx context.Context, req SelectRequest) (Selection, error) {
 	var s Selection
-	return s, c.do(ctx, "POST", "/v1/select", SelectRequest{Region: region, Exclude: exclude}, &s)
+	return s, c.do(ctx, "POST", "/v1/select", req, &s)
 }
 
 // Report tells the coordinator the outcome of an attempt.

@@ -36,10 +36,14 @@ type Member struct {
 	Meta    map[string]string `json:"meta,omitempty"`
 }
 
-// Breaker is one upstream's circuit breaker as this node records it. A
-// pristine upstream (never tripped) is closed with Gen 0.
+// Breaker is one circuit breaker as this node records it: a proxy's
+// (Level "proxy"), a proxy's for one site (Level "pair": Upstream and Site)
+// or a site's (Level "site": Site alone). A pristine upstream (never
+// tripped) is closed with Gen 0.
 type Breaker struct {
-	Upstream string    `json:"upstream"`           // the key, scheme://host:port
+	Level    string    `json:"level"`              // proxy, pair or site
+	Upstream string    `json:"upstream"`           // the proxy's key, scheme://host:port ("" for a site)
+	Site     string    `json:"site,omitempty"`     // the site of a pair or a site
 	Phase    string    `json:"phase"`              // open, half-open or closed
 	Gen      uint64    `json:"gen"`                // trip generation
 	Origin   string    `json:"origin,omitempty"`   // the node that wrote the record
@@ -80,6 +84,7 @@ type AddRequest struct {
 // SelectRequest is the body of POST /v1/select.
 type SelectRequest struct {
 	Region  string   `json:"region,omitempty"`
+	Site    string   `json:"site,omitempty"`    // the target site: an open site answers 503; pairs open for it are skipped
 	Exclude []string `json:"exclude,omitempty"` // keys not to choose
 }
 
@@ -94,6 +99,7 @@ type Selection struct {
 // a thin client made through an upstream.
 type ReportRequest struct {
 	Upstream string `json:"upstream"`
+	Site     string `json:"site,omitempty"`    // the target site: bans and failing statuses land on the (upstream, site) pair
 	Outcome  string `json:"outcome"`           // success, failure or ban
 	Status   int    `json:"status,omitempty"`  // HTTP status, 0 when none
 	Latency  string `json:"latency,omitempty"` // e.g. "120ms"
@@ -140,7 +146,9 @@ type ProxyStats struct {
 // Event is one recorded breaker transition.
 type Event struct {
 	Time     time.Time `json:"time"`
-	Upstream string    `json:"upstream"`
+	Level    string    `json:"level"`          // proxy, pair or site
+	Upstream string    `json:"upstream"`       // "" for a site
+	Site     string    `json:"site,omitempty"` // the site of a pair or a site
 	From     string    `json:"from"`
 	To       string    `json:"to"`
 	Gen      uint64    `json:"gen"`
@@ -154,7 +162,9 @@ type Event struct {
 // values are never streamed: a pool entry carries credentials.
 type Transition struct {
 	Kind     string    `json:"kind"`               // breaker, pool or policy
-	Upstream string    `json:"upstream,omitempty"` // the key (empty for policy)
+	Level    string    `json:"level,omitempty"`    // breakers: proxy, pair or site
+	Upstream string    `json:"upstream,omitempty"` // the key (empty for policy and for a site)
+	Site     string    `json:"site,omitempty"`     // breakers: the site of a pair or a site
 	From     string    `json:"from,omitempty"`     // breakers: the phase left
 	To       string    `json:"to,omitempty"`       // breakers: the phase entered
 	Gen      uint64    `json:"gen,omitempty"`
