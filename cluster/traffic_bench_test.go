@@ -19,7 +19,10 @@ import (
 // 200 requests a second, each to a random upstream of the pool; 1% of the
 // pool fails, and every second another 0.1% starts failing while the
 // longest-failing 0.1% recovers, so that trips and recoveries keep
-// happening. After a 3s warm-up the counters are read over 10s (with the
+// happening. With sites=10 every request is for one of 10 sites, and the
+// failing proxies fail as a ban would, blamed on the pair (proxy, site):
+// the worst case for traffic, ten pairs counting for each failing proxy.
+// After a 3s warm-up the counters are read over 10s (with the
 // production timing: push/pull every 10s, scaled up by memberlist beyond
 // 32 nodes), and the mean over the nodes is reported in bytes per second.
 // One iteration is one whole run (the default -benchtime does one):
@@ -29,9 +32,14 @@ func BenchmarkTraffic(b *testing.B) {
 	for _, nodes := range []int{10, 100} {
 		for _, ups := range []int{1000, 100_000} {
 			b.Run(fmt.Sprintf("nodes=%d/upstreams=%d", nodes, ups), func(b *testing.B) {
-				benchTraffic(b, nodes, ups)
+				benchTraffic(b, nodes, ups, 0)
 			})
 		}
+	}
+	for _, ups := range []int{1000, 100_000} {
+		b.Run(fmt.Sprintf("nodes=100/upstreams=%d/sites=10", ups), func(b *testing.B) {
+			benchTraffic(b, 100, ups, 10)
+		})
 	}
 }
 
@@ -41,7 +49,7 @@ const (
 	trafficMeasure = 10 * time.Second
 )
 
-func benchTraffic(b *testing.B, size, ups int) {
+func benchTraffic(b *testing.B, size, ups, sites int) {
 	keys := make([]string, ups)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("http://10.%d.%d.%d:8080", i>>16&255, i>>8&255, i&255)
@@ -55,6 +63,10 @@ func benchTraffic(b *testing.B, size, ups int) {
 		failing[i].Store(true)
 	}
 	step := max(1, ups/1000)
+	siteNames := make([]string, sites)
+	for i := range siteNames {
+		siteNames[i] = fmt.Sprintf("site-%d.example", i)
+	}
 
 	ms := startFleet(b, size, fleetOpts{tweak: func(_ int, c *Config) {
 		c.Base = nil // production timing
@@ -82,6 +94,22 @@ func benchTraffic(b *testing.B, size, ups int) {
 				}
 				for range per {
 					k := rng.IntN(ups)
+					if sites > 0 {
+						var sc state.Scoped
+						site := siteNames[rng.IntN(sites)]
+						requests.Add(1)
+						if _, err := m.tb.AdmitScoped(&sc, keys[k], site); err != nil {
+							open.Add(1)
+							continue
+						}
+						if failing[k].Load() {
+							failures.Add(1)
+							m.tb.SettleScoped(&sc, state.OutcomeFailure, state.LevelPair, time.Millisecond)
+						} else {
+							m.tb.SettleScoped(&sc, state.OutcomeSuccess, state.LevelPair, time.Millisecond)
+						}
+						continue
+					}
 					tk, err := m.tb.Admit(keys[k])
 					requests.Add(1)
 					if err != nil {
