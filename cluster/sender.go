@@ -193,13 +193,27 @@ func (n *Node) tickLoop() {
 		case addr := <-n.rejoins.back:
 			n.joinAt(addr, true)
 		case now := <-maintain.C:
-			n.peers.setAlive(n.Members())
+			n.peers.setAlive(n.aliveNames())
 			if n.guard.suspect.Load() {
 				n.guard.evaluate()
 			}
 			n.guard.prune(now)
 		}
 	}
+}
+
+// aliveNames returns the names of the alive members, this node included,
+// unsorted: Members without its sort, which every node of a large fleet
+// would otherwise pay twice a second.
+func (n *Node) aliveNames() []string {
+	ms := n.view.list()
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if m.State == memberlist.StateAlive {
+			out = append(out, m.Name)
+		}
+	}
+	return out
 }
 
 // sendEvidence sends this node's failure counts to every alive member,
