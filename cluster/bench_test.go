@@ -163,6 +163,12 @@ func benchPropagation(b *testing.B, size int, mode string) {
 		minMembers = min(minMembers, len(m.node.Members()))
 	}
 	b.ReportMetric(float64(minMembers), "min-members")
+	var dropped uint64
+	for _, m := range ms {
+		st := m.node.Stats()
+		dropped += st.InboxDropped + st.PublishDropped
+	}
+	b.ReportMetric(float64(dropped), "dropped")
 }
 
 // quiesce waits (at most 3s) until no node has gossip left to send for the
