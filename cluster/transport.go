@@ -41,6 +41,7 @@ type netTransport struct {
 	once     sync.Once
 	wg       sync.WaitGroup
 	sent     *atomic.Uint64 // bytes written, packets and streams; nil: not counted
+	read     atomic.Uint64  // packets read from the socket
 }
 
 var _ memberlist.NodeAwareTransport = (*netTransport)(nil)
@@ -206,6 +207,7 @@ func (t *netTransport) udpLoop() {
 		if n < 1 {
 			continue
 		}
+		t.read.Add(1)
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		p := &memberlist.Packet{
 			Buf:       append(make([]byte, 0, n), buf[:n]...),

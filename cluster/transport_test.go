@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
 
 // TestNetTransportPacketOwnsItsLength pins what the transport exists for: a
@@ -57,8 +59,8 @@ func TestNetTransportPacketOwnsItsLength(t *testing.T) {
 	}
 }
 
-// TestNetTransportShutdownUnblocks checks that Shutdown returns while a
-// received packet waits for a reader that never comes (goleak checks the
+// TestNetTransportShutdownUnblocks checks that Shutdown returns while the
+// listener holds a packet no one will take from PacketCh (goleak checks the
 // goroutines ended).
 func TestNetTransportShutdownUnblocks(t *testing.T) {
 	a, err := newNetTransport("127.0.0.1", 0, nil)
@@ -68,6 +70,7 @@ func TestNetTransportShutdownUnblocks(t *testing.T) {
 	if _, err := a.WriteTo([]byte("x"), a.tcp.Addr().String()); err != nil {
 		t.Fatal(err)
 	}
+	testutil.Eventually(t, 5*time.Second, "the packet read", func() bool { return a.read.Load() == 1 })
 	if err := a.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
