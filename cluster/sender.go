@@ -92,10 +92,21 @@ func (n *Node) disseminate(batch []state.Transition) {
 	}
 	packets, big := packRecords(out, PacketBudget)
 	if len(packets) <= burstPackets && len(big) == 0 {
+		n.traffic.records.Add(uint64(packetBytes(packets) * len(peers)))
 		n.sendPackets(peers, packets)
 		return
 	}
-	n.sendReliable(peers, encodeRecords(out))
+	msg := encodeRecords(out)
+	n.traffic.records.Add(uint64(len(msg) * len(peers)))
+	n.sendReliable(peers, msg)
+}
+
+func packetBytes(packets [][]byte) int {
+	sum := 0
+	for _, p := range packets {
+		sum += len(p)
+	}
+	return sum
 }
 
 // sendPackets sends every packet to every peer by UDP.
@@ -182,13 +193,27 @@ func (n *Node) tickLoop() {
 		case addr := <-n.rejoins.back:
 			n.joinAt(addr, true)
 		case now := <-maintain.C:
-			n.peers.setAlive(n.Members())
+			n.peers.setAlive(n.aliveNames())
 			if n.guard.suspect.Load() {
 				n.guard.evaluate()
 			}
 			n.guard.prune(now)
 		}
 	}
+}
+
+// aliveNames returns the names of the alive members, this node included,
+// unsorted: Members without its sort, which every node of a large fleet
+// would otherwise pay twice a second.
+func (n *Node) aliveNames() []string {
+	ms := n.view.list()
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if m.State == memberlist.StateAlive {
+			out = append(out, m.Name)
+		}
+	}
+	return out
 }
 
 // sendEvidence sends this node's failure counts to every alive member,
@@ -202,5 +227,7 @@ func (n *Node) sendEvidence(evs []state.Evidence) {
 		return
 	}
 	n.stats.evidenceSent.Add(uint64(len(evs)))
-	n.sendPackets(peers, packEvidence(n.name, evs, PacketBudget))
+	packets := packEvidence(n.name, evs, PacketBudget)
+	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers)))
+	n.sendPackets(peers, packets)
 }

@@ -3,7 +3,6 @@ package forward
 import (
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,7 +17,11 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusBadRequest, "retrycoord: unsupported scheme "+strconv.Quote(r.URL.Scheme)+" (want http or https)")
 		return
 	}
-	out := r.Clone(r.Context())
+	// A shallow copy with a header of its own: the URL and the rest are
+	// only read on the way out (r.Clone would copy them too, seven
+	// allocations a request more).
+	out := r.WithContext(r.Context())
+	out.Header = r.Header.Clone()
 	out.RequestURI = ""
 	out.Close = false
 	out.Trailer = nil
@@ -71,8 +74,17 @@ func streaming(resp *http.Response) bool {
 	if resp.ContentLength == -1 {
 		return true
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	return ct == "text/event-stream"
+	return isEventStream(resp.Header.Get("Content-Type"))
+}
+
+// isEventStream reports whether a Content-Type value is text/event-stream,
+// with or without parameters, in any case, without parsing (and allocating
+// for) the parameters as mime.ParseMediaType would.
+func isEventStream(ct string) bool {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
 }
 
 var errClientWrite = errors.New("forward: writing to the client")
