@@ -164,3 +164,7 @@ func breakerFailures(c *coord.Coordinator, key string) int {
 	}
 	return n
 }
+
+func pemCert(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
