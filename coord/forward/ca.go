@@ -172,3 +172,22 @@ func LoadRoots(path string) (*x509.CertPool, error) {
 	}
 	return pool, nil
 }
+
+// ParseCertificatePEM returns the first certificate of PEM data.
+func ParseCertificatePEM(b []byte) (*x509.Certificate, error) {
+	block, rest := pem.Decode(b)
+	for block != nil && block.Type != "CERTIFICATE" {
+		block, rest = pem.Decode(rest)
+	}
+	if block == nil {
+		return nil, errors.New("forward: no PEM certificate")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+// CheckHostPatterns reports the first entry of Interception.Hosts or
+// NoHosts syntax that is wrong.
+func CheckHostPatterns(ps []string) error {
+	_, err := parseHostPatterns(ps)
+	return err
+}
