@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -327,3 +328,30 @@ func newEvilProxy(t *testing.T) *evilProxy {
 
 func (e *evilProxy) URL() string { return "http://" + e.ln.Addr().String() }
 func (e *evilProxy) key() string { return e.URL() }
+
+// TestInterceptProxyStatusTarget: an upstream refusing the CONNECT of an
+// intercepted request with a Proxy-Status about the target is retried and
+// counted against no proxy (coord.ClassTarget), as for blind tunnels.
+func TestInterceptProxyStatusTarget(t *testing.T) {
+	ca := testCA(t)
+	origin := newNamedOrigin(t, scripted())
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Proxy-Status", `fake; error=destination_unavailable`)
+		http.Error(w, "target down", http.StatusBadGateway)
+	}))
+	t.Cleanup(up.Close)
+	c := newCoord(t, up.URL)
+	_, purl := serve(t, Config{Coordinator: c, Intercept: interceptCfg(ca, origin)})
+	resp, _ := get(t, client(t, purl, trusting(ca), true), origin.URL)
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get(coord.HeaderAttempts) != "3" {
+		t.Fatalf("got %d after %q attempts; want 502 after 3", resp.StatusCode, resp.Header.Get(coord.HeaderAttempts))
+	}
+	for _, a := range c.Recorder().Attempts(0) {
+		if a.Class != coord.ClassTarget {
+			t.Errorf("attempt %+v, want class target", a)
+		}
+	}
+	if n := breakerFailures(c, up.URL); n != 0 {
+		t.Errorf("the upstream's breaker counts %d failures, want 0", n)
+	}
+}
