@@ -70,18 +70,36 @@ func TestInterceptBan(t *testing.T) {
 func TestInterceptingUpstreamBlamed(t *testing.T) {
 	ca := testCA(t)
 	origin := newNamedOrigin(t, scripted())
-	evil := newEvilProxy(t)
 	good := testproxy.NewProxy(t)
+	evil := newEvilProxy(t)
 	c := mitmCoord(t, policy.StrategyRoundRobin, evil.URL(), good.URL())
 	p, purl := serve(t, Config{Coordinator: c, Intercept: interceptCfg(ca, origin)})
 	cl := client(t, purl, trusting(ca), true)
-	// Round-robin over two: within two requests the evil one is tried
-	// first once, whatever the order of the keys.
-	for i := range 4 {
+
+	// With the good one out, the evil one's certificate is not known to be
+	// its fault: target failures, retried, counted against nobody.
+	c.Table().Trip(keyOf(good), time.Minute, "test")
+	if resp, _ := get(t, cl, origin.URL); resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("with only the intercepting upstream: %d, want 502", resp.StatusCode)
+	}
+	if n := breakerFailures(c, evil.key()); n != 0 {
+		t.Fatalf("before the host verified: %d failures against the intercepting upstream, want 0", n)
+	}
+	// Once the host verifies through the good one, the evil one is blamed
+	// after all, once; from then on at once.
+	c.Table().Reset(keyOf(good))
+	fetch := func(i int) {
 		resp, body := get(t, cl, origin.URL)
 		if resp.StatusCode != 200 || body != "ok" || resp.Header.Get(coord.HeaderUpstream) != keyOf(good) {
 			t.Fatalf("request %d: %d %q through %q; want 200 through the good upstream", i, resp.StatusCode, body, resp.Header.Get(coord.HeaderUpstream))
 		}
+	}
+	fetch(1)
+	if n := breakerFailures(c, evil.key()); n != 1 {
+		t.Fatalf("after the host verified: %d failures against the intercepting upstream, want 1", n)
+	}
+	for i := 2; i < 5; i++ { // round-robin: the evil one is tried first at least once
+		fetch(i)
 	}
 	var evilFail, goodFail int
 	for _, a := range c.Recorder().Attempts(0) {
@@ -98,8 +116,8 @@ func TestInterceptingUpstreamBlamed(t *testing.T) {
 	if evilFail < 2 || goodFail != 0 {
 		t.Errorf("failures: intercepting upstream %d, healthy %d; want ≥ 2 and 0 (%+v)", evilFail, goodFail, c.Recorder().Attempts(0))
 	}
-	if st := p.Stats().Intercept.OriginCert; st["proxy"] < 2 || st["site"] != 0 {
-		t.Errorf("OriginCert %v: want ≥ 2 proxy, 0 site", st)
+	if st := p.Stats().Intercept.OriginCert; st["proxy"] < 2 || st["site"] != 0 || st["unknown"] < 3 {
+		t.Errorf("OriginCert %v: want ≥ 2 proxy, 0 site, ≥ 3 unknown", st)
 	}
 }
 
