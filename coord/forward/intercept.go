@@ -68,7 +68,8 @@ type InterceptStats struct {
 	Leaves       int    // leaf certificates cached now
 	// HandshakeFailures counts failed TLS handshakes with clients by
 	// cause: "untrusted" (the client refused our certificate: it does not
-	// trust the CA), "sni_mismatch" (SNI other than the CONNECT host),
+	// trust the CA; a TLS alert, or the undecryptable alert of an OpenSSL
+	// client), "sni_mismatch" (SNI other than the CONNECT host),
 	// "not_tls", "alpn" (no HTTP/1.1), "timeout", "closed", "leaf"
 	// (issuing failed), "other".
 	HandshakeFailures map[string]uint64
@@ -278,7 +279,10 @@ func handshakeCause(err error) int {
 		return causeNotTLS
 	case errors.Is(err, context.DeadlineExceeded) || isTimeoutErr(err):
 		return causeTimeout
-	case errors.As(err, &op) && op.Op == "remote error":
+	case errors.As(err, &op) && op.Op == "remote error",
+		// OpenSSL clients (curl, Python) that reject the certificate send an
+		// alert that Go's TLS 1.3 server fails to decrypt.
+		strings.Contains(err.Error(), "bad record MAC"):
 		return causeUntrusted
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
 		return causeClosed

@@ -60,12 +60,19 @@ func TestInterceptCurl(t *testing.T) {
 	ca := testCA(t)
 	origin := newNamedOrigin(t, scripted(503))
 	farm := testproxy.Start(t, 2)
-	_, purl := serve(t, Config{Coordinator: newCoord(t, farm.URLs()...), Intercept: interceptCfg(ca, origin)})
+	p, purl := serve(t, Config{Coordinator: newCoord(t, farm.URLs()...), Intercept: interceptCfg(ca, origin)})
 	out := run(t, curl, "-sS", "--noproxy", "", "--proxy", purl, "--cacert", writePEM(t, ca),
 		"-o", "/dev/null", "-w", "%{http_code} %header{"+coord.HeaderAttempts+"}", origin.URL+"/curl")
 	if out != "200 2" {
 		t.Fatalf("curl: %q, want \"200 2\" (status, attempts)", out)
 	}
+	// Without --cacert curl refuses the leaf; the agent counts why.
+	cmd := exec.Command(curl, "-sS", "--noproxy", "", "--proxy", purl, origin.URL+"/untrusted")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("curl without --cacert succeeded: %s", out)
+	}
+	waitStats(t, p, func(s InterceptStats) bool { return s.HandshakeFailures["untrusted"] == 1 })
 }
 
 // pyClient is the Python script: urllib through the proxy, trusting the CA
