@@ -110,9 +110,10 @@ type interceptor struct {
 	ln        *connListener
 	serveDone chan struct{}
 
-	pendMu  sync.Mutex // guards pending and closed
-	pending map[net.Conn]struct{}
-	closed  bool
+	pendMu   sync.Mutex // guards pending, closed and the Add side of handlers
+	pending  map[net.Conn]struct{}
+	closed   bool
+	handlers sync.WaitGroup // serveIntercepted calls
 
 	conns, requests atomic.Uint64
 	causes          [causeCount]atomic.Uint64
@@ -354,12 +355,24 @@ func (in *interceptor) serve(p *Proxy, c *interceptedConn) {
 			_ = in.srv.Serve(in.ln)
 		}()
 	})
-	if !in.ln.push(c) {
+	if in.ln == nil || !in.ln.push(c) { // closed before the first connection, or since
 		_ = c.Close()
 	}
 }
 
-// close ends every intercepted connection and waits for their server.
+// enter registers a request handler; false once closed.
+func (in *interceptor) enter() bool {
+	in.pendMu.Lock()
+	defer in.pendMu.Unlock()
+	if in.closed {
+		return false
+	}
+	in.handlers.Add(1)
+	return true
+}
+
+// close ends every intercepted connection and waits for their server and
+// their requests' handlers.
 func (in *interceptor) close() {
 	in.pendMu.Lock()
 	in.closed = true
@@ -369,10 +382,11 @@ func (in *interceptor) close() {
 	in.pendMu.Unlock()
 	in.startOnce.Do(func() {}) // no server from now on
 	if in.srv != nil {
-		_ = in.srv.Close()
-		in.ln.Close()
+		_ = in.srv.Close() // closes the connections: their requests' contexts end
+		_ = in.ln.Close()
 		<-in.serveDone
 	}
+	in.handlers.Wait()
 	in.rt.closeIdle()
 }
 

@@ -103,17 +103,6 @@ func (o *namedOrigin) Seen() []http.Header {
 	return append([]http.Header(nil), o.seen...)
 }
 
-// rootsFile writes the PEM of the origin's root to a temp file.
-func (o *namedOrigin) rootsFile(t testing.TB) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "roots.pem")
-	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: o.Root.Certificate().Raw})
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // scripted answers the given statuses in turn, then 200 "ok".
 func scripted(codes ...int) http.HandlerFunc {
 	var mu sync.Mutex

@@ -19,6 +19,11 @@ func (p *Proxy) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusInternalServerError, "retrycoord: not an intercepted connection")
 		return
 	}
+	if !p.mitm.enter() {
+		plain(w, http.StatusServiceUnavailable, "retrycoord: the forward proxy is shutting down")
+		return
+	}
+	defer p.mitm.handlers.Done()
 	p.mitm.requests.Add(1)
 	if r.Method == http.MethodConnect {
 		p.bad.Add(1)

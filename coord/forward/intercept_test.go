@@ -373,3 +373,35 @@ func TestInterceptProxyStatusTarget(t *testing.T) {
 		t.Errorf("the upstream's breaker counts %d failures, want 0", n)
 	}
 }
+
+// TestCloseEndsInterceptedConnections: Close ends intercepted connections
+// with a request in flight and returns after its handler.
+func TestCloseEndsInterceptedConnections(t *testing.T) {
+	ca := testCA(t)
+	arrived := make(chan struct{}, 1)
+	origin := newNamedOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done() // until the agent's connection goes
+	})
+	farm := testproxy.Start(t, 1)
+	p, purl := serve(t, Config{Coordinator: newCoord(t, farm.URLs()...), Intercept: interceptCfg(ca, origin)})
+	cl := client(t, purl, trusting(ca), true)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := cl.Get(origin.URL)
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		errc <- err
+	}()
+	<-arrived
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Stats().Canceled; got != 1 {
+		t.Errorf("after Close: Canceled %d, want 1 (the handler ended before Close returned)", got)
+	}
+	if err := <-errc; err == nil {
+		t.Error("the client got an answer from a closed proxy")
+	}
+}
