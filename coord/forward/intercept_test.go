@@ -405,3 +405,29 @@ func TestCloseEndsInterceptedConnections(t *testing.T) {
 		t.Error("the client got an answer from a closed proxy")
 	}
 }
+
+// TestInterceptHandshakeCauses: a client that says nothing after CONNECT
+// times out; one that speaks plain HTTP in the tunnel is not TLS.
+func TestInterceptHandshakeCauses(t *testing.T) {
+	ca := testCA(t)
+	origin := newNamedOrigin(t, scripted())
+	farm := testproxy.Start(t, 1)
+	cfg := interceptCfg(ca, origin)
+	cfg.HandshakeTimeout = 200 * time.Millisecond
+	p, purl := serve(t, Config{Coordinator: newCoord(t, farm.URLs()...), Intercept: cfg})
+	if resp, _, _ := rawConnect(t, purl, hostOf(origin.URL), ""); resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	waitStats(t, p, func(s InterceptStats) bool { return s.HandshakeFailures["timeout"] == 1 })
+	resp, _, conn := rawConnect(t, purl, hostOf(origin.URL), "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, p, func(s InterceptStats) bool { return s.HandshakeFailures["not_tls"] == 1 })
+	if st := p.Stats().Intercept; st.Connections != 0 || farm.Requests() != 0 {
+		t.Errorf("connections %d, upstream requests %d; want 0 and 0", st.Connections, farm.Requests())
+	}
+}
