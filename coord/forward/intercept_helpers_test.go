@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -82,6 +84,7 @@ func newNamedOrigin(t testing.TB, h http.HandlerFunc) *namedOrigin {
 		h(w, r)
 	}))
 	o.Srv.TLS = &tls.Config{Certificates: []tls.Certificate{*leaf}}
+	o.Srv.Config.ErrorLog = log.New(io.Discard, "", 0) // clients refusing its certificate are the point of some tests
 	o.Srv.StartTLS()
 	t.Cleanup(o.Srv.Close)
 	_, port, _ := net.SplitHostPort(o.Srv.Listener.Addr().String())
