@@ -73,7 +73,7 @@ type Config struct {
 // Stats are a Proxy's counters since New.
 type Stats struct {
 	Requests      uint64 // requests received, CONNECT included
-	Tunnels       uint64 // CONNECT tunnels established
+	Tunnels       uint64 // blind CONNECT tunnels established (intercepted ones: Intercept)
 	ActiveTunnels int64  // tunnels open now
 	BadRequests   uint64 // answered 400: not a proxy request, bad target, fatal error
 	AuthFailures  uint64 // answered 407
