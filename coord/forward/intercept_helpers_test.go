@@ -17,6 +17,7 @@ import (
 
 	"github.com/proxywhirl/retrycoord/coord"
 	"github.com/proxywhirl/retrycoord/policy"
+	"github.com/proxywhirl/retrycoord/state"
 )
 
 // testCA returns a new CA for a test.
@@ -143,10 +144,16 @@ func interceptCfg(ca *CA, o *namedOrigin) Interception {
 	return Interception{CA: ca, Roots: o.Pool()}
 }
 
-// breakerFailures returns the failures counted against key's breaker on
-// this node, in its window.
+// breakerFailures returns the failures counted against the proxy key's
+// breaker on this node, in its window.
 func breakerFailures(c *coord.Coordinator, key string) int {
-	ev, ok := c.Table().Evidence(key)
+	return breakerFailuresAt(c, state.ProxyKey(key))
+}
+
+// breakerFailuresAt returns the failures counted against the breaker of k
+// (a proxy, a (proxy, site) pair or a site) on this node, in its window.
+func breakerFailuresAt(c *coord.Coordinator, k state.Key) int {
+	ev, ok := c.Table().EvidenceAt(k)
 	if !ok {
 		return 0
 	}

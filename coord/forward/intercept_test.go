@@ -16,6 +16,7 @@ import (
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
 	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
+	"github.com/proxywhirl/retrycoord/state"
 )
 
 // TestInterceptRetries: through the agent with a CA, an HTTPS origin that
@@ -46,7 +47,7 @@ func TestInterceptRetries(t *testing.T) {
 }
 
 // TestInterceptBan: a 403 ban through one proxy is retried on another and
-// counted against the one that was banned.
+// counted on the pair of the banned proxy and the site, not on the proxy.
 func TestInterceptBan(t *testing.T) {
 	ca := testCA(t)
 	origin := newNamedOrigin(t, scripted(403))
@@ -61,8 +62,12 @@ func TestInterceptBan(t *testing.T) {
 	if len(as) != 2 || as[0].Class != coord.ClassBan || as[1].Class != coord.ClassSuccess || as[0].Upstream == as[1].Upstream {
 		t.Fatalf("attempts %+v: want a ban, then a success through another upstream", as)
 	}
-	if got := breakerFailures(c, as[0].Upstream); got != 1 {
-		t.Errorf("banned upstream's breaker counts %d failures, want 1", got)
+	site := c.SiteFor(&http.Request{URL: mustParse(t, origin.URL)}) // "localhost"
+	if got := breakerFailuresAt(c, state.PairKey(as[0].Upstream, site)); got != 1 {
+		t.Errorf("the pair (banned upstream, %s) counts %d failures, want 1", site, got)
+	}
+	if got := breakerFailures(c, as[0].Upstream); got != 0 {
+		t.Errorf("the banned upstream's own breaker counts %d failures, want 0", got)
 	}
 }
 

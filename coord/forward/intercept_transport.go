@@ -44,7 +44,9 @@ func newMitmTransport(p *Proxy, roots *x509.CertPool) *mitmTransport {
 // retries and failover. A body up to coord.DefaultMaxReplayBody is
 // buffered and sent again on a retry; a larger one gets one attempt.
 func (t *mitmTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := coord.WithMethod(req.Context(), req.Method)
+	// The request counts against the CONNECT target's site (its URL's
+	// host is the CONNECT target, which the client's SNI matched).
+	ctx := coord.WithMethod(coord.WithSite(req.Context(), t.p.c.SiteFor(req)), req.Method)
 	var (
 		body []byte
 		rest io.Reader
