@@ -4,9 +4,10 @@
 # The tests start their own servers on free loopback ports, so all they need
 # are the binaries: Debian's redis-server (which pulls in redis-tools, and with
 # it redis-cli), for the interop suite against real proxies, squid,
-# tinyproxy and dante-server, and, for the live view's browser tests
+# tinyproxy and dante-server; for the live view's browser tests
 # (coord/api, cmd/retrycoord), Debian's chromium, which they drive headless
-# (the tests fail, never skip, without it). This script installs those packages only when
+# (the tests fail, never skip, without it); and curl, a real client of the
+# forward proxy's TLS interception. This script installs those packages only when
 # their binaries are missing, and stops whatever the install started (the
 # packages' services): the tests never use them. It also makes sure, as root,
 # that the system user the dante username test logs in as exists (see
@@ -22,6 +23,7 @@ command -v go >/dev/null 2>&1 || die "go is not on PATH; install Go 1.26 first"
 
 # package:binary:process name:service name ("-": not a server)
 deps=(
+  "curl:curl:-:-"
   "redis-server:redis-server:redis-server:redis-server"
   "squid:/usr/sbin/squid:squid:squid"
   "tinyproxy:/usr/bin/tinyproxy:tinyproxy:tinyproxy"
@@ -54,7 +56,9 @@ did=()
 if (( ${#missing[@]} > 0 )); then
   # Servers running before the install are not ours to touch.
   declare -A before
-  for proc in "${procs[@]}"; do before[$proc]=" $(pidof "$proc" || true) "; done
+  for proc in "${procs[@]}"; do
+    if [[ -n "$proc" ]]; then before[$proc]=" $(pidof "$proc" || true) "; fi
+  done
 
   log=$(mktemp)
   trap 'rm -f "$log"' EXIT
@@ -114,7 +118,7 @@ if (( EUID == 0 )) || (( ${#sudo[@]} > 0 )); then
 fi
 
 if (( ${#did[@]} == 0 )); then
-  say "nothing to do: redis-server, squid, tinyproxy, danted and chromium already installed"
+  say "nothing to do: redis-server, squid, tinyproxy, danted, chromium and curl already installed"
 else
   say "$(IFS=';'; echo "${did[*]}")"
 fi

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -429,6 +430,12 @@ func (a *agent) startServers() error {
 	s := a.settings
 	if s.proxyAddr != "" {
 		cfg := forward.Config{Coordinator: a.coord, Logger: a.logger, UpstreamCA: s.upstreamRoots}
+		if s.mitmCA != nil {
+			cfg.Intercept = forward.Interception{CA: s.mitmCA, Hosts: s.mitmHosts, NoHosts: s.noMitmHosts,
+				Roots: s.mitmRootPool, AllowIPTargets: s.mitmIPTargets}
+			a.logger.Info("forward proxy: TLS interception on", "ca_sha256", s.mitmCA.Fingerprint(),
+				"hosts", cmp.Or(strings.Join(s.mitmHosts, ","), "all"), "no_hosts", strings.Join(s.noMitmHosts, ","))
+		}
 		if s.proxyAuth != "" {
 			user, pass, _ := strings.Cut(s.proxyAuth, ":")
 			cfg.ClientAuth = forward.Credentials{User: user, Password: pass}
@@ -464,6 +471,7 @@ func (a *agent) startServers() error {
 		ProbeOwner:  a.node.ProbeOwner,
 		Logger:      a.logger,
 		Version:     version,
+		MITMCA:      mitmFingerprint(s.mitmCA),
 	})
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)
@@ -479,4 +487,12 @@ func (a *agent) startServers() error {
 	}
 	a.serve("admin API", ln, h)
 	return nil
+}
+
+// mitmFingerprint is the CA's fingerprint for the API, or "" without one.
+func mitmFingerprint(ca *forward.CA) string {
+	if ca == nil {
+		return ""
+	}
+	return ca.Fingerprint()
 }

@@ -11,7 +11,7 @@
 //
 // # Routes
 //
-//	GET    /v1/health                       {"status":"ok","node","version"}
+//	GET    /v1/health                       {"status":"ok","node","version","mitm_ca_sha256"}
 //	GET    /v1/ready                        200, or 503 with a reason
 //	GET    /v1/members                      the fleet (Config.Members)
 //	GET    /v1/breakers[?state=open|half-open|closed]

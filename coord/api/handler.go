@@ -101,6 +101,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is reported by /v1/health and retrycoord_build_info.
 	Version string
+	// MITMCA is the forward proxy's interception CA fingerprint, reported
+	// by /v1/health (default: none, interception off).
+	MITMCA string
 }
 
 // Handler serves the admin API. It is safe for concurrent use. NewHandler

@@ -16,7 +16,8 @@ import (
 
 // BenchmarkForward compares the latency of sequential keep-alive requests
 // sent straight through an upstream test proxy (direct) with the same
-// requests sent through the forward proxy to that upstream (via-agent).
+// requests sent through the forward proxy to that upstream (via-agent), and
+// https:// requests through its TLS interception (via-agent-mitm).
 func BenchmarkForward(b *testing.B) {
 	origin := testproxy.NewOrigin(b)
 	up := testproxy.NewProxy(b)
@@ -27,6 +28,7 @@ func BenchmarkForward(b *testing.B) {
 		_, purl := serve(b, Config{Coordinator: newCoord(b, up.URL())})
 		benchLatency(b, client(b, purl, nil, true), origin.URL)
 	})
+	b.Run("via-agent-mitm", func(b *testing.B) { benchMITM(b, up) }) // intercept_bench_test.go
 }
 
 func benchLatency(b *testing.B, cl *http.Client, u string) {
