@@ -14,6 +14,7 @@ type Attempt struct {
 	RequestID uint64        // the request it belongs to, unique per Coordinator
 	Attempt   int           // 1 for the first attempt of the request
 	Upstream  string        // the upstream's key
+	Site      string        // the site the attempt counted against; "" for none
 	Class     Class         // what the result meant
 	Reason    Reason        // why it failed (ReasonNone on success)
 	Status    int           // HTTP status, 0 when there was no response

@@ -125,6 +125,46 @@ func TestRecordedErrorsAreRedacted(t *testing.T) {
 	}
 }
 
+// TestRecordedAttemptsCarryTheSite: an attempt is recorded with the site
+// it counted against, from Do (ended, or panicked) and from ReportAt; none
+// without a site.
+func TestRecordedAttemptsCarryTheSite(t *testing.T) {
+	c, err := New(Config{Pool: Entries("http://a:1"), Document: policy.Document{Retry: policy.RetryPolicy{MaxAttempts: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(context.Context, *Upstream) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	}
+	shop := WithSite(context.Background(), "shop.example")
+	if _, err := c.Do(shop, ok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(context.Background(), ok); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = c.Do(WithSite(context.Background(), "panics.example"), func(context.Context, *Upstream) (*http.Response, error) {
+			panic("boom")
+		})
+	}()
+	if err := c.ReportAt("http://a:1", "api.example", ClassSuccess, 200, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Report("http://a:1", ClassSuccess, 200, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range c.Recorder().Attempts(0) {
+		got = append(got, a.Site)
+	}
+	want := []string{"shop.example", "", "panics.example", "api.example", ""}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("recorded sites (-want +got):\n%s", diff)
+	}
+}
+
 // TestRecorderRingIsExactUnderConcurrency records from several goroutines
 // at once, more than the ring holds, and checks that what Attempts returns
 // is exactly the last AttemptRing attempts: all of them, none twice, and of

@@ -52,9 +52,11 @@
 // GET /v1/events, and refreshes the snapshot every 5 s and when the pool
 // changes: the members with the delay of each one's records to this node
 // (last, p50 and p95 of its last 64), a proxies × sites grid whose cells
-// carry their state by colour and symbol (open ●, half-open ◐, closed ○)
-// and draws only what is visible, why each breaker that is not closed is
-// so and who probes it when, and the last 200 transitions. It is read-only
+// carry their state by colour and symbol (open ●, half-open ◐, closed ○),
+// with the proxy's recent success rate and p95 latency on that site on
+// hover, and draws only what is visible, why each breaker that is not
+// closed is so (with how many nodes' evidence it opened on) and who probes
+// it when, and the last 200 transitions. It is read-only
 // without a token; Trip and Reset send the token the user typed, kept in
 // sessionStorage (this tab) only, at every level: proxy, pair and site.
 // While no site has a breaker, the grid has one column, the proxies' own

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/proxywhirl/retrycoord/coord"
 	"github.com/proxywhirl/retrycoord/internal/browsertest"
 	"github.com/proxywhirl/retrycoord/state"
 )
@@ -230,16 +231,24 @@ func TestUIModelMerge(t *testing.T) {
 		const stale = x.proxyBreaker('u').phase;
 		x.applyTransition({kind: 'breaker', upstream: 'u', from: 'closed', to: 'open', gen: 3, hlc: 11, source: 'gossip', origin: 'b', open_for: '30s'});
 		x.applyView({node: 'a', breakers: [{upstream: 'u', level: 'proxy', phase: 'closed', gen: 2, hlc: 12}]});
-		return [stale, x.proxyBreaker('u').phase, x.feed.length, m.parseDuration('1h2m3.5s'), m.parseDuration('250ms')];
+		const newest = x.proxyBreaker('u').phase, feed = x.feed.length;
+		x.applyView({node: 'a', breakers: [{upstream: 'v', level: 'proxy', phase: 'open', gen: 1, hlc: 1, reporters: 3}]});
+		x.applyTransition({kind: 'breaker', upstream: 'v', from: 'open', to: 'half-open', gen: 1, hlc: 2, source: 'gossip', origin: 'b'});
+		const halfOpen = x.proxyBreaker('v').reporters;
+		x.applyTransition({kind: 'breaker', upstream: 'v', from: 'half-open', to: 'closed', gen: 1, hlc: 3, source: 'gossip', origin: 'b'});
+		return [stale, newest, feed, m.parseDuration('1h2m3.5s'), m.parseDuration('250ms'),
+			halfOpen, x.proxyBreaker('v').reporters];
 	})`)
-	want := []any{"closed", "open", float64(0), float64(3723500), float64(250)}
+	want := []any{"closed", "open", float64(0), float64(3723500), float64(250), float64(3), float64(0)}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("model: got %v, want %v (stale event ignored; newer one kept over an older snapshot; the snapshot's feed; durations)", got, want)
+		t.Errorf("model: got %v, want %v (stale event ignored; newer one kept over an older snapshot; the snapshot's feed; durations; "+
+			"the evidence kept while not closed, dropped on closing)", got, want)
 	}
 }
 
 // TestUIShowsReasonsAsText: a reason comes from any operator or node and
-// is shown as text, never as markup.
+// is shown as text, never as markup; with it, how many nodes' failures
+// the breaker opened on (none for an operator's trip).
 func TestUIShowsReasonsAsText(t *testing.T) {
 	f := newFixture(t, Config{})
 	b := openUI(t, f)
@@ -253,10 +262,34 @@ func TestUIShowsReasonsAsText(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint([]any{true, float64(0), ""}) {
 		t.Errorf("reason shown as text: %v, want [true 0 \"\"] (the text present, no element made of it)", got)
 	}
+
+	// The fleet trips keys[0]: one failure here, two each from node-b and node-c.
+	tb, key := f.c.Table(), f.keys[0]
+	if err := f.c.Report(key, coord.ClassFailure, 0, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	own, ok := tb.Evidence(key)
+	if !ok {
+		t.Fatal("no evidence of the local failure")
+	}
+	for _, origin := range []string{"node-b", "node-c"} {
+		tb.MergeEvidence(origin, state.Evidence{Upstream: key, Gen: own.Gen,
+			Buckets: []state.EvidenceBucket{{Index: own.Buckets[0].Index, Failures: 2, Calls: 2}}})
+	}
+	fleetLi := fmt.Sprintf(`#open li[data-proxy=%q][data-reporters="3"]`, key)
+	run(t, b, "the fleet's trip with its evidence", chromedp.WaitVisible(fleetLi))
+	why := eval[[]string](t, b, fmt.Sprintf(`[document.querySelector(%q).textContent, document.querySelector(%q).textContent]`, fleetLi, li))
+	if !strings.Contains(why[0], "why: fleet failure threshold reached") || !strings.Contains(why[0], "evidence from 3 nodes") {
+		t.Errorf("the fleet's trip reads %q, want its reason and \"evidence from 3 nodes\"", why[0])
+	}
+	if strings.Contains(why[1], "evidence from") {
+		t.Errorf("the operator's trip reads %q: it rests on no evidence", why[1])
+	}
 }
 
 // TestUITripsSitesAndPairs: with sites, a site's column header and a
-// pair's cell trip and reset their own breakers through the buttons.
+// pair's cell trip and reset their own breakers through the buttons; a
+// cell's hover shows the proxy's figures on that site.
 func TestUITripsSitesAndPairs(t *testing.T) {
 	f := newFixture(t, Config{})
 	tb := f.c.Table()
@@ -265,9 +298,36 @@ func TestUITripsSitesAndPairs(t *testing.T) {
 	if _, err := f.cl.TripAt(context.Background(), f.keys[0], site, time.Minute, "403 bans"); err != nil {
 		t.Fatal(err)
 	}
+	// keys[1] on the site: three fast successes and a slow failure; without
+	// a site, one more success.
+	for i := range 4 {
+		class, status, lat := coord.ClassSuccess, 200, 10*time.Millisecond
+		if i == 3 {
+			class, status, lat = coord.ClassFailure, 502, 300*time.Millisecond
+		}
+		if err := f.c.ReportAt(f.keys[1], site, class, status, lat); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.c.Report(f.keys[1], coord.ClassSuccess, 200, 5*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
 	b := openUI(t, f)
 	colHead := fmt.Sprintf(`#grid .colhead[data-site=%q]`, site)
 	pair := fmt.Sprintf(`#grid .cell[data-proxy=%q][data-site=%q]`, f.keys[1], site)
+	rowHead := fmt.Sprintf(`#grid .rowhead[data-proxy=%q]`, f.keys[1])
+	other := fmt.Sprintf(`#grid .cell[data-proxy=%q][data-site=%q]`, f.keys[2], site)
+	run(t, b, "the cells", chromedp.WaitVisible(pair), chromedp.WaitVisible(rowHead), chromedp.WaitVisible(other))
+	titles := eval[[]string](t, b, fmt.Sprintf(`[%q, %q, %q].map(s => document.querySelector(s).title)`, pair, rowHead, other))
+	for i, want := range []string{
+		"4 recent attempts on this site · success 75.0% · p95 300.0 ms",
+		"5 recent attempts through it · success 80.0% · p95 300.0 ms",
+		"no recent attempts on this site here",
+	} {
+		if !strings.Contains(titles[i], want) {
+			t.Errorf("hover of %s: %q, want it to say %q", []string{"the pair", "the proxy", "another proxy's pair"}[i], titles[i], want)
+		}
+	}
 	run(t, b, "the token, then trip the site from its column header",
 		chromedp.SendKeys(`#token`, testToken),
 		chromedp.Click(`#token-save`),

@@ -19,6 +19,7 @@ type (
 	Delay       = client.Delay
 	ProxyView   = client.ProxyView
 	BreakerView = client.BreakerView
+	SiteFigures = client.SiteFigures
 )
 
 // FeedSize is the most transitions View.Feed carries.
@@ -59,38 +60,68 @@ func (h *Handler) fleet() []FleetMember {
 }
 
 // proxyViews returns the pool with each proxy's success rate and p95
-// latency over the recorder's recent attempts.
+// latency over the recorder's recent attempts, in all and per site. It
+// reads the recorder's ring once (at most coord.AttemptRing attempts) and
+// keeps figures only for the proxies and sites those attempts name.
 func (h *Handler) proxyViews() []ProxyView {
-	type agg struct {
-		ok  int
-		lat []time.Duration
-	}
-	by := map[string]*agg{}
-	for _, a := range h.c.Recorder().Attempts(0) {
-		g := by[a.Upstream]
+	type pair struct{ up, site string }
+	by := map[pair]*figures{} // site "": every attempt through the proxy
+	add := func(k pair, a *coord.Attempt) {
+		g := by[k]
 		if g == nil {
-			g = &agg{}
-			by[a.Upstream] = g
+			g = &figures{}
+			by[k] = g
 		}
-		if a.Class == coord.ClassSuccess {
-			g.ok++
+		g.add(a)
+	}
+	sites := map[string][]string{} // proxy → its sites with attempts
+	for _, a := range h.c.Recorder().Attempts(0) {
+		add(pair{a.Upstream, ""}, &a)
+		if a.Site != "" {
+			k := pair{a.Upstream, a.Site}
+			if by[k] == nil {
+				sites[a.Upstream] = append(sites[a.Upstream], a.Site)
+			}
+			add(k, &a)
 		}
-		g.lat = append(g.lat, a.Latency)
 	}
 	ups := h.c.Upstreams()
 	out := make([]ProxyView, 0, len(ups))
 	for _, u := range ups {
 		p := ProxyView{Upstream: u.Key(), Region: u.Region()}
-		if g := by[u.Key()]; g != nil {
-			slices.Sort(g.lat)
-			p.Attempts = len(g.lat)
-			p.SuccessRate = float64(g.ok) / float64(len(g.lat))
-			p.P95MS = ms(rank(g.lat, 0.95))
+		if g := by[pair{u.Key(), ""}]; g != nil {
+			p.Attempts, p.SuccessRate, p.P95MS = g.summary()
 		}
+		for _, site := range sites[u.Key()] {
+			sf := SiteFigures{Site: site}
+			sf.Attempts, sf.SuccessRate, sf.P95MS = by[pair{u.Key(), site}].summary()
+			p.Sites = append(p.Sites, sf)
+		}
+		slices.SortFunc(p.Sites, func(a, b SiteFigures) int { return strings.Compare(a.Site, b.Site) })
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b ProxyView) int { return strings.Compare(a.Upstream, b.Upstream) })
 	return out
+}
+
+// figures gathers the outcomes and latencies of some attempts.
+type figures struct {
+	ok  int
+	lat []time.Duration
+}
+
+func (g *figures) add(a *coord.Attempt) {
+	if a.Class == coord.ClassSuccess {
+		g.ok++
+	}
+	g.lat = append(g.lat, a.Latency)
+}
+
+// summary returns how many attempts, the share that succeeded and the 95th
+// percentile latency in ms.
+func (g *figures) summary() (attempts int, successRate, p95MS float64) {
+	slices.Sort(g.lat)
+	return len(g.lat), float64(g.ok) / float64(len(g.lat)), ms(rank(g.lat, 0.95))
 }
 
 // breakerViews returns every breaker with a record, sorted by key.
@@ -104,7 +135,8 @@ func (h *Handler) breakerViews() []BreakerView {
 		}
 		k := rec.Key()
 		b := BreakerView{Breaker: Breaker{Level: k.Level().String(), Upstream: k.Proxy, Site: k.Site,
-			Eligible: tb.EligibleAt(k), InPool: k.Proxy != "" && h.c.Upstream(k.Proxy) != nil}}
+			Eligible: tb.EligibleAt(k), InPool: k.Proxy != "" && h.c.Upstream(k.Proxy) != nil},
+			Reporters: tb.Reporters(k)}
 		fillBreaker(&b.Breaker, rec)
 		if rec.Phase != state.PhaseClosed && h.cfg.ProbeOwner != nil {
 			b.ProbeOwner = h.cfg.ProbeOwner(k.String())

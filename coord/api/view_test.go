@@ -184,3 +184,78 @@ func TestViewFeedKeepsTheLast200(t *testing.T) {
 		t.Errorf("feed from %+v to %+v, want from the third reset to the 103rd trip", first, last)
 	}
 }
+
+// TestViewFiguresPerSite: a proxy's figures are over all its recent
+// attempts, and per site over those that counted against the site.
+func TestViewFiguresPerSite(t *testing.T) {
+	f := newFixture(t, Config{})
+	key := f.keys[1]
+	report := func(site string, class coord.Class, status int, lat time.Duration) {
+		t.Helper()
+		if err := f.c.ReportAt(key, site, class, status, lat); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		report("shop.example", coord.ClassSuccess, 200, 10*time.Millisecond)
+	}
+	report("shop.example", coord.ClassFailure, 502, 300*time.Millisecond)
+	report("api.example", coord.ClassSuccess, 200, 20*time.Millisecond)
+	report("api.example", coord.ClassSuccess, 200, 30*time.Millisecond)
+	report("", coord.ClassSuccess, 200, 5*time.Millisecond)
+
+	v, err := f.cl.View(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range v.Proxies {
+		want := ProxyView{Upstream: p.Upstream, Region: p.Region}
+		if p.Upstream == key {
+			want.Attempts, want.SuccessRate, want.P95MS = 7, 6.0/7, 300
+			want.Sites = []SiteFigures{
+				{Site: "api.example", Attempts: 2, SuccessRate: 1, P95MS: 30},
+				{Site: "shop.example", Attempts: 4, SuccessRate: 0.75, P95MS: 300},
+			}
+		}
+		if diff := cmp.Diff(want, p); diff != "" {
+			t.Errorf("proxy %s (-want +got):\n%s", p.Upstream, diff)
+		}
+	}
+}
+
+// TestViewCountsReporters: an open breaker carries how many nodes'
+// failures it opened on.
+func TestViewCountsReporters(t *testing.T) {
+	f := newFixture(t, Config{})
+	tb := f.c.Table()
+	key := f.keys[0]
+	if err := f.c.Report(key, coord.ClassFailure, 0, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	own, ok := tb.Evidence(key)
+	if !ok {
+		t.Fatal("no evidence of the local failure")
+	}
+	// Two failures each from node-b and node-c: five in the fleet, from three nodes.
+	for _, origin := range []string{"node-b", "node-c"} {
+		tb.MergeEvidence(origin, state.Evidence{Upstream: key, Gen: own.Gen,
+			Buckets: []state.EvidenceBucket{{Index: own.Buckets[0].Index, Failures: 2, Calls: 2}}})
+	}
+	if st := tb.State(key); st != state.PhaseOpen {
+		t.Fatalf("after the fleet's evidence the breaker is %v", st)
+	}
+	// And an operator's trip, which rests on no evidence.
+	tb.Trip(f.keys[1], time.Minute, "by hand")
+
+	v, err := f.cl.View(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, b := range v.Breakers {
+		got[b.Upstream] = b.Reporters
+	}
+	if diff := cmp.Diff(map[string]int{key: 3, f.keys[1]: 0}, got); diff != "" {
+		t.Errorf("reporters per breaker (-want +got):\n%s", diff)
+	}
+}

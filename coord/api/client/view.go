@@ -63,6 +63,19 @@ type ProxyView struct {
 	Attempts    int     `json:"attempts"`     // recent attempts through it
 	SuccessRate float64 `json:"success_rate"` // over those attempts (0 when none)
 	P95MS       float64 `json:"p95_ms"`       // 95th percentile latency of those attempts, ms
+	// Sites holds the same figures per site, over those of the attempts
+	// that counted against a site, sorted by site; only sites with
+	// attempts appear.
+	Sites []SiteFigures `json:"sites,omitempty"`
+}
+
+// SiteFigures is a proxy's figures on one site: over this node's recent
+// attempts through the proxy that counted against the site.
+type SiteFigures struct {
+	Site        string  `json:"site"`
+	Attempts    int     `json:"attempts"`
+	SuccessRate float64 `json:"success_rate"` // over those attempts
+	P95MS       float64 `json:"p95_ms"`       // 95th percentile latency of those attempts, ms
 }
 
 // BreakerView is a breaker as the live view shows it: the record (of any
@@ -76,6 +89,11 @@ type BreakerView struct {
 	// ProbeOwner is the node that probes it when its open time runs out
 	// ("" unless open or half-open, or when the answering node cannot tell).
 	ProbeOwner string `json:"probe_owner,omitempty"`
+	// Reporters is how many nodes' failures count against it on the
+	// answering node: while closed, the nodes (itself included) with a
+	// failure in the current window; while open or half-open, how many
+	// that was when it opened there (0 after an operator's trip there).
+	Reporters int `json:"reporters,omitempty"`
 }
 
 // View returns GET /v1/view.

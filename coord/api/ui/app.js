@@ -6,7 +6,7 @@
 // kept in sessionStorage, which lasts as long as the tab.
 
 import { Model, SYMBOL, parseDuration } from './model.js';
-import { Grid, describe } from './grid.js';
+import { Grid, describe, evidence, figuresText } from './grid.js';
 
 const REFRESH_MS = 5000;
 const TOKEN_KEY = 'retrycoord.token';
@@ -93,6 +93,7 @@ function drawOpen() {
       el('div', { className: 'why', textContent: [
         b.reason ? `why: ${b.reason}` : 'why: (no reason given)',
         b.origin ? `by ${b.origin}` : '',
+        evidence(b),
         b.time ? ago(b.time) : '',
         b.phase === 'open' && b.probe_at ? `probe ${until(b.probe_at)}` : '',
         b.probe_owner ? `probe owner ${b.probe_owner}` : '',
@@ -101,6 +102,7 @@ function drawOpen() {
     li.dataset.site = b.site || '';
     li.dataset.phase = b.phase;
     li.dataset.owner = b.probe_owner || '';
+    li.dataset.reporters = b.reporters || 0;
     li.addEventListener('click', () => {
       selected = { kind: b.level, upstream: b.upstream || '', site: b.site || '' };
       drawDetail();
@@ -137,8 +139,9 @@ function drawDetail() {
   const lines = describe(b, what).split('\n');
   if (b && b.time) lines.push(`since: ${new Date(b.time).toLocaleString()} (${ago(b.time)})`);
   if (b && b.phase === 'open' && b.probe_at) lines.push(`probe: ${until(b.probe_at)}`);
+  if (selected.kind === 'pair') lines.push(figuresText(model.figures(selected.upstream, selected.site), 'on this site'));
   if (p && selected.kind !== 'site') {
-    lines.push(p.attempts ? `recent attempts here: ${p.attempts} · success ${(100 * p.success_rate).toFixed(1)}% · p95 ${p.p95_ms.toFixed(1)} ms` : 'no recent attempts here');
+    lines.push(figuresText(p, 'through it'));
     if (p.region) lines.push(`region: ${p.region}`);
   }
   d.replaceChildren(...lines.map((t, i) => el(i ? 'p' : 'h3', { textContent: t })));

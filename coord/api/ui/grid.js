@@ -13,12 +13,26 @@ const SITE_HEAD_H = 120; // px of the column headers of sites (names written upw
 
 function pct(x) { return `${(100 * x).toFixed(1)}%`; }
 
+// evidence words how many nodes' failures a breaker rests on ('' for none).
+export function evidence(b) {
+  const n = (b && b.reporters) || 0;
+  return n ? `evidence from ${n} node${n === 1 ? '' : 's'}` : '';
+}
+
+// figuresText describes recent attempts' figures (f: a proxy, or a proxy
+// on a site) for a hover title or the details.
+export function figuresText(f, where) {
+  if (!f || !f.attempts) return `no recent attempts ${where} here`;
+  return `${f.attempts} recent attempts ${where} · success ${pct(f.success_rate)} · p95 ${f.p95_ms.toFixed(1)} ms`;
+}
+
 // tip describes a breaker for a hover title.
 export function describe(b, what) {
   if (!b) return `${what}: closed (never tripped)`;
   let s = `${what}: ${SYMBOL[b.phase] || ''} ${b.phase} · gen ${b.gen || 0}`;
   if (b.reason) s += `\nreason: ${b.reason}`;
   if (b.origin) s += `\nby ${b.origin}`;
+  if (evidence(b)) s += `\n${evidence(b)}`;
   if (b.probe_owner) s += `\nprobe owner: ${b.probe_owner}`;
   if (b.phase === 'open' && b.probe_at) s += `\nprobe from: ${new Date(b.probe_at).toLocaleTimeString()}`;
   return s;
@@ -84,7 +98,7 @@ export class Grid {
     for (let r = r0; r < r1; r++) {
       const up = rows[r], y = hh + r * ROW_H;
       const p = m.proxies.get(up);
-      const stats = p && p.attempts ? `\n${p.attempts} recent attempts · success ${pct(p.success_rate)} · p95 ${p.p95_ms.toFixed(1)} ms` : '';
+      const stats = p && p.attempts ? `\n${figuresText(p, 'through it')}` : '';
       for (let c = c0; c < c1; c++) {
         const site = cols[c];
         const b = m.cell(up, site);
@@ -92,7 +106,8 @@ export class Grid {
         const blocked = phase === 'closed' && ((m.proxyBreaker(up) || {}).phase === 'open' || (m.siteBreaker(site) || {}).phase === 'open');
         const what = site === PROXY_COLUMN ? up : `${up} on ${site}`;
         const d = cell(`cell st-${phase}${b ? '' : ' pristine'}${blocked ? ' blocked' : ''}`,
-          HEAD_W + c * cw, y, cw, SYMBOL[phase], describe(b, what) + stats);
+          HEAD_W + c * cw, y, cw, SYMBOL[phase],
+          describe(b, what) + (site === PROXY_COLUMN ? stats : `\n${figuresText(m.figures(up, site), 'on this site')}`));
         d.dataset.kind = site === PROXY_COLUMN ? 'proxy' : 'pair';
         d.dataset.proxy = up;
         d.dataset.site = site;

@@ -46,7 +46,8 @@ export class Model {
     this.node = '';
     this.version = '';
     this.members = [];
-    this.proxies = new Map(); // key → {upstream, region, attempts, success_rate, p95_ms}
+    this.proxies = new Map(); // key → {upstream, region, attempts, success_rate, p95_ms, sites}
+    this.pairFigures = new Map(); // `${upstream}|${site}` → {site, attempts, success_rate, p95_ms}
     this.breakers = new Map(); // key(level, upstream, site) → breaker
     this.feed = [];
     this.rows = []; // proxy keys, sorted
@@ -61,6 +62,10 @@ export class Model {
     this.version = v.version || '';
     this.members = v.members || [];
     this.proxies = new Map((v.proxies || []).map(p => [p.upstream, p]));
+    this.pairFigures = new Map();
+    for (const p of v.proxies || []) {
+      for (const f of p.sites || []) this.pairFigures.set(`${p.upstream}|${f.site}`, f);
+    }
     const next = new Map();
     for (const b of v.breakers || []) {
       const k = key(b.level || 'proxy', b.upstream, b.site);
@@ -86,6 +91,8 @@ export class Model {
       origin: t.origin, reason: t.reason || '', hlc: t.hlc, time: t.time,
       open_for: t.open_for || '', eligible: t.to === 'closed',
     };
+    // Closing drops the evidence; an opening keeps the count until the next snapshot says it.
+    if (t.to === 'closed') b.reporters = 0;
     // The open time runs from its arrival (the next snapshot says it by the node's clock).
     b.probe_at = t.to === 'open' ? new Date(Date.now() + parseDuration(t.open_for)).toISOString() : '';
     if (t.to !== 'open' && t.to !== 'half-open') b.probe_owner = '';
@@ -119,6 +126,13 @@ export class Model {
   siteBreaker(site) { return site ? this.breakers.get(key('site', '', site)) : undefined; }
   cell(upstream, site) {
     return site === PROXY_COLUMN ? this.proxyBreaker(upstream) : this.breakers.get(key('pair', upstream, site));
+  }
+
+  // figures returns the recent attempts' figures of a cell: the proxy's
+  // over all its attempts in the proxy-only column, else the proxy's on
+  // that site (undefined when it has none there).
+  figures(upstream, site) {
+    return site === PROXY_COLUMN ? this.proxies.get(upstream) : this.pairFigures.get(`${upstream}|${site}`);
   }
 
   // notClosed lists the breakers that are open or half-open, open first.
