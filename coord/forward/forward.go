@@ -35,6 +35,17 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	p.relay(w, r, resp)
+}
+
+// relay writes resp to the client: its header without hop-by-hop fields
+// and with our Via, its body (flushed as it comes for event streams and
+// bodies of unknown length), and its trailers. A body the upstream cuts
+// short drops the client's connection (http.ErrAbortHandler), so that the
+// client cannot take the truncated body for a whole one; a client that
+// went away is counted as canceled. Both forward and intercepted requests
+// end here.
+func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response) {
 	defer resp.Body.Close()
 	removeHop(resp.Header)
 	addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor)
@@ -42,9 +53,8 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	for k, vs := range resp.Header {
 		h[k] = vs
 	}
-	announced := len(resp.Trailer)
-	if announced > 0 {
-		keys := make([]string, 0, announced)
+	if len(resp.Trailer) > 0 {
+		keys := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {
 			keys = append(keys, k)
 		}
@@ -59,8 +69,6 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 			p.canceled.Add(1)
 			return
 		}
-		// A body cut short by the upstream: drop the client's connection so
-		// that it cannot take the truncated body for a whole one.
 		panic(http.ErrAbortHandler)
 	}
 	for k, vs := range resp.Trailer {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 )
 
 // serveIntercepted serves one request of an intercepted connection: it goes
@@ -59,38 +58,6 @@ func (p *Proxy) serveIntercepted(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.relay(w, r, resp)
-}
-
-// relay writes resp to the client, as forward does.
-func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response) {
-	defer resp.Body.Close()
-	removeHop(resp.Header)
-	addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor)
-	h := w.Header()
-	for k, vs := range resp.Header {
-		h[k] = vs
-	}
-	if len(resp.Trailer) > 0 {
-		keys := make([]string, 0, len(resp.Trailer))
-		for k := range resp.Trailer {
-			keys = append(keys, k)
-		}
-		h["Trailer"] = []string{strings.Join(keys, ", ")}
-	}
-	w.WriteHeader(resp.StatusCode)
-	if r.Method == http.MethodHead {
-		return
-	}
-	if err := copyBody(w, resp, streaming(resp)); err != nil {
-		if errors.Is(err, errClientWrite) {
-			p.canceled.Add(1)
-			return
-		}
-		panic(http.ErrAbortHandler) // a body cut short: never pass it off as whole
-	}
-	for k, vs := range resp.Trailer {
-		h[http.TrailerPrefix+k] = vs
-	}
 }
 
 // hostOnly returns the host of a Host field value, without its port.
