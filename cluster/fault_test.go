@@ -13,7 +13,7 @@ import (
 
 // startFaultCluster starts size nodes on an in-memory faulty network, each
 // seeded with every other node's address.
-func startFaultCluster(t *testing.T, size int, fn *faultnet.Network, tweak func(*Config)) []*member {
+func startFaultCluster(t testing.TB, size int, fn *faultnet.Network, tweak func(*Config)) []*member {
 	t.Helper()
 	var trs []*faultnet.Transport
 	var addrs []string
