@@ -71,14 +71,17 @@ func (d *delegate) LocalState(join bool) []byte {
 	return buf
 }
 
-// MergeRemoteState merges a push/pull peer's records and marks the node
-// ready.
+// MergeRemoteState merges a push/pull peer's records, marks the node ready
+// and, for a periodic exchange (not a join), counts it once merged.
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	n := (*Node)(d)
 	if len(buf) > 0 {
 		n.handle(buf, false)
 	}
 	n.markReady()
+	if !join {
+		n.stats.pushPulls.Add(1)
+	}
 }
 
 // NotifyJoin, NotifyUpdate and NotifyLeave copy what they need out of m:
