@@ -147,40 +147,6 @@ func TestLossConvergesWithinPushPull(t *testing.T) {
 	}
 }
 
-func TestPartitionHeals(t *testing.T) {
-	var fn faultnet.Network
-	ms := startFaultCluster(t, 5, &fn, nil)
-	fn.Partition("left", "node-00", "node-01")
-	fn.Partition("right", "node-02", "node-03", "node-04")
-	testutil.Eventually(t, 10*time.Second, "split membership", func() bool {
-		for i, m := range ms {
-			want := 3
-			if i < 2 {
-				want = 2
-			}
-			if len(m.node.Members()) != want {
-				return false
-			}
-		}
-		return true
-	})
-	// Outlast memberlist's memory of dead nodes (GossipToTheDeadTime), so
-	// that only the periodic re-join of the seeds can heal the split.
-	<-time.After(3 * fastBase().GossipToTheDeadTime)
-	ms[0].tb.Trip("http://left:80", time.Hour, "")
-	ms[4].tb.Trip("http://right:80", time.Hour, "")
-	testutil.Eventually(t, 5*time.Second, "each trip on its side", func() bool {
-		return allPhase(ms[:2], "http://left:80", state.PhaseOpen) && allPhase(ms[2:], "http://right:80", state.PhaseOpen)
-	})
-	if ms[2].tb.State("http://left:80") != state.PhaseClosed {
-		t.Fatal("a trip crossed the partition")
-	}
-	fn.Heal()
-	testutil.Eventually(t, 10*time.Second, "healed", func() bool {
-		return wholeMembership(ms) && allPhase(ms, "http://left:80", state.PhaseOpen) && allPhase(ms, "http://right:80", state.PhaseOpen)
-	})
-}
-
 func TestRestartedNodeReadyWithFleetState(t *testing.T) {
 	ms := startCluster(t, 3, clusterOpts{})
 	const up = "http://10.0.5.1:80"
