@@ -79,6 +79,13 @@ func (r *request) hedged(u *Upstream, tk *state.Scoped, n int, start time.Time) 
 				if l != lr.leg {
 					l.lost.Store(true)
 					l.cancel()
+					if !l.hedge && lr.a.class == ClassSuccess {
+						// The attempt hedged would have taken at least
+						// this long: count it, or the site's quantile
+						// would leave out the very tail hedges cut.
+						now := r.c.now()
+						r.c.tb.AddLatency(r.site, now.Sub(start), now)
+					}
 				}
 			}
 			if lr.a.class == ClassSuccess && lr.leg.hedge {
