@@ -52,7 +52,7 @@ func TestBudgetSharedAcrossThreeNodes(t *testing.T) {
 
 func TestBudgetCodecRoundTrip(t *testing.T) {
 	counts := []state.BudgetCount{
-		{Site: "a.com", Buckets: []state.BudgetBucket{{Index: 1764590000, Firsts: 7, Retries: 1}, {Index: 1764590001, Firsts: 3}}},
+		{Site: "a.com", Buckets: []state.BudgetBucket{{Index: 1764590000, Firsts: 7, Retries: 3, Floor: 2}, {Index: 1764590001, Firsts: 3}}},
 		{Site: "b.org", Buckets: []state.BudgetBucket{{Index: 1764590001, Firsts: 1 << 31, Retries: 5}}},
 	}
 	sketches := []state.LatencySketch{{Site: "a.com", Zero: 2, Bins: []state.SketchBin{{Index: -3, Count: 1}, {Index: 460, Count: 9}}}}
@@ -93,7 +93,7 @@ func TestBudgetCodecRejects(t *testing.T) {
 		{"empty origin", []byte{byte(msgBudget), 1, 0}, errMalformed},
 		{"too many buckets", append(appendString([]byte{byte(msgBudget), 1}, "n"), 1, 'a', 200, 1), errMalformed},
 		{"too many bins", append(appendString([]byte{byte(msgLatency), 1}, "n"), 1, 'a', 0, 0xff, 0xff, 0x03), errMalformed},
-		{"count above 32 bits", append(appendString([]byte{byte(msgBudget), 1}, "n"), 1, 'a', 1, 2, 0x80, 0x80, 0x80, 0x80, 0x10, 0), errMalformed},
+		{"count above 32 bits", append(appendString([]byte{byte(msgBudget), 1}, "n"), 1, 'a', 1, 2, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0), errMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

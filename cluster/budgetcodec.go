@@ -13,7 +13,7 @@ import (
 //	budget  (kind 3, version 1): origin:str count*    until the end of the message
 //	latency (kind 4, version 1): origin:str sketch*   until the end of the message
 //
-//	count:  site:str nbuckets:uvarint (index:varint firsts:uvarint retries:uvarint)*
+//	count:  site:str nbuckets:uvarint (index:varint firsts:uvarint retries:uvarint floor:uvarint)*
 //	sketch: site:str zero:uvarint nbins:uvarint (index:varint count:uvarint)*
 
 const (
@@ -41,6 +41,7 @@ func appendBudgetCount(dst []byte, c state.BudgetCount) []byte {
 		dst = binary.AppendVarint(dst, b.Index)
 		dst = binary.AppendUvarint(dst, uint64(b.Firsts))
 		dst = binary.AppendUvarint(dst, uint64(b.Retries))
+		dst = binary.AppendUvarint(dst, uint64(b.Floor))
 	}
 	return dst
 }
@@ -105,19 +106,19 @@ func decodeBudgetBody(d *decoder, m *message) {
 		if m.kind == msgBudget {
 			c := state.BudgetCount{Site: site}
 			k := d.uvarint()
-			if d.err != nil || k > maxBudgetBuckets || k > uint64(len(d.buf))/3 {
+			if d.err != nil || k > maxBudgetBuckets || k > uint64(len(d.buf))/4 {
 				d.fail()
 				break
 			}
 			for range k {
-				idx, f, r := d.varint(), d.uvarint(), d.uvarint()
-				if f > math.MaxUint32 || r > math.MaxUint32 {
+				idx, f, r, fl := d.varint(), d.uvarint(), d.uvarint(), d.uvarint()
+				if f > math.MaxUint32 || r > math.MaxUint32 || fl > math.MaxUint32 {
 					d.fail()
 				}
 				if d.err != nil {
 					break
 				}
-				c.Buckets = append(c.Buckets, state.BudgetBucket{Index: idx, Firsts: uint32(f), Retries: uint32(r)})
+				c.Buckets = append(c.Buckets, state.BudgetBucket{Index: idx, Firsts: uint32(f), Retries: uint32(r), Floor: uint32(fl)})
 			}
 			if d.err == nil {
 				m.budget = append(m.budget, c)

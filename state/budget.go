@@ -31,11 +31,13 @@ const (
 )
 
 // BudgetBucket is one second of one node's counts for one site: Index is
-// Unix seconds, Firsts the first attempts, Retries the retries and hedges.
+// Unix seconds, Firsts the first attempts, Retries the retries and hedges,
+// Floor those of the retries that the node's share of the floor granted.
 type BudgetBucket struct {
 	Index   int64
 	Firsts  uint32
 	Retries uint32
+	Floor   uint32
 }
 
 // BudgetCount is one node's counts for one site, as sent to the fleet:
@@ -66,21 +68,21 @@ func (r *budgetRing) slot(sec int64) *BudgetBucket {
 }
 
 // sum adds up the buckets in (now-window, now].
-func (r *budgetRing) sum(now, window int64) (firsts, retries uint64) {
+func (r *budgetRing) sum(now, window int64) (firsts, retries, floor uint64) {
 	for i := range r {
 		if b := &r[i]; b.Index > now-window && b.Index <= now {
 			firsts += uint64(b.Firsts)
 			retries += uint64(b.Retries)
+			floor += uint64(b.Floor)
 		}
 	}
-	return firsts, retries
+	return firsts, retries, floor
 }
 
 // siteBudget is one site's counts: this node's and the other nodes'.
 type siteBudget struct {
 	mu     sync.Mutex // guards every field below
 	own    budgetRing
-	floor  budgetRing // own retries granted by the floor (Retries only), never sent
 	remote map[string]*budgetRing
 	dirty  bool  // own counts changed since the last BudgetCounts
 	last   int64 // newest second counted or merged
@@ -149,11 +151,12 @@ func (t *Table) markBudgetLocked(sb *siteBudget) { sb.dirty = true }
 
 // ChargeRetry asks site's budget b for one retry (or hedge) at now, and
 // counts it when granted. Over b.Window, retries may be at most b.Ratio of
-// the first attempts plus the floor: the fleet's counts are judged against
-// the ratio, and what the ratio does not cover comes from this node's share
-// of the floor (b.MinPerSecond · window, divided by Members). With b.Local
-// this node's own counts and the whole floor are used. A budget that is Off
-// or a request without a site always grants.
+// the first attempts plus the floor: the fleet's retries granted by the
+// ratio are judged against the fleet's first attempts, and what the ratio
+// does not cover comes from this node's share of the floor (b.MinPerSecond
+// · window, divided by Members). With b.Local this node's own counts and
+// the whole floor are used. A budget that is Off or a request without a
+// site always grants.
 func (t *Table) ChargeRetry(site string, b policy.RetryBudget, now time.Time) bool {
 	if site == "" || b.Off {
 		return true
@@ -166,14 +169,15 @@ func (t *Table) ChargeRetry(site string, b policy.RetryBudget, now time.Time) bo
 	sec := now.Unix()
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	st := t.budgetStatusLocked(sb, b, sec)
+	st, ratioLeft := t.budgetStatusLocked(sb, b, sec)
 	if st.Left < 1 {
 		return false
 	}
-	if ratio := b.Ratio * float64(st.Firsts); float64(st.Retries)+1 > ratio {
-		sb.floor.slot(sec).Retries++
+	slot := sb.own.slot(sec)
+	if ratioLeft < 1 {
+		slot.Floor++
 	}
-	sb.own.slot(sec).Retries++
+	slot.Retries++
 	sb.last = max(sb.last, sec)
 	t.markBudgetLocked(sb)
 	return true
@@ -188,31 +192,35 @@ func (t *Table) BudgetStatus(site string, b policy.RetryBudget, now time.Time) B
 	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	return t.budgetStatusLocked(sb, b, now.Unix())
+	st, _ := t.budgetStatusLocked(sb, b, now.Unix())
+	return st
 }
 
-func (t *Table) budgetStatusLocked(sb *siteBudget, b policy.RetryBudget, sec int64) BudgetStatus {
+// budgetStatusLocked returns the status and what the ratio alone leaves.
+func (t *Table) budgetStatusLocked(sb *siteBudget, b policy.RetryBudget, sec int64) (BudgetStatus, float64) {
 	window := max(int64(b.Window/time.Second), 1)
 	window = min(window, budgetBuckets-1)
 	var st BudgetStatus
-	st.Firsts, st.Retries = sb.own.sum(sec, window)
+	var floor uint64 // retries the floor granted, fleet-wide
+	st.Firsts, st.Retries, floor = sb.own.sum(sec, window)
+	ownFloor := floor
 	st.Members = 1
 	if !b.Local {
 		for _, r := range sb.remote {
-			f, r := r.sum(sec, window)
+			f, r, fl := r.sum(sec, window)
 			st.Firsts += f
 			st.Retries += r
+			floor += fl
 		}
 		st.Members = t.Members()
 	}
 	share := b.MinPerSecond * float64(window) / float64(st.Members)
-	_, usedFloor := sb.floor.sum(sec, window)
 	ratio := b.Ratio * float64(st.Firsts)
 	st.Allowed = ratio + share
-	ratioLeft := max(0, ratio-float64(st.Retries))
-	floorLeft := max(0, math.Floor(share)-float64(usedFloor))
+	ratioLeft := max(0, ratio-float64(st.Retries-floor))
+	floorLeft := max(0, math.Floor(share)-float64(ownFloor))
 	st.Left = ratioLeft + floorLeft
-	return st
+	return st, ratioLeft
 }
 
 // BudgetSites returns the sites this table holds budget counts for, sorted.
@@ -308,6 +316,7 @@ func (t *Table) MergeBudget(origin string, counts []BudgetCount) {
 			s := r.slot(b.Index)
 			s.Firsts = max(s.Firsts, b.Firsts)
 			s.Retries = max(s.Retries, b.Retries)
+			s.Floor = max(s.Floor, min(b.Floor, b.Retries))
 			sb.last = max(sb.last, b.Index)
 		}
 		sb.mu.Unlock()
