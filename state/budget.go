@@ -52,7 +52,7 @@ type BudgetStatus struct {
 	Firsts  uint64  // first attempts in the window, this node's or the fleet's
 	Retries uint64  // retries in the window, likewise
 	Allowed float64 // retries the window allows: Ratio·Firsts + the floor share
-	Left    float64 // retries this node may still make now (≥ 0)
+	Left    float64 // retries this node may make now (≥ 0): its part of what the ratio leaves, by its share of the first attempts, and what is left of its floor
 	Members int     // members the floor is split by (1 when Local)
 }
 
@@ -203,7 +203,7 @@ func (t *Table) budgetStatusLocked(sb *siteBudget, b policy.RetryBudget, sec int
 	var st BudgetStatus
 	var floor uint64 // retries the floor granted, fleet-wide
 	st.Firsts, st.Retries, floor = sb.own.sum(sec, window)
-	ownFloor := floor
+	ownFirsts, ownFloor := st.Firsts, floor
 	st.Members = 1
 	if !b.Local {
 		for _, r := range sb.remote {
@@ -217,7 +217,14 @@ func (t *Table) budgetStatusLocked(sb *siteBudget, b policy.RetryBudget, sec int
 	share := b.MinPerSecond * float64(window) / float64(st.Members)
 	ratio := b.Ratio * float64(st.Firsts)
 	st.Allowed = ratio + share
+	// Every node sees what the ratio leaves a few milliseconds late, so
+	// each claims only its part of it, by its share of the first attempts:
+	// claims made at once by all nodes add up to what is left, not to a
+	// multiple of it.
 	ratioLeft := max(0, ratio-float64(st.Retries-floor))
+	if st.Firsts > 0 {
+		ratioLeft *= float64(ownFirsts) / float64(st.Firsts)
+	}
 	floorLeft := max(0, math.Floor(share)-float64(ownFloor))
 	st.Left = ratioLeft + floorLeft
 	return st, ratioLeft
