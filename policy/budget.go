@@ -23,7 +23,7 @@ type RetryBudget struct {
 	// shared by the members (default 10, 0.1–10000).
 	MinPerSecond float64
 	// Window is the rolling window the counts are kept over (default 10s,
-	// 1s–300s), in ten buckets.
+	// 1s–60s), in one-second buckets.
 	Window time.Duration
 	// Off turns the budget off: every retry the policy allows is made.
 	Off bool
@@ -50,7 +50,7 @@ func (b RetryBudget) check(ps *problems) {
 	b = b.WithDefaults()
 	ps.floatIn("retry.budget_ratio", b.Ratio, 0.01, 1)
 	ps.floatIn("retry.budget_min_per_second", b.MinPerSecond, 0.1, 10000)
-	ps.durIn("retry.budget_window", b.Window, time.Second, 300*time.Second, "1s–300s")
+	ps.durIn("retry.budget_window", b.Window, time.Second, time.Minute, "1s–60s")
 }
 
 // Hedge sends one more attempt through another proxy when a request's
