@@ -53,7 +53,12 @@ func (d *delegate) NotifyMsg(buf []byte) {
 
 // GetBroadcasts returns queued named broadcasts to piggyback on gossip.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
-	return (*Node)(d).queue.GetBroadcasts(overhead, limit)
+	n := (*Node)(d)
+	bs := n.queue.GetBroadcasts(overhead, limit)
+	if len(bs) > 0 {
+		n.traffic.gossip.Add(uint64(packetBytes(bs)))
+	}
+	return bs
 }
 
 // LocalState returns every non-pristine record for a push/pull exchange;
@@ -61,7 +66,9 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 // the fleet already holds instead (guard.withholdOwn).
 func (d *delegate) LocalState(join bool) []byte {
 	n := (*Node)(d)
-	return encodeRecords(n.guard.withholdOwn(n.tb.Snapshot(), time.Now()))
+	buf := encodeRecords(n.guard.withholdOwn(n.tb.Snapshot(), time.Now()))
+	n.traffic.pushPull.Add(uint64(len(buf)))
+	return buf
 }
 
 // MergeRemoteState merges a push/pull peer's records and marks the node

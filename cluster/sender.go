@@ -92,10 +92,21 @@ func (n *Node) disseminate(batch []state.Transition) {
 	}
 	packets, big := packRecords(out, PacketBudget)
 	if len(packets) <= burstPackets && len(big) == 0 {
+		n.traffic.records.Add(uint64(packetBytes(packets) * len(peers)))
 		n.sendPackets(peers, packets)
 		return
 	}
-	n.sendReliable(peers, encodeRecords(out))
+	msg := encodeRecords(out)
+	n.traffic.records.Add(uint64(len(msg) * len(peers)))
+	n.sendReliable(peers, msg)
+}
+
+func packetBytes(packets [][]byte) int {
+	sum := 0
+	for _, p := range packets {
+		sum += len(p)
+	}
+	return sum
 }
 
 // sendPackets sends every packet to every peer by UDP.
@@ -198,13 +209,27 @@ func (n *Node) tickLoop() {
 			}
 		case now := <-maintain.C:
 			n.noteMembers()
-			n.peers.setAlive(n.Members())
+			n.peers.setAlive(n.aliveNames())
 			if n.guard.suspect.Load() {
 				n.guard.evaluate()
 			}
 			n.guard.prune(now)
 		}
 	}
+}
+
+// aliveNames returns the names of the alive members, this node included,
+// unsorted: Members without its sort, which every node of a large fleet
+// would otherwise pay twice a second.
+func (n *Node) aliveNames() []string {
+	ms := n.view.list()
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if m.State == memberlist.StateAlive {
+			out = append(out, m.Name)
+		}
+	}
+	return out
 }
 
 // sendEvidence sends this node's failure counts to every alive member,
@@ -218,7 +243,9 @@ func (n *Node) sendEvidence(evs []state.Evidence) {
 		return
 	}
 	n.stats.evidenceSent.Add(uint64(len(evs)))
-	n.sendPackets(peers, packEvidence(n.name, evs, PacketBudget))
+	packets := packEvidence(n.name, evs, PacketBudget)
+	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers)))
+	n.sendPackets(peers, packets)
 }
 
 // latencyInterval is how often latency sketches are sent: at most once a
@@ -234,7 +261,9 @@ func (n *Node) sendBudget(counts []state.BudgetCount) {
 		return
 	}
 	n.stats.budgetSent.Add(uint64(len(counts)))
-	n.sendPackets(peers, packBudget(n.name, counts, PacketBudget))
+	packets := packBudget(n.name, counts, PacketBudget)
+	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers))) // they travel with the evidence
+	n.sendPackets(peers, packets)
 }
 
 // sendLatency sends this node's latency sketches to every alive member.
@@ -244,5 +273,7 @@ func (n *Node) sendLatency(sketches []state.LatencySketch) {
 		return
 	}
 	n.stats.sketchesSent.Add(uint64(len(sketches)))
-	n.sendPackets(peers, packLatency(n.name, sketches, PacketBudget))
+	packets := packLatency(n.name, sketches, PacketBudget)
+	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers)))
+	n.sendPackets(peers, packets)
 }

@@ -279,7 +279,7 @@ func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time,
 			if acancel != nil {
 				acancel()
 			}
-			c.rec.add(&Attempt{Time: c.now(), RequestID: r.res.RequestID, Attempt: n, Upstream: u.key,
+			c.rec.add(&Attempt{Time: c.now(), RequestID: r.res.RequestID, Attempt: n, Upstream: u.key, Site: r.site,
 				Class: ClassAbandoned, Reason: ReasonPanic, Delay: delay, Err: "panic"})
 		}
 	}()
@@ -325,7 +325,7 @@ func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time,
 		c.tb.SettleScoped(tk, state.OutcomeAbandoned, 0, lat)
 	}
 	c.sel.noteLatency(u)
-	rec := Attempt{Time: end, RequestID: r.res.RequestID, Attempt: n, Upstream: u.key, Class: class,
+	rec := Attempt{Time: end, RequestID: r.res.RequestID, Attempt: n, Upstream: u.key, Site: r.site, Class: class,
 		Reason: reason, Status: a.status, Delay: delay, Latency: lat}
 	if err != nil {
 		rec.Err = u.redact(err.Error())

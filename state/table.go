@@ -408,7 +408,7 @@ func (t *Table) Merge(rec Record, src Source) (changed bool) {
 	}
 	now := t.now().UnixNano()
 	b := t.locked(k)
-	tr := b.mergeLocked(rec, now, src)
+	tr := b.mergeLocked(rec, now, t.policy.Load(), src)
 	t.unlock(b)
 	t.publish(tr)
 	t.rollUp(k, false, tr, now)
