@@ -103,3 +103,37 @@ func TestBudgetCodecRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestBudgetFloorCountsLostMembers: a member that goes away still takes
+// its share of the floor, so that the two sides of a partition do not
+// each split it by fewer members.
+func TestBudgetFloorCountsLostMembers(t *testing.T) {
+	ms := startCluster(t, 3, clusterOpts{})
+	testutil.Eventually(t, 5*time.Second, "three members known", func() bool { return ms[0].tb.Members() == 3 })
+	ms[2].close()
+	testutil.Eventually(t, 10*time.Second, "node 2 gone from node 0's view", func() bool { return len(ms[0].node.Members()) == 2 })
+	if got := ms[0].tb.Members(); got != 3 {
+		t.Errorf("node 0 splits the floor by %d members, want 3: the lost member still counts", got)
+	}
+}
+
+// TestLatencySharedAcrossNodes: a node's latency sketch reaches the others
+// (at most once a second), and their quantile for the site is its.
+func TestLatencySharedAcrossNodes(t *testing.T) {
+	ms := startCluster(t, 2, clusterOpts{})
+	now := time.Now()
+	for i := range 100 {
+		ms[0].tb.AddLatency("example.com", time.Duration(i+1)*time.Millisecond, now)
+	}
+	testutil.Eventually(t, 5*time.Second, "node 1 knows the site's p95", func() bool {
+		_, ok := ms[1].tb.LatencyQuantile("example.com", 0.95, 20, time.Now())
+		return ok
+	})
+	got, _ := ms[1].tb.LatencyQuantile("example.com", 0.95, 20, time.Now())
+	if got < 93*time.Millisecond || got > 97*time.Millisecond {
+		t.Errorf("node 1's p95 = %v, want node 0's 95ms ±1%%", got)
+	}
+	if st := ms[1].node.Stats(); st.SketchesMerged == 0 {
+		t.Error("SketchesMerged = 0")
+	}
+}
