@@ -293,3 +293,43 @@ func TestHedgeTimedBySiteLatency(t *testing.T) {
 		t.Errorf("Hedged = %d after the site's p95 of 2ms, want 1", res.Hedged)
 	}
 }
+
+// TestHedgeThroughRealProxies: through Transport and two real proxies, an
+// origin that stalls the first request is answered by the hedge through
+// the other proxy; the stalled request is cancelled.
+func TestHedgeThroughRealProxies(t *testing.T) {
+	farm := testproxy.Start(t, 2)
+	origin := testproxy.NewOrigin(t)
+	var n atomic.Int32
+	stalled := make(chan error, 1)
+	origin.Handle(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			<-r.Context().Done() // the loser, cancelled through its proxy
+			stalled <- r.Context().Err()
+			return
+		}
+		_, _ = w.Write([]byte("hedged"))
+	}))
+	rp := fastRetry()
+	rp.Hedge = policy.Hedge{On: true, Delay: 20 * time.Millisecond}
+	rp.AttemptTimeout = 2 * time.Second // bounds the stall should hedging fail
+	c, cl := setup(t, farm, Config{Document: policy.Document{Retry: rp}})
+	resp, body, err := get(t, cl, context.Background(), origin.Server().URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || body != "hedged" {
+		t.Fatalf("status %d body %q, want the hedge's 200", resp.StatusCode, body)
+	}
+	if err := <-stalled; err == nil {
+		t.Error("the stalled request was not cancelled")
+	}
+	if st := c.BudgetStats(); st.HedgesSent != 1 || st.HedgesWon != 1 {
+		t.Errorf("hedges sent %d won %d, want 1 and 1", st.HedgesSent, st.HedgesWon)
+	}
+	for i, p := range farm.Proxies {
+		if got := p.Requests(); got != 1 {
+			t.Errorf("proxy %d saw %d requests, want 1: the hedge goes through the other", i, got)
+		}
+	}
+}
