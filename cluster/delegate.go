@@ -98,12 +98,22 @@ func (e *events) NotifyLeave(m *memberlist.Node) {
 	n.view.remove(m.Name)
 	n.peers.remove(m.Name)
 	n.rejoins.left(m, time.Now())
+	n.noteMembers()
 }
 
 func (e *events) memberChanged(m *memberlist.Node) {
 	n := (*Node)(e)
 	n.view.set(m)
 	n.peers.set(m.Name, metaSuspect(m.Meta))
+	n.noteMembers()
+}
+
+// noteMembers tells the Table how many members share a retry budget's
+// floor: those known now and those lost recently.
+func (n *Node) noteMembers() {
+	if n.tb != nil {
+		n.tb.SetMembers(n.view.len() + n.rejoins.count(time.Now()))
+	}
 }
 
 // receiveLoop decodes and merges what NotifyMsg queued.
@@ -147,6 +157,16 @@ func (n *Node) handle(buf []byte, live bool) {
 		}
 	case msgEvidence:
 		n.mergeEvidence(m.origin, m.evidence)
+	case msgBudget:
+		if m.origin != n.name {
+			n.stats.budgetMerged.Add(uint64(len(m.budget)))
+			n.tb.MergeBudget(m.origin, m.budget)
+		}
+	case msgLatency:
+		if m.origin != n.name {
+			n.stats.sketchesMerged.Add(uint64(len(m.latency)))
+			n.tb.MergeLatency(m.origin, m.latency)
+		}
 	}
 }
 

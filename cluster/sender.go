@@ -171,6 +171,10 @@ func (n *Node) tickLoop() {
 	defer rejoin.Stop()
 	maintain := time.NewTicker(maintainInterval)
 	defer maintain.Stop()
+	latency := time.NewTicker(latencyInterval)
+	defer latency.Stop()
+	var budget []state.BudgetCount
+	var sketches []state.LatencySketch
 	var buf []state.Evidence
 	var lastEval time.Time
 	for {
@@ -178,6 +182,11 @@ func (n *Node) tickLoop() {
 		case <-n.done:
 			return
 		case <-evidence.C:
+			budget = n.tb.BudgetCounts(budget[:0])
+			if len(budget) > 0 {
+				n.sendBudget(budget)
+				clear(budget)
+			}
 			buf = n.tb.PendingEvidence(buf[:0])
 			if len(buf) == 0 {
 				continue
@@ -192,7 +201,14 @@ func (n *Node) tickLoop() {
 			n.rejoin()
 		case addr := <-n.rejoins.back:
 			n.joinAt(addr, true)
+		case <-latency.C:
+			sketches = n.tb.LatencySketches(sketches[:0])
+			if len(sketches) > 0 {
+				n.sendLatency(sketches)
+				clear(sketches)
+			}
 		case now := <-maintain.C:
+			n.noteMembers()
 			n.peers.setAlive(n.aliveNames())
 			if n.guard.suspect.Load() {
 				n.guard.evaluate()
@@ -228,6 +244,36 @@ func (n *Node) sendEvidence(evs []state.Evidence) {
 	}
 	n.stats.evidenceSent.Add(uint64(len(evs)))
 	packets := packEvidence(n.name, evs, PacketBudget)
+	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers)))
+	n.sendPackets(peers, packets)
+}
+
+// latencyInterval is how often latency sketches are sent: at most once a
+// second, as they change slowly and are larger than counts.
+const latencyInterval = time.Second
+
+// sendBudget sends this node's retry budget counts to every alive member.
+// Unlike evidence they are sent while the poison guard suspects this
+// node: they count what it sent the sites, not what failed.
+func (n *Node) sendBudget(counts []state.BudgetCount) {
+	peers := n.alivePeers()
+	if len(peers) == 0 {
+		return
+	}
+	n.stats.budgetSent.Add(uint64(len(counts)))
+	packets := packBudget(n.name, counts, PacketBudget)
+	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers))) // they travel with the evidence
+	n.sendPackets(peers, packets)
+}
+
+// sendLatency sends this node's latency sketches to every alive member.
+func (n *Node) sendLatency(sketches []state.LatencySketch) {
+	peers := n.alivePeers()
+	if len(peers) == 0 {
+		return
+	}
+	n.stats.sketchesSent.Add(uint64(len(sketches)))
+	packets := packLatency(n.name, sketches, PacketBudget)
 	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers)))
 	n.sendPackets(peers, packets)
 }

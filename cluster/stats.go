@@ -34,6 +34,11 @@ type Stats struct {
 	EvidenceMerged  uint64 // evidence entries merged
 	EvidenceTripped uint64 // trips caused by merged evidence
 
+	BudgetSent     uint64 // retry budget counts (one per site) sent
+	BudgetMerged   uint64 // retry budget counts received and merged
+	SketchesSent   uint64 // latency sketches (one per site) sent
+	SketchesMerged uint64 // latency sketches received and merged
+
 	// Propagation is the delay from a record's HLC wall time to the moment
 	// it changed this node's table.
 	Propagation Histogram
@@ -58,6 +63,7 @@ type counters struct {
 	changed, stale, suspectIgnored, withheld, unconfirmed          atomic.Uint64
 	evidenceSent, evidenceMerged, evidenceTripped                  atomic.Uint64
 	pushPulls                                                      atomic.Uint64
+	budgetSent, budgetMerged, sketchesSent, sketchesMerged         atomic.Uint64
 	propagation                                                    [13]atomic.Uint64
 }
 
@@ -78,6 +84,8 @@ func (c *counters) snapshot() Stats {
 		RecordsChanged: c.changed.Load(), RecordsStale: c.stale.Load(), SuspectIgnored: c.suspectIgnored.Load(),
 		TripsWithheld: c.withheld.Load(), TripsUnconfirmed: c.unconfirmed.Load(),
 		EvidenceSent: c.evidenceSent.Load(), EvidenceMerged: c.evidenceMerged.Load(), EvidenceTripped: c.evidenceTripped.Load(),
+		BudgetSent: c.budgetSent.Load(), BudgetMerged: c.budgetMerged.Load(),
+		SketchesSent: c.sketchesSent.Load(), SketchesMerged: c.sketchesMerged.Load(),
 		Propagation: Histogram{Bounds: append([]time.Duration(nil), propagationBounds...), Counts: make([]uint64, len(c.propagation))},
 	}
 	for i := range c.propagation {

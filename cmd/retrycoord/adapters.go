@@ -62,6 +62,10 @@ func (c clusterStats) CollectStats() []api.Stat {
 		counter("retrycoord_evidence_sent_total", "Failure-evidence entries sent.", s.EvidenceSent),
 		counter("retrycoord_evidence_merged_total", "Failure-evidence entries merged from other nodes.", s.EvidenceMerged),
 		counter("retrycoord_evidence_trips_total", "Trips caused by the fleet's failure evidence.", s.EvidenceTripped),
+		counter("retrycoord_budget_counts_sent_total", "Retry budget counts (one per site) sent to other nodes.", s.BudgetSent),
+		counter("retrycoord_budget_counts_merged_total", "Retry budget counts received from other nodes.", s.BudgetMerged),
+		counter("retrycoord_latency_sketches_sent_total", "Latency sketches (one per site) sent to other nodes.", s.SketchesSent),
+		counter("retrycoord_latency_sketches_merged_total", "Latency sketches received from other nodes.", s.SketchesMerged),
 	}
 	// The propagation delay as cumulative buckets, Prometheus-style.
 	var cum uint64

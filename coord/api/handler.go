@@ -195,6 +195,7 @@ func (h *Handler) routes() {
 		{"GET", "/v1/metrics/timeseries", h.timeSeries, false},
 		{"GET", "/v1/metrics/proxies", h.byProxy, false},
 		{"GET", "/v1/metrics/events", h.events, false},
+		{"GET", "/v1/budgets", h.budgets, false}, // budget.go
 		{"GET", "/v1/events", h.stream, false},
 		{"GET", "/v1/view", h.view, false}, // view.go
 		{"GET", "/metrics", h.metrics.ServeHTTP, false},
