@@ -30,7 +30,7 @@
 //	GET    /v1/metrics/proxies?hours=N
 //	GET    /v1/metrics/events?hours=N
 //	GET    /v1/events                       text/event-stream, "event: transition"
-//	GET    /v1/view                         the live view's snapshot: fleet with delays, pool, breakers, feed
+//	GET    /v1/view                         the live view's snapshot: fleet with delays, pool, breakers, feed, budgets
 //	GET    /ui/                             the live view (HTML, CSS, JS modules embedded here)
 //	GET    /v1/keys                         gossip key fingerprints (token; Config.Keyring)
 //	POST   /v1/keys                         {"key":"base64"} install (write)
@@ -56,7 +56,8 @@
 // with the proxy's recent success rate and p95 latency on that site on
 // hover, and draws only what is visible, why each breaker that is not
 // closed is so (with how many nodes' evidence it opened on) and who probes
-// it when, and the last 200 transitions. It is read-only
+// it when, the last 200 transitions, and each site's retry budget with the
+// node's hedging counters (also on the site's column header). It is read-only
 // without a token; Trip and Reset send the token the user typed, kept in
 // sessionStorage (this tab) only, at every level: proxy, pair and site.
 // While no site has a breaker, the grid has one column, the proxies' own

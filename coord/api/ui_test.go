@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/proxywhirl/retrycoord/coord"
 	"github.com/proxywhirl/retrycoord/internal/browsertest"
+	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -356,6 +357,43 @@ func TestUITripsSitesAndPairs(t *testing.T) {
 	if st := tb.StateAt(state.SiteKey(site)); st != state.PhaseClosed {
 		t.Fatalf("after the site's reset button it is %v", st)
 	}
+	if errs := b.Errors(); len(errs) > 0 {
+		t.Fatalf("the page logged errors: %q", errs)
+	}
+}
+
+// TestUIShowsBudgets: after real retries through the fixture's proxies
+// spent a site's budget, the budgets panel and the site's column header
+// show its figures and the node's counters; a site spent after the page
+// loaded appears with the next snapshot.
+func TestUIShowsBudgets(t *testing.T) {
+	f := newFixtureWith(t, Config{}, coord.Config{Document: policy.Document{Retry: budgetPolicy}})
+	const site = "shop.example"
+	spendBudget(t, f, site)
+	// A pair breaker makes the site's column.
+	if _, err := f.cl.TripAt(context.Background(), f.keys[0], site, time.Minute, "403 bans"); err != nil {
+		t.Fatal(err)
+	}
+	b := openUI(t, f)
+	row := fmt.Sprintf(`#budgets tr[data-site=%q]`, site)
+	colHead := fmt.Sprintf(`#grid .colhead[data-site=%q]`, site)
+	run(t, b, "the site's budget", chromedp.WaitVisible(row), chromedp.WaitVisible(colHead))
+	got := eval[[]string](t, b, fmt.Sprintf(`[[...document.querySelectorAll(%q)].map(td => td.textContent).join('|'),
+		document.querySelector('#budget-node').textContent, document.querySelector(%q).title]`, row+" td", colHead))
+	if want := site + "|1 / 1.0|0.0|1"; got[0] != want {
+		t.Errorf("budgets row: %q, want %q (site, used / allowed, left, firsts)", got[0], want)
+	}
+	if want := "retries refused (budget spent): 1 · hedges sent 0, won 0, refused 0, no proxy 0 · floor split by 1 member"; got[1] != want {
+		t.Errorf("budgets panel: %q, want %q", got[1], want)
+	}
+	if want := "retry budget: 1 of 1.0 used in the window · 0.0 left · 1 first attempts"; !strings.Contains(got[2], want) {
+		t.Errorf("site's column header hover: %q, want it to say %q", got[2], want)
+	}
+
+	spendBudget(t, f, "api.example")
+	run(t, b, "a budget spent after the page loaded, with the next snapshot",
+		chromedp.WaitVisible(`#budgets tr[data-site="api.example"]`),
+		chromedp.WaitVisible(`#budget-node[data-exhausted="2"]`))
 	if errs := b.Errors(); len(errs) > 0 {
 		t.Fatalf("the page logged errors: %q", errs)
 	}

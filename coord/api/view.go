@@ -26,7 +26,8 @@ type (
 const FeedSize = client.FeedSize
 
 // view serves GET /v1/view: the fleet, the pool with recent figures, every
-// breaker with a record and the transition feed, for the live view.
+// breaker with a record, the transition feed and the retry budgets, for
+// the live view.
 func (h *Handler) view(w http.ResponseWriter, _ *http.Request) {
 	tb := h.c.Table()
 	v := View{Node: tb.Node(), Version: h.cfg.Version, Time: time.Now().UTC()}
@@ -34,6 +35,7 @@ func (h *Handler) view(w http.ResponseWriter, _ *http.Request) {
 	v.Proxies = h.proxyViews()
 	v.Breakers = h.breakerViews()
 	v.Feed = h.feed()
+	v.Budgets = h.budgetView()
 	writeJSON(w, http.StatusOK, v)
 }
 

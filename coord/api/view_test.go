@@ -3,13 +3,17 @@ package api
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/proxywhirl/retrycoord/coord"
+	"github.com/proxywhirl/retrycoord/internal/testproxy"
 	"github.com/proxywhirl/retrycoord/internal/testutil"
+	"github.com/proxywhirl/retrycoord/policy"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -257,5 +261,56 @@ func TestViewCountsReporters(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]int{key: 3, f.keys[1]: 0}, got); diff != "" {
 		t.Errorf("reporters per breaker (-want +got):\n%s", diff)
+	}
+}
+
+// budgetPolicy has a retry budget of 1.01 retries for a site with one
+// first attempt on a node alone: the floor (0.1/s over 10 s) and 1% of it.
+var budgetPolicy = policy.RetryPolicy{MaxAttempts: 3, BaseDelay: 100 * time.Millisecond, Backoff: policy.BackoffFixed,
+	Budget: policy.RetryBudget{Ratio: 0.01, MinPerSecond: 0.1, Window: 10 * time.Second}}
+
+// spendBudget sends one GET for site through the fixture's coordinator and
+// its real proxies to an origin that answers 503: the first retry spends
+// the site's budget and the second is refused.
+func spendBudget(t *testing.T, f *fixture, site string) {
+	t.Helper()
+	origin := testproxy.NewOrigin(t)
+	origin.ScriptStatus(503, 503, 503)
+	rt := f.c.Transport(nil)
+	defer rt.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+	req, err := http.NewRequestWithContext(coord.WithSite(context.Background(), site), "GET", origin.Server().URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get(coord.HeaderBudget) != "exhausted" || resp.Header.Get(coord.HeaderAttempts) != "2" {
+		t.Fatalf("status %d, budget %q after %q attempts; want the 503, exhausted, after 2", resp.StatusCode,
+			resp.Header.Get(coord.HeaderBudget), resp.Header.Get(coord.HeaderAttempts))
+	}
+}
+
+// TestViewCarriesBudgets: the snapshot carries each site's retry budget
+// and the hedging counters, as GET /v1/budgets says them.
+func TestViewCarriesBudgets(t *testing.T) {
+	f := newFixtureWith(t, Config{}, coord.Config{Document: policy.Document{Retry: budgetPolicy}})
+	spendBudget(t, f, "shop.example")
+	v, err := f.cl.View(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Budgets{Members: 1, Exhausted: 1, Sites: []SiteBudget{{Site: "shop.example", Firsts: 1, Retries: 1, Allowed: 1.01, Left: 0.01}}}
+	if diff := cmp.Diff(want, v.Budgets, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("view's budgets (-want +got):\n%s", diff)
+	}
+	b, err := f.cl.Budgets(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(b, v.Budgets); diff != "" {
+		t.Errorf("view's budgets differ from /v1/budgets' (-budgets +view):\n%s", diff)
 	}
 }

@@ -24,6 +24,9 @@ type View struct {
 	// started (at most FeedSize), oldest first, as GET /v1/events streams
 	// them.
 	Feed []Transition `json:"feed"`
+	// Budgets is the retry budget per site and the hedging counters, as
+	// GET /v1/budgets answers at the same moment.
+	Budgets Budgets `json:"budgets"`
 }
 
 // FeedSize is the most transitions View.Feed carries, and the length of

@@ -1,12 +1,13 @@
 // app.js runs the live view: it loads the snapshot (GET /v1/view), follows
 // the event stream (GET /v1/events) and draws the fleet, the grid, the
-// breakers that are not closed and the feed. It refreshes the snapshot
-// every 5 s (members, delays, figures, probe owners) and at once when the
+// breakers that are not closed, the feed and the retry budgets. It
+// refreshes the snapshot every 5 s (members, delays, figures, probe
+// owners, budgets) and at once when the
 // pool changes or the stream reconnects. Trip and reset send the API token
 // kept in sessionStorage, which lasts as long as the tab.
 
 import { Model, SYMBOL, parseDuration } from './model.js';
-import { Grid, describe, evidence, figuresText } from './grid.js';
+import { Grid, budgetText, describe, evidence, figuresText } from './grid.js';
 
 const REFRESH_MS = 5000;
 const TOKEN_KEY = 'retrycoord.token';
@@ -60,6 +61,7 @@ function draw() {
     drawMembers();
     drawOpen();
     drawFeed();
+    drawBudgets();
     drawDetail();
   });
   grid.schedule(false);
@@ -119,6 +121,26 @@ function drawFeed() {
     el('span', { className: 'muted', textContent: ` gen ${e.gen || 0} · ${e.source} from ${e.origin}${e.reason ? ' · ' + e.reason : ''}` }))));
 }
 
+function drawBudgets() {
+  const bs = model.budgets, h = bs.hedges;
+  $('#budget-count').textContent = `(${bs.sites.length})`;
+  const node = $('#budget-node');
+  node.textContent = `retries refused (budget spent): ${bs.exhausted} · hedges sent ${h.sent || 0}, won ${h.won || 0}, ` +
+    `refused ${h.refused || 0}, no proxy ${h.no_proxy || 0} · floor split by ${bs.members} member${bs.members === 1 ? '' : 's'}`;
+  node.dataset.exhausted = bs.exhausted;
+  node.dataset.hedgesSent = h.sent || 0;
+  node.dataset.hedgesWon = h.won || 0;
+  $('#budgets tbody').replaceChildren(...bs.sites.map(s => {
+    const tr = el('tr', { className: s.left < 1 ? 'warn' : '', title: budgetText(s) },
+      el('td', { textContent: s.site }),
+      el('td', { textContent: `${s.retries} / ${s.allowed.toFixed(1)}` }),
+      el('td', { textContent: s.left.toFixed(1) }),
+      el('td', { textContent: `${s.firsts}` }));
+    tr.dataset.site = s.site;
+    return tr;
+  }));
+}
+
 function selectedBreaker() {
   if (!selected) return undefined;
   if (selected.kind === 'site') return model.siteBreaker(selected.site);
@@ -139,6 +161,7 @@ function drawDetail() {
   const lines = describe(b, what).split('\n');
   if (b && b.time) lines.push(`since: ${new Date(b.time).toLocaleString()} (${ago(b.time)})`);
   if (b && b.phase === 'open' && b.probe_at) lines.push(`probe: ${until(b.probe_at)}`);
+  if (selected.kind === 'site') lines.push(budgetText(model.siteBudget(selected.site)));
   if (selected.kind === 'pair') lines.push(figuresText(model.figures(selected.upstream, selected.site), 'on this site'));
   if (p && selected.kind !== 'site') {
     lines.push(figuresText(p, 'through it'));

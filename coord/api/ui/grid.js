@@ -26,7 +26,14 @@ export function figuresText(f, where) {
   return `${f.attempts} recent attempts ${where} · success ${pct(f.success_rate)} · p95 ${f.p95_ms.toFixed(1)} ms`;
 }
 
-// tip describes a breaker for a hover title.
+// budgetText describes a site's retry budget (sb: one of GET /v1/budgets'
+// sites) for a hover title or the budgets panel.
+export function budgetText(sb) {
+  if (!sb) return 'retry budget: no counts in the window';
+  return `retry budget: ${sb.retries} of ${sb.allowed.toFixed(1)} used in the window · ${sb.left.toFixed(1)} left · ${sb.firsts} first attempts`;
+}
+
+// describe describes a breaker for a hover title.
 export function describe(b, what) {
   if (!b) return `${what}: closed (never tripped)`;
   let s = `${what}: ${SYMBOL[b.phase] || ''} ${b.phase} · gen ${b.gen || 0}`;
@@ -126,7 +133,7 @@ export class Grid {
       const ph = sb ? sb.phase : 'closed';
       const label = site === PROXY_COLUMN ? 'all sites' : site;
       const d = cell(`colhead st-${ph}`, HEAD_W + c * cw, top, cw, site === PROXY_COLUMN ? label : `${SYMBOL[ph]} ${site}`,
-        site === PROXY_COLUMN ? 'no site has a breaker yet: the proxies\' own breakers' : describe(sb, `site ${site}`));
+        site === PROXY_COLUMN ? 'no site has a breaker yet: the proxies\' own breakers' : `${describe(sb, `site ${site}`)}\n${budgetText(m.siteBudget(site))}`);
       d.dataset.kind = site === PROXY_COLUMN ? 'none' : 'site';
       d.dataset.site = site;
       d.dataset.phase = ph;

@@ -1,5 +1,5 @@
 // model.js holds what the live view knows: the pool, the sites, every
-// breaker with a record, the fleet and the feed. Snapshots (GET /v1/view)
+// breaker with a record, the fleet, the feed and the retry budgets. Snapshots (GET /v1/view)
 // and streamed transitions (GET /v1/events) merge into it the way records
 // merge in the fleet: a max-register over (gen, phase, hlc), so an old
 // event arriving after a newer snapshot changes nothing.
@@ -50,6 +50,8 @@ export class Model {
     this.pairFigures = new Map(); // `${upstream}|${site}` → {site, attempts, success_rate, p95_ms}
     this.breakers = new Map(); // key(level, upstream, site) → breaker
     this.feed = [];
+    this.budgets = { members: 0, exhausted: 0, hedges: {}, sites: [] }; // GET /v1/budgets, from the snapshot
+    this.siteBudgets = new Map(); // site → its entry of budgets.sites
     this.rows = []; // proxy keys, sorted
     this.cols = [PROXY_COLUMN]; // sites, sorted; PROXY_COLUMN alone when none
     this.version_ = 0; // bumped on every change
@@ -74,6 +76,9 @@ export class Model {
     }
     this.breakers = next;
     this.feed = (v.feed || []).slice(-FEED_SIZE).reverse();
+    const bs = v.budgets || {};
+    this.budgets = { members: bs.members || 0, exhausted: bs.exhausted || 0, hedges: bs.hedges || {}, sites: bs.sites || [] };
+    this.siteBudgets = new Map(this.budgets.sites.map(s => [s.site, s]));
     this.reshape();
   }
 
@@ -127,6 +132,10 @@ export class Model {
   cell(upstream, site) {
     return site === PROXY_COLUMN ? this.proxyBreaker(upstream) : this.breakers.get(key('pair', upstream, site));
   }
+
+  // siteBudget returns a site's retry budget (undefined when it has no
+  // counts in the window).
+  siteBudget(site) { return this.siteBudgets.get(site); }
 
   // figures returns the recent attempts' figures of a cell: the proxy's
   // over all its attempts in the proxy-only column, else the proxy's on
