@@ -27,7 +27,7 @@ help: ## list the targets
 	@echo
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-test: ## install test dependencies (redis-server), then run all tests with -race
+test: ## install test dependencies (redis-server, chromium, …), then run all tests with -race
 	bash scripts/ensure-test-deps.sh
 	$(GO) test -race -count=1 -timeout 15m $(PKG)
 
@@ -107,6 +107,13 @@ demo: ## three agents and a proxy farm on loopback: break a proxy, watch the fle
 
 build: ## build a static bin/retrycoord stamped with VERSION and COMMIT
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/retrycoord ./cmd/retrycoord
+
+.PHONY: ui-shot
+ui-shot: ## bin/ui.png: node 1's live view (/ui/) in a three-node demo fleet, in headless Chromium
+	bash scripts/ensure-test-deps.sh
+	mkdir -p bin
+	RETRYCOORD_UI_SHOT='$(CURDIR)/bin/ui.png' $(GO) test -count=1 -run '^TestUIFleet$$' ./cmd/retrycoord
+	@echo "wrote bin/ui.png"
 
 clean: ## remove bin/
 	rm -rf bin/

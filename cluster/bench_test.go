@@ -8,46 +8,70 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/cluster/faultnet"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
 // BenchmarkPropagation measures how long a trip on one node takes to reach
-// every node of a real loopback cluster, with direct fan-out (hybrid) and
-// with memberlist gossip alone (gossip). Each iteration trips a fresh
-// upstream on a random node and waits until every node has it open (at most
-// 5s; nodes still without it count as missed), then lets the cluster's
-// gossip of it drain, so ns/op is the cost of one trip including that drain
-// (about 0.6s). The default -benchtime of 1s therefore takes two or three
-// samples per row; for real figures run it with a fixed count (at most
-// maxPropagationSamples are taken; the whole run takes about a minute):
+// every node of a cluster running in this process, with direct fan-out
+// (hybrid) and with memberlist gossip alone (gossip), over real UDP/TCP on
+// loopback; mode=lossy is hybrid over cluster/faultnet dropping 5% of the
+// packets of every link. Each iteration trips a fresh upstream on a random
+// node and waits until every node has it open (at most 5s; nodes still
+// without it count as missed), then lets the cluster's gossip of it drain,
+// so ns/op is the cost of one trip including that drain (about 0.6s). For
+// real percentiles run it with a fixed count (at most maxPropagationSamples
+// are taken); each row ends by itself, the 200-node rows within about two
+// minutes:
 //
-//	go test -run '^$' -bench BenchmarkPropagation -benchtime=30x ./cluster
+//	go test -run '^$' -bench 'BenchmarkPropagation/nodes=30/mode=hybrid' -benchtime=100x ./cluster
+//	go test -run '^$' -bench 'BenchmarkPropagation/nodes=(100|200)/' -benchtime=100x -timeout=30m ./cluster
 //
-// The cluster is started once per row, outside the timed loop, with the
-// production memberlist timing (LAN profile, push/pull every 10s) and the
-// poison guard off (one node tripping fresh upstreams over and over is the
-// point here, not a broken network).
+// The cluster is started once per row, outside the timed loop (startFleet),
+// with the production memberlist timing (LAN profile, push/pull every 10s)
+// and the poison guard off (one node tripping fresh upstreams over and over
+// is the point here, not a broken network). The nodes' queues are 256 deep
+// instead of 4096: a process runs one node in production, and hundreds of
+// 1 MB channel buffers here would only give the garbage collector more to
+// scan.
 func BenchmarkPropagation(b *testing.B) {
-	for _, size := range []int{5, 30} {
-		for _, mode := range []string{"hybrid", "gossip"} {
-			b.Run(fmt.Sprintf("nodes=%d/mode=%s", size, mode), func(b *testing.B) {
-				benchPropagation(b, size, mode == "gossip")
-			})
-		}
+	rows := []struct {
+		nodes int
+		mode  string
+	}{
+		{5, "hybrid"}, {5, "gossip"},
+		{30, "hybrid"}, {30, "gossip"}, {30, "lossy"},
+		{100, "hybrid"}, {100, "lossy"},
+		{200, "hybrid"}, {200, "lossy"},
+	}
+	for _, r := range rows {
+		b.Run(fmt.Sprintf("nodes=%d/mode=%s", r.nodes, r.mode), func(b *testing.B) {
+			benchPropagation(b, r.nodes, r.mode)
+		})
 	}
 }
 
 // maxPropagationSamples caps the trips measured per row.
 const maxPropagationSamples = 100
 
-func benchPropagation(b *testing.B, size int, gossipOnly bool) {
-	ms := startCluster(b, size, clusterOpts{tweak: func(_ int, c *Config) {
+// benchQueue is the depth of the nodes' and observers' queues here.
+const benchQueue = 256
+
+func benchPropagation(b *testing.B, size int, mode string) {
+	var o fleetOpts
+	if mode == "lossy" {
+		o.fn = new(faultnet.Network)
+		o.fn.SetFault(faultnet.Fault{Drop: 0.05})
+	}
+	o.tweak = func(_ int, c *Config) {
 		c.Base = nil           // the production default: memberlist's LAN timing, gossip every 200ms
 		c.PushPullInterval = 0 // the 10s default
 		c.RejoinInterval = 0
-		c.DisableFanout = gossipOnly
+		c.DisableFanout = mode == "gossip"
 		c.PoisonMinUpstreams = -1
-	}})
+		c.QueueSize = benchQueue
+	}
+	ms := startFleet(b, size, o)
 
 	// One observer per node stamps the receipt of the current target.
 	var target atomic.Pointer[string]
@@ -57,7 +81,7 @@ func benchPropagation(b *testing.B, size int, gossipOnly bool) {
 	done := make(chan struct{})
 	var subs []*state.Subscription
 	for i, m := range ms {
-		sub := m.tb.Subscribe(4096)
+		sub := m.tb.Subscribe(benchQueue)
 		subs = append(subs, sub)
 		go func() {
 			defer func() { done <- struct{}{} }()
@@ -85,7 +109,7 @@ func benchPropagation(b *testing.B, size int, gossipOnly bool) {
 	}()
 
 	var lat []time.Duration
-	missed := 0
+	missed, partial := 0, 0
 	iter := 0
 	b.ReportAllocs()
 	for b.Loop() {
@@ -104,7 +128,11 @@ func benchPropagation(b *testing.B, size int, gossipOnly bool) {
 		}
 		target.Store(&up)
 		start := time.Now()
-		ms[rand.IntN(size)].tb.Trip(up, time.Hour, "bench")
+		from := ms[rand.IntN(size)]
+		if len(from.node.alivePeers()) < size-1 {
+			partial++ // the tripping node does not see every other as alive
+		}
+		from.tb.Trip(up, time.Hour, "bench")
 		select {
 		case <-allIn:
 		case <-time.After(5 * time.Second):
@@ -129,6 +157,18 @@ func benchPropagation(b *testing.B, size int, gossipOnly bool) {
 	b.ReportMetric(ms2(pct(0.99)), "p99-ms")
 	b.ReportMetric(ms2(lat[len(lat)-1]), "max-ms")
 	b.ReportMetric(float64(missed), "missed")
+	b.ReportMetric(float64(partial), "partial-views")
+	minMembers := size
+	for _, m := range ms {
+		minMembers = min(minMembers, len(m.node.Members()))
+	}
+	b.ReportMetric(float64(minMembers), "min-members")
+	var dropped uint64
+	for _, m := range ms {
+		st := m.node.Stats()
+		dropped += st.InboxDropped + st.PublishDropped
+	}
+	b.ReportMetric(float64(dropped), "dropped")
 }
 
 // quiesce waits (at most 3s) until no node has gossip left to send for the

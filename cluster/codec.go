@@ -81,6 +81,8 @@ type message struct {
 	unknown  int            // records of a kind this node does not know, skipped
 	origin   string         // msgEvidence
 	evidence []state.Evidence
+	budget   []state.BudgetCount   // msgBudget
+	latency  []state.LatencySketch // msgLatency
 }
 
 // appendHeader starts a message.
@@ -236,15 +238,26 @@ func decode(buf []byte) (message, error) {
 		return message{}, errMalformed
 	}
 	m := message{kind: msgKind(buf[0])}
-	if m.kind != msgRecords && m.kind != msgEvidence {
-		return message{}, errUnknownKind
-	}
 	version := buf[1]
-	if version != codecV1 && version != codecVersion {
-		return message{}, errUnknownVersion
+	switch m.kind {
+	case msgRecords, msgEvidence:
+		if version != codecV1 && version != codecVersion {
+			return message{}, errUnknownVersion
+		}
+	case msgBudget, msgLatency:
+		if version != budgetVersion {
+			return message{}, errUnknownVersion
+		}
+	default:
+		return message{}, errUnknownKind
 	}
 	d := &decoder{buf: buf[headerLen:]}
 	switch m.kind {
+	case msgBudget, msgLatency:
+		if len(buf) > evidenceMaxLen {
+			return message{}, errMalformed
+		}
+		decodeBudgetBody(d, &m)
 	case msgRecords:
 		for len(d.buf) > 0 && d.err == nil {
 			if len(m.records)+m.unknown >= maxRecords {

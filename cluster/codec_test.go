@@ -176,6 +176,16 @@ func FuzzDecode(f *testing.F) {
 			for _, ev := range m.evidence {
 				again = appendEvidence(again, ev)
 			}
+		case msgBudget:
+			again = appendString(appendHeader(nil, msgBudget, budgetVersion), m.origin)
+			for _, c := range m.budget {
+				again = appendBudgetCount(again, c)
+			}
+		case msgLatency:
+			again = appendString(appendHeader(nil, msgLatency, budgetVersion), m.origin)
+			for _, sk := range m.latency {
+				again = appendSketch(again, sk)
+			}
 		}
 		m2, err := decode(again)
 		if err != nil {

@@ -75,7 +75,9 @@ type Config struct {
 	QueueSize int
 	// Logger receives the node's and memberlist's logs (default: discard).
 	Logger *slog.Logger
-	// Transport replaces memberlist's UDP/TCP transport (tests).
+	// Transport replaces the node's own UDP/TCP transport (tests). The
+	// default listens on BindAddr:BindPort like memberlist's, but copies
+	// each received packet at its length instead of allocating 64 KiB.
 	Transport memberlist.Transport
 	// Base is the memberlist configuration to start from (default
 	// memberlist.DefaultLANConfig() with compression off). The fields above and the delegates

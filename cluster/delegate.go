@@ -53,7 +53,12 @@ func (d *delegate) NotifyMsg(buf []byte) {
 
 // GetBroadcasts returns queued named broadcasts to piggyback on gossip.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
-	return (*Node)(d).queue.GetBroadcasts(overhead, limit)
+	n := (*Node)(d)
+	bs := n.queue.GetBroadcasts(overhead, limit)
+	if len(bs) > 0 {
+		n.traffic.gossip.Add(uint64(packetBytes(bs)))
+	}
+	return bs
 }
 
 // LocalState returns every non-pristine record for a push/pull exchange;
@@ -61,12 +66,15 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 // the fleet already holds instead (guard.withholdOwn).
 func (d *delegate) LocalState(join bool) []byte {
 	n := (*Node)(d)
-	return encodeRecords(n.guard.withholdOwn(n.tb.Snapshot(), time.Now()))
+	buf := encodeRecords(n.guard.withholdOwn(n.tb.Snapshot(), time.Now()))
+	n.traffic.pushPull.Add(uint64(len(buf)))
+	return buf
 }
 
-// MergeRemoteState merges a push/pull peer's records and marks the node
-// ready, unless a Join of this node is under way: Join marks it once it
-// also synced past suspect seeds (syncPastSuspectSeeds).
+// MergeRemoteState merges a push/pull peer's records, marks the node ready
+// (unless a Join of this node is under way: Join marks it once it also
+// synced past suspect seeds, syncPastSuspectSeeds) and, for a periodic
+// exchange (not a join), counts it once merged.
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	n := (*Node)(d)
 	if len(buf) > 0 {
@@ -74,6 +82,9 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	}
 	if !join || n.joining.Load() == 0 {
 		n.markReady()
+	}
+	if !join {
+		n.stats.pushPulls.Add(1)
 	}
 }
 
@@ -91,12 +102,22 @@ func (e *events) NotifyLeave(m *memberlist.Node) {
 	n.view.remove(m.Name)
 	n.peers.remove(m.Name)
 	n.rejoins.left(m, time.Now())
+	n.noteMembers()
 }
 
 func (e *events) memberChanged(m *memberlist.Node) {
 	n := (*Node)(e)
 	n.view.set(m)
 	n.peers.set(m.Name, metaSuspect(m.Meta))
+	n.noteMembers()
+}
+
+// noteMembers tells the Table how many members share a retry budget's
+// floor: those known now and those lost recently.
+func (n *Node) noteMembers() {
+	if n.tb != nil {
+		n.tb.SetMembers(n.view.len() + n.rejoins.count(time.Now()))
+	}
 }
 
 // receiveLoop decodes and merges what NotifyMsg queued.
@@ -140,6 +161,16 @@ func (n *Node) handle(buf []byte, live bool) {
 		}
 	case msgEvidence:
 		n.mergeEvidence(m.origin, m.evidence)
+	case msgBudget:
+		if m.origin != n.name {
+			n.stats.budgetMerged.Add(uint64(len(m.budget)))
+			n.tb.MergeBudget(m.origin, m.budget)
+		}
+	case msgLatency:
+		if m.origin != n.name {
+			n.stats.sketchesMerged.Add(uint64(len(m.latency)))
+			n.tb.MergeLatency(m.origin, m.latency)
+		}
 	}
 }
 

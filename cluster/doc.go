@@ -27,6 +27,12 @@
 //   - failure evidence: every EvidenceInterval, and only when something
 //     failed, this node's own failure counts go to every member; what
 //     arrives is merged with Table.MergeEvidence;
+//   - retry budgets and latency: with the evidence, every EvidenceInterval
+//     and only when they changed, this node's budget counts per site
+//     (message kind 3), and at most once a second its latency sketches per
+//     site (kind 4); nodes that predate them drop both kinds and count
+//     them. The members the Table splits a budget's floor by are those
+//     memberlist lists plus those lost within the last hour;
 //   - probe ownership: rendezvous hashing of (upstream, member) over the
 //     alive, non-suspect members, installed with Table.SetProbeOwner while
 //     the node is started;

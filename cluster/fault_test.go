@@ -13,7 +13,7 @@ import (
 
 // startFaultCluster starts size nodes on an in-memory faulty network, each
 // seeded with every other node's address.
-func startFaultCluster(t *testing.T, size int, fn *faultnet.Network, tweak func(*Config)) []*member {
+func startFaultCluster(t testing.TB, size int, fn *faultnet.Network, tweak func(*Config)) []*member {
 	t.Helper()
 	var trs []*faultnet.Transport
 	var addrs []string
@@ -58,72 +58,93 @@ func wholeMembership(ms []*member) bool {
 	return true
 }
 
+// TestLossConvergesWithinPushPull: DESIGN §8, with packet loss every node
+// holds every trip within one push/pull interval. The interval is counted in
+// exchanges that happened, not in wall time: memberlist starts each node's
+// push/pull timer at a random point of the interval and picks a random
+// partner, so a wall-time bound (the test once allowed 2s) is decided by
+// chance and by the machine's load. With two nodes the partner is fixed, and
+// losing every packet the trips cause makes push/pull the only way left:
+// each trip must be on both nodes once each has merged an exchange begun
+// after the trips, whatever the loss did.
 func TestLossConvergesWithinPushPull(t *testing.T) {
 	for _, mode := range []string{"hybrid", "gossip"} {
 		t.Run(mode, func(t *testing.T) {
 			var fn faultnet.Network
-			ms := startFaultCluster(t, 5, &fn, func(c *Config) {
+			ms := startFaultCluster(t, 2, &fn, func(c *Config) {
 				c.PushPullInterval = time.Second
 				c.DisableFanout = mode == "gossip"
 				c.PoisonMinUpstreams = -1 // each node trips every upstream it knows: not a broken network here
 			})
-			fn.SetFault(faultnet.Fault{Drop: 0.10, Delay: time.Millisecond})
-			// The loss is in effect before the trips: memberlist's own
-			// probes and gossip meet it. (Direct fan-out may converge on
-			// so few packets that none of them happens to be dropped.)
-			testutil.Eventually(t, 2*time.Second, "the network drops packets", func() bool { return fn.Dropped() > 0 })
+			// Every packet of the trips is lost: their fan-out, and their
+			// gossip until its retransmissions are spent.
+			var published []uint64
+			for _, m := range ms {
+				published = append(published, m.node.Stats().Published)
+			}
+			fn.Partition("alone", "node-01")
 			var ups []string
 			for i := range 20 {
 				up := fmt.Sprintf("http://10.0.4.%d:80", i)
 				ups = append(ups, up)
 				ms[i%len(ms)].tb.Trip(up, time.Hour, "")
 			}
-			// One push/pull interval, plus the time an exchange takes
-			// under loss.
-			testutil.Eventually(t, 2*time.Second, "every trip on every node", func() bool {
-				for _, up := range ups {
-					if !allPhase(ms, up, state.PhaseOpen) {
+			// The sender takes a change (Published) before it queues and
+			// fans out the batch it is in. A marker put once the trips are
+			// taken is in a later batch: once it is taken too, the trips'
+			// batches are done, and from then on an empty gossip queue
+			// means their gossip is spent.
+			sent := func(what string, n int) {
+				testutil.Eventually(t, 5*time.Second, what, func() bool {
+					for i, m := range ms {
+						if m.node.Stats().Published < published[i]+uint64(n) {
+							return false
+						}
+					}
+					return true
+				})
+			}
+			perNode := len(ups) / len(ms)
+			sent("the trips taken by the senders", perNode)
+			for _, m := range ms {
+				m.tb.PutFact(state.KindPool, "after-trips", nil)
+			}
+			sent("the marker taken by the senders", perNode+1)
+			testutil.Eventually(t, 5*time.Second, "the trips' gossip spent", func() bool {
+				for _, m := range ms {
+					if m.node.Stats().BroadcastQueue != 0 {
 						return false
 					}
 				}
 				return true
 			})
+			fn.Heal()
+			fn.SetFault(faultnet.Fault{Drop: 0.10, Delay: time.Millisecond})
+			// Each node's push/pull runs one exchange at a time, so at most
+			// two exchanges (one begun by each node) can have begun before
+			// the trips; a node's third merge since now is of one begun
+			// after them.
+			var base []uint64
+			for _, m := range ms {
+				base = append(base, m.node.Stats().PushPulls)
+			}
+			testutil.Eventually(t, 10*time.Second, "three push/pulls merged on each node", func() bool {
+				for i, m := range ms {
+					if m.node.Stats().PushPulls < base[i]+3 {
+						return false
+					}
+				}
+				return true
+			})
+			for _, m := range ms {
+				for _, up := range ups {
+					if p := m.tb.State(up); p != state.PhaseOpen {
+						t.Errorf("%s on %s is %v after push/pull, want open", up, m.node.Name(), p)
+					}
+				}
+			}
 		})
 	}
-}
-
-func TestPartitionHeals(t *testing.T) {
-	var fn faultnet.Network
-	ms := startFaultCluster(t, 5, &fn, nil)
-	fn.Partition("left", "node-00", "node-01")
-	fn.Partition("right", "node-02", "node-03", "node-04")
-	testutil.Eventually(t, 10*time.Second, "split membership", func() bool {
-		for i, m := range ms {
-			want := 3
-			if i < 2 {
-				want = 2
-			}
-			if len(m.node.Members()) != want {
-				return false
-			}
-		}
-		return true
-	})
-	// Outlast memberlist's memory of dead nodes (GossipToTheDeadTime), so
-	// that only the periodic re-join of the seeds can heal the split.
-	<-time.After(3 * fastBase().GossipToTheDeadTime)
-	ms[0].tb.Trip("http://left:80", time.Hour, "")
-	ms[4].tb.Trip("http://right:80", time.Hour, "")
-	testutil.Eventually(t, 5*time.Second, "each trip on its side", func() bool {
-		return allPhase(ms[:2], "http://left:80", state.PhaseOpen) && allPhase(ms[2:], "http://right:80", state.PhaseOpen)
-	})
-	if ms[2].tb.State("http://left:80") != state.PhaseClosed {
-		t.Fatal("a trip crossed the partition")
-	}
-	fn.Heal()
-	testutil.Eventually(t, 10*time.Second, "healed", func() bool {
-		return wholeMembership(ms) && allPhase(ms, "http://left:80", state.PhaseOpen) && allPhase(ms, "http://right:80", state.PhaseOpen)
-	})
 }
 
 func TestRestartedNodeReadyWithFleetState(t *testing.T) {
@@ -172,32 +193,35 @@ func TestRestartedNodeReadyWithFleetState(t *testing.T) {
 	}
 }
 
+// TestConcurrentTripsOneGeneration: two nodes that trip an upstream at
+// once, neither having seen the other's trip, both make generation 1, and
+// the fleet ends with the greater of the two records everywhere.
+//
+// "At once" is made certain, not left to the scheduler: both nodes are deaf
+// while they trip, so neither can have merged the other's record first. (An
+// operator's trip of an open breaker starts a new generation; two goroutines
+// released together made gen 1 and then, when the second ran after the
+// first trip's fan-out had arrived, gen 2, and the fleet rightly agreed on
+// gen 2.) What they send meanwhile still reaches the three others.
 func TestConcurrentTripsOneGeneration(t *testing.T) {
-	ms := startCluster(t, 5, clusterOpts{})
+	var fn faultnet.Network
+	ms := startFaultCluster(t, 5, &fn, nil)
 	const up = "http://10.0.6.1:80"
-	start := make(chan struct{})
-	done := make(chan struct{})
-	for _, m := range ms[:2] {
-		go func() {
-			<-start
-			m.tb.Trip(up, time.Hour, "")
-			done <- struct{}{}
-		}()
+	fn.Deafen("node-00", "node-01")
+	r0 := ms[0].tb.Trip(up, time.Hour, "")
+	r1 := ms[1].tb.Trip(up, time.Hour, "")
+	fn.Heal()
+	if r0.Gen != 1 || r1.Gen != 1 {
+		t.Fatalf("trips made gens %d and %d, want 1 and 1", r0.Gen, r1.Gen)
 	}
-	close(start)
-	<-done
-	<-done
-	testutil.Eventually(t, 5*time.Second, "one record everywhere", func() bool {
-		first, ok := ms[0].tb.Record(up)
-		if !ok {
-			return false
-		}
-		for _, m := range ms[1:] {
+	want := state.Max(r0, r1)
+	testutil.Eventually(t, 5*time.Second, "the greater trip everywhere", func() bool {
+		for _, m := range ms {
 			r, ok := m.tb.Record(up)
-			if !ok || r.Gen != first.Gen || r.Origin != first.Origin || r.HLC != first.HLC || r.Phase != state.PhaseOpen {
+			if !ok || r.Gen != want.Gen || r.Origin != want.Origin || r.HLC != want.HLC || r.Phase != state.PhaseOpen {
 				return false
 			}
 		}
-		return first.Gen == 1
+		return true
 	})
 }

@@ -40,14 +40,15 @@ type Node struct {
 	inbox  chan []byte         // NotifyMsg → receiver
 	metaCh chan struct{}       // guard → metaLoop: the node metadata changed
 
-	peers  peers
-	view   memberView // members, copied from memberlist's events (members.go)
-	addr   string     // "host:port", set by Start before any reader starts
-	guard  guard
-	stats  counters
-	seedMu sync.Mutex // guards seeds
-	seeds  []string
-	keys   keyManager // the gossip keyring (keys.go)
+	peers   peers
+	view    memberView // members, copied from memberlist's events (members.go)
+	addr    string     // "host:port", set by Start before any reader starts
+	guard   guard
+	stats   counters
+	traffic traffic    // bytes sent, by what they carry (traffic.go)
+	seedMu  sync.Mutex // guards seeds
+	seeds   []string
+	keys    keyManager // the gossip keyring (keys.go)
 
 	joining atomic.Int32 // Joins under way: they, not their push/pull, make the node ready
 	rejoins rejoins      // what to re-join after a partition (rejoin.go)
@@ -156,6 +157,18 @@ func (n *Node) Start() error {
 	mc.Events = (*events)(n)
 	mc.LogOutput, mc.Logger = nil, newMemberlistLogger(cfg.Logger)
 	mc.Transport = cfg.Transport
+	var own *netTransport
+	if mc.Transport == nil {
+		var err error
+		if own, err = newNetTransport(cfg.BindAddr, cfg.BindPort, &n.traffic.wire); err != nil {
+			return err
+		}
+		mc.Transport = own
+		if mc.BindPort == 0 { // as memberlist does for its own transport
+			mc.BindPort = own.port()
+			mc.AdvertisePort = mc.BindPort
+		}
+	}
 	n.queue.RetransmitMult = mc.RetransmitMult
 
 	// Subscribed before anything can merge: every change from here on
@@ -168,6 +181,9 @@ func (n *Node) Start() error {
 	go n.sendLoop()
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if own != nil {
+			_ = own.Shutdown()
+		}
 		close(n.done)
 		n.wg.Wait()
 		n.sub.Close()

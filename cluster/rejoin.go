@@ -48,6 +48,21 @@ func (r *rejoins) left(m *memberlist.Node, now time.Time) {
 	r.mu.Unlock()
 }
 
+// count returns how many members were lost within lostMemory and have
+// not come back: they still take their share of a retry budget's floor,
+// so that a partition does not multiply it.
+func (r *rejoins) count(now time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, p := range r.lost {
+		if now.Sub(p.since) <= lostMemory {
+			n++
+		}
+	}
+	return n
+}
+
 // joined notes that a member is alive again. A member that had been lost
 // returns to tickLoop for a full state exchange at once, unless an attempt
 // of this node's is bringing it back already: its records reached others

@@ -92,10 +92,21 @@ func (n *Node) disseminate(batch []state.Transition) {
 	}
 	packets, big := packRecords(out, PacketBudget)
 	if len(packets) <= burstPackets && len(big) == 0 {
+		n.traffic.records.Add(uint64(packetBytes(packets) * len(peers)))
 		n.sendPackets(peers, packets)
 		return
 	}
-	n.sendReliable(peers, encodeRecords(out))
+	msg := encodeRecords(out)
+	n.traffic.records.Add(uint64(len(msg) * len(peers)))
+	n.sendReliable(peers, msg)
+}
+
+func packetBytes(packets [][]byte) int {
+	sum := 0
+	for _, p := range packets {
+		sum += len(p)
+	}
+	return sum
 }
 
 // sendPackets sends every packet to every peer by UDP.
@@ -160,6 +171,10 @@ func (n *Node) tickLoop() {
 	defer rejoin.Stop()
 	maintain := time.NewTicker(maintainInterval)
 	defer maintain.Stop()
+	latency := time.NewTicker(latencyInterval)
+	defer latency.Stop()
+	var budget []state.BudgetCount
+	var sketches []state.LatencySketch
 	var buf []state.Evidence
 	var lastEval time.Time
 	for {
@@ -167,6 +182,11 @@ func (n *Node) tickLoop() {
 		case <-n.done:
 			return
 		case <-evidence.C:
+			budget = n.tb.BudgetCounts(budget[:0])
+			if len(budget) > 0 {
+				n.sendBudget(budget)
+				clear(budget)
+			}
 			buf = n.tb.PendingEvidence(buf[:0])
 			if len(buf) == 0 {
 				continue
@@ -181,14 +201,35 @@ func (n *Node) tickLoop() {
 			n.rejoin()
 		case addr := <-n.rejoins.back:
 			n.joinAt(addr, true)
+		case <-latency.C:
+			sketches = n.tb.LatencySketches(sketches[:0])
+			if len(sketches) > 0 {
+				n.sendLatency(sketches)
+				clear(sketches)
+			}
 		case now := <-maintain.C:
-			n.peers.setAlive(n.Members())
+			n.noteMembers()
+			n.peers.setAlive(n.aliveNames())
 			if n.guard.suspect.Load() {
 				n.guard.evaluate()
 			}
 			n.guard.prune(now)
 		}
 	}
+}
+
+// aliveNames returns the names of the alive members, this node included,
+// unsorted: Members without its sort, which every node of a large fleet
+// would otherwise pay twice a second.
+func (n *Node) aliveNames() []string {
+	ms := n.view.list()
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if m.State == memberlist.StateAlive {
+			out = append(out, m.Name)
+		}
+	}
+	return out
 }
 
 // sendEvidence sends this node's failure counts to every alive member,
@@ -202,5 +243,37 @@ func (n *Node) sendEvidence(evs []state.Evidence) {
 		return
 	}
 	n.stats.evidenceSent.Add(uint64(len(evs)))
-	n.sendPackets(peers, packEvidence(n.name, evs, PacketBudget))
+	packets := packEvidence(n.name, evs, PacketBudget)
+	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers)))
+	n.sendPackets(peers, packets)
+}
+
+// latencyInterval is how often latency sketches are sent: at most once a
+// second, as they change slowly and are larger than counts.
+const latencyInterval = time.Second
+
+// sendBudget sends this node's retry budget counts to every alive member.
+// Unlike evidence they are sent while the poison guard suspects this
+// node: they count what it sent the sites, not what failed.
+func (n *Node) sendBudget(counts []state.BudgetCount) {
+	peers := n.alivePeers()
+	if len(peers) == 0 {
+		return
+	}
+	n.stats.budgetSent.Add(uint64(len(counts)))
+	packets := packBudget(n.name, counts, PacketBudget)
+	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers))) // they travel with the evidence
+	n.sendPackets(peers, packets)
+}
+
+// sendLatency sends this node's latency sketches to every alive member.
+func (n *Node) sendLatency(sketches []state.LatencySketch) {
+	peers := n.alivePeers()
+	if len(peers) == 0 {
+		return
+	}
+	n.stats.sketchesSent.Add(uint64(len(sketches)))
+	packets := packLatency(n.name, sketches, PacketBudget)
+	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers)))
+	n.sendPackets(peers, packets)
 }

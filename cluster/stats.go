@@ -18,6 +18,7 @@ type Stats struct {
 	SendErrors     uint64 // sends memberlist refused
 
 	MessagesReceived uint64 // messages taken from memberlist (packets and gossip)
+	PushPulls        uint64 // periodic push/pull exchanges whose state this node merged (either end; joins not counted)
 	InboxDropped     uint64 // messages dropped: the inbound queue was full
 	Malformed        uint64 // messages that did not decode
 	UnknownKind      uint64 // messages, or records, of a kind this node does not know
@@ -32,6 +33,11 @@ type Stats struct {
 	EvidenceSent    uint64 // evidence entries sent
 	EvidenceMerged  uint64 // evidence entries merged
 	EvidenceTripped uint64 // trips caused by merged evidence
+
+	BudgetSent     uint64 // retry budget counts (one per site) sent
+	BudgetMerged   uint64 // retry budget counts received and merged
+	SketchesSent   uint64 // latency sketches (one per site) sent
+	SketchesMerged uint64 // latency sketches received and merged
 
 	// Propagation is the delay from a record's HLC wall time to the moment
 	// it changed this node's table.
@@ -56,6 +62,8 @@ type counters struct {
 	received, inboxDropped, malformed, unknownKind, unknownVersion atomic.Uint64
 	changed, stale, suspectIgnored, withheld, unconfirmed          atomic.Uint64
 	evidenceSent, evidenceMerged, evidenceTripped                  atomic.Uint64
+	pushPulls                                                      atomic.Uint64
+	budgetSent, budgetMerged, sketchesSent, sketchesMerged         atomic.Uint64
 	propagation                                                    [13]atomic.Uint64
 }
 
@@ -71,11 +79,13 @@ func (c *counters) snapshot() Stats {
 	s := Stats{
 		Published:   c.published.Load(),
 		PacketsSent: c.packetsSent.Load(), ReliableSends: c.reliableSends.Load(), SendErrors: c.sendErrors.Load(),
-		MessagesReceived: c.received.Load(), InboxDropped: c.inboxDropped.Load(), Malformed: c.malformed.Load(),
+		MessagesReceived: c.received.Load(), PushPulls: c.pushPulls.Load(), InboxDropped: c.inboxDropped.Load(), Malformed: c.malformed.Load(),
 		UnknownKind: c.unknownKind.Load(), UnknownVersion: c.unknownVersion.Load(),
 		RecordsChanged: c.changed.Load(), RecordsStale: c.stale.Load(), SuspectIgnored: c.suspectIgnored.Load(),
 		TripsWithheld: c.withheld.Load(), TripsUnconfirmed: c.unconfirmed.Load(),
 		EvidenceSent: c.evidenceSent.Load(), EvidenceMerged: c.evidenceMerged.Load(), EvidenceTripped: c.evidenceTripped.Load(),
+		BudgetSent: c.budgetSent.Load(), BudgetMerged: c.budgetMerged.Load(),
+		SketchesSent: c.sketchesSent.Load(), SketchesMerged: c.sketchesMerged.Load(),
 		Propagation: Histogram{Bounds: append([]time.Duration(nil), propagationBounds...), Counts: make([]uint64, len(c.propagation))},
 	}
 	for i := range c.propagation {

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"github.com/failsafe-go/failsafe-go/retrypolicy"
 	"github.com/proxywhirl/retrycoord/policy"
 )
 
@@ -18,26 +21,47 @@ func benchPool(n int) []PoolEntry {
 	return out
 }
 
-// BenchmarkOverhead measures what the coordinator adds to one attempt:
-// select, admit, settle, classify, record. The request function answers 200
-// at once.
+// BenchmarkOverhead measures what a coordinator adds to one call, in
+// parallel, beside a peer in the same run: retrycoord is Coordinator.Do
+// over a pool of 100 (select, admit, settle, classify, record); failsafe is
+// failsafe-go's executor with a retry policy and a circuit breaker (both
+// with their defaults) around the same call. The call answers 200 at once.
+//
+//	go test -run '^$' -bench BenchmarkOverhead ./coord
 func BenchmarkOverhead(b *testing.B) {
-	c, err := New(Config{Pool: benchPool(100)})
-	if err != nil {
-		b.Fatal(err)
-	}
 	ok := &http.Response{StatusCode: 200, Body: http.NoBody}
-	fn := func(context.Context, *Upstream) (*http.Response, error) { return ok, nil }
 	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := c.Do(ctx, fn); err != nil {
-				b.Error(err)
-				return
-			}
+	b.Run("retrycoord", func(b *testing.B) {
+		c, err := New(Config{Pool: benchPool(100)})
+		if err != nil {
+			b.Fatal(err)
 		}
+		fn := func(context.Context, *Upstream) (*http.Response, error) { return ok, nil }
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := c.Do(ctx, fn); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("failsafe", func(b *testing.B) {
+		ex := failsafe.With[*http.Response](
+			retrypolicy.NewWithDefaults[*http.Response](),
+			circuitbreaker.NewWithDefaults[*http.Response](),
+		).WithContext(ctx)
+		fn := func() (*http.Response, error) { return ok, nil }
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := ex.Get(fn); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
 	})
 }
 

@@ -63,10 +63,11 @@ const (
 	ReasonCanceled                // the caller's context ended
 	ReasonPanic                   // the request function panicked
 	ReasonTarget                  // the proxy reports that the target failed
+	ReasonHedgeLost               // another attempt of the request answered first: cancelled
 	reasonCount
 )
 
-var reasonNames = [reasonCount]string{"none", "connect", "timeout", "status", "proxy_auth", "ban", "fatal", "canceled", "panic", "target"}
+var reasonNames = [reasonCount]string{"none", "connect", "timeout", "status", "proxy_auth", "ban", "fatal", "canceled", "panic", "target", "hedge_lost"}
 
 // String returns the reason's snake_case name, e.g. "proxy_auth".
 func (r Reason) String() string {

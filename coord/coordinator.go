@@ -84,6 +84,7 @@ type Coordinator struct {
 	keying   Keying
 	reqID    atomic.Uint64
 	badFacts atomic.Uint64
+	budget   budgetCounters
 
 	runMu   sync.Mutex // guards running, closed, cancel, done
 	running bool

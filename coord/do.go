@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/proxywhirl/retrycoord/policy"
@@ -19,6 +20,11 @@ type Result struct {
 	Upstream  *Upstream      // the upstream that gave it (the last tried on error)
 	Attempts  int            // attempts made, ≥ 1 unless no upstream was eligible
 	RequestID uint64         // the request's id in the Recorder
+	// BudgetExhausted reports that the site's retry budget refused a
+	// retry: Response is the last attempt's answer, not a success.
+	BudgetExhausted bool
+	// Hedged is how many hedges the request sent (see policy.Hedge).
+	Hedged int
 }
 
 // RequestFunc performs one attempt of a request through upstream u. It must
@@ -68,11 +74,15 @@ type request struct {
 	// it is retried only after an attempt that provably sent nothing
 	// (ErrNotSent).
 	onlyUnsent bool
-	res        Result
-	tried      [maxAttempts]*Upstream
-	backoff    retry.Backoff      // made at the first retry: the path that does not retry allocates nothing
-	hint       *policy.RetryAfter // backoff's Retry-After decorator (nil when ignored)
-	delay      time.Duration      // the wait before the current attempt
+	// hedge: the request may be hedged (policy on, idempotent, replayable,
+	// a site to time it by).
+	hedge    bool
+	res      Result
+	tried    [maxAttempts]*Upstream
+	hedgedTo [3]*Upstream       // upstreams that hedges went to (policy.Hedge.MaxHedges ≤ 3)
+	backoff  retry.Backoff      // made at the first retry: the path that does not retry allocates nothing
+	hint     *policy.RetryAfter // backoff's Retry-After decorator (nil when ignored)
+	delay    time.Duration      // the wait before the current attempt
 }
 
 // exec is Do for a request with the given method ("" for Do: from ctx, else
@@ -97,6 +107,7 @@ func (c *Coordinator) exec(ctx context.Context, method, site string, replayable 
 		limit = 1
 	}
 	r.onlyUnsent = !r.rp.MayRetry(method)
+	r.hedge = r.rp.Hedge.On && site != "" && replayable && policy.IsIdempotent(method)
 	r.res.RequestID = c.reqID.Add(1)
 	if r.rp.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -129,7 +140,7 @@ func (r *request) run(limit int) (Result, error) {
 	for attempt := 1; attempt <= limit; attempt++ {
 		now := r.c.now() // one clock read serves selection and the attempt's start
 		tk := &r.tk
-		u, siteOpen := r.c.acquire(tk, r.sp, r.region, r.site, r.tried[:attempt-1], now)
+		u, siteOpen := r.acquireSkip(tk, attempt, now)
 		if siteOpen {
 			return r.res, r.c.siteUnavailable(r.site)
 		}
@@ -142,7 +153,15 @@ func (r *request) run(limit int) (Result, error) {
 		}
 		r.tried[attempt-1] = u
 		r.res.Upstream, r.res.Attempts = u, attempt
-		a := r.attempt(u, tk, attempt, now)
+		if attempt == 1 && r.site != "" {
+			r.c.tb.CountFirst(r.site, now)
+		}
+		var a attemptResult
+		if r.hedge && r.res.Hedged < min(r.rp.Hedge.MaxHedges, len(r.hedgedTo)) {
+			a = r.hedged(u, tk, attempt, now)
+		} else {
+			a = r.attempt(u, tk, attempt, now, r.rctx, nil)
+		}
 		switch a.class {
 		case ClassSuccess:
 			r.res.Response = a.resp
@@ -153,6 +172,7 @@ func (r *request) run(limit int) (Result, error) {
 			}
 			return r.res, a.err
 		case ClassFatal:
+			discard(a.resp)
 			return r.res, a.err
 		}
 		last, status = a.err, a.status
@@ -160,18 +180,34 @@ func (r *request) run(limit int) (Result, error) {
 			authNo.add(u)
 		}
 		if attempt == limit || a.timeUp || (r.onlyUnsent && !errors.Is(a.err, ErrNotSent)) {
+			discard(a.resp)
 			break
 		}
 		d, stop := r.wait(a.retryAfter)
 		if stop {
+			discard(a.resp)
 			break
 		}
+		if !r.chargeRetry(a.blame) {
+			return r.exhausted(a, status)
+		}
+		discard(a.resp)
 		r.delay = d
 		if serr := sleep(r.ctx, d); serr != nil {
 			return r.res, serr
 		}
 	}
 	return r.res, &GiveUpError{Attempts: r.res.Attempts, Upstream: r.res.Upstream.Key(), Status: status, Last: last}
+}
+
+// acquireSkip is acquire that also skips the upstreams hedges went to.
+func (r *request) acquireSkip(tk *state.Scoped, attempt int, now time.Time) (*Upstream, bool) {
+	skip := r.tried[:attempt-1]
+	if r.res.Hedged > 0 {
+		var buf [maxAttempts + len(request{}.hedgedTo)]*Upstream
+		skip = append(append(buf[:0], skip...), r.hedgedTo[:r.res.Hedged]...)
+	}
+	return r.c.acquire(tk, r.sp, r.region, r.site, skip, now)
 }
 
 // wait returns the wait before the next attempt, and true when the backoff
@@ -218,20 +254,23 @@ type attemptResult struct {
 	class      Class
 	reason     Reason
 	err        error
-	resp       *http.Response // set only on success
+	resp       *http.Response // the answer; on failure the caller discards it
 	status     int
+	blame      state.Level // where a failure landed (0 unless failed with a site)
 	retryAfter time.Duration
 	timeUp     bool // the request's Timeout ran out
 }
 
 // attempt makes attempt n through u, admitted with tk at start: it calls
-// fn, classifies, settles the ticket and records the attempt.
-func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time) (a attemptResult) {
+// fn under parent (rctx, or a hedge's context), classifies, settles the
+// ticket and records the attempt. lost, when set, tells an attempt that
+// another answered first and cancelled it: it is abandoned, not failed.
+func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time, parent context.Context, lost *atomic.Bool) (a attemptResult) {
 	c, ctx, rctx, rp, delay := r.c, r.ctx, r.rctx, r.rp, r.delay
-	actx := rctx
+	actx := parent
 	var acancel context.CancelFunc
 	if rp.AttemptTimeout > 0 {
-		actx, acancel = context.WithTimeout(rctx, rp.AttemptTimeout)
+		actx, acancel = context.WithTimeout(parent, rp.AttemptTimeout)
 	}
 	settled := false
 	defer func() {
@@ -240,7 +279,7 @@ func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time)
 			if acancel != nil {
 				acancel()
 			}
-			c.rec.add(&Attempt{Time: c.now(), RequestID: r.res.RequestID, Attempt: n, Upstream: u.key,
+			c.rec.add(&Attempt{Time: c.now(), RequestID: r.res.RequestID, Attempt: n, Upstream: u.key, Site: r.site,
 				Class: ClassAbandoned, Reason: ReasonPanic, Delay: delay, Err: "panic"})
 		}
 	}()
@@ -252,6 +291,8 @@ func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time)
 	switch {
 	case ctx.Err() != nil:
 		class, reason = ClassAbandoned, ReasonCanceled
+	case lost != nil && lost.Load():
+		class, reason = ClassAbandoned, ReasonHedgeLost
 	case rctx != ctx && rctx.Err() != nil:
 		if class != ClassSuccess {
 			class, reason = ClassFailure, ReasonTimeout
@@ -267,11 +308,15 @@ func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time)
 	case class == ClassSuccess:
 		c.tb.SettleScoped(tk, state.OutcomeSuccess, 0, lat)
 		u.stats.record(true, lat, c.pol.Load().sel.Window)
+		if r.hedge {
+			c.tb.AddLatency(r.site, lat, end)
+		}
 	case r.site == "" && (class == ClassFailure || class == ClassBan):
 		c.tb.SettleScoped(tk, state.OutcomeFailure, state.LevelProxy, lat)
 		u.stats.record(false, lat, c.pol.Load().sel.Window)
 	case r.site != "" && (class == ClassFailure || class == ClassBan || class == ClassTarget):
 		blame := blameOf(class, reason, err)
+		a.blame = blame
 		c.tb.SettleScoped(tk, state.OutcomeFailure, blame, lat)
 		if blame == state.LevelProxy {
 			u.stats.record(false, lat, c.pol.Load().sel.Window)
@@ -280,7 +325,7 @@ func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time)
 		c.tb.SettleScoped(tk, state.OutcomeAbandoned, 0, lat)
 	}
 	c.sel.noteLatency(u)
-	rec := Attempt{Time: end, RequestID: r.res.RequestID, Attempt: n, Upstream: u.key, Class: class,
+	rec := Attempt{Time: end, RequestID: r.res.RequestID, Attempt: n, Upstream: u.key, Site: r.site, Class: class,
 		Reason: reason, Status: a.status, Delay: delay, Latency: lat}
 	if err != nil {
 		rec.Err = u.redact(err.Error())
@@ -302,7 +347,15 @@ func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time)
 		a.retryAfter = retryAfter(resp.Header.Get("Retry-After"), end)
 	}
 	c.logFailed(ctx, &rec)
-	discard(resp)
+	if resp != nil && resp.Body != nil && acancel != nil && class != ClassAbandoned {
+		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: acancel}
+		acancel = nil
+	}
+	if class == ClassAbandoned {
+		discard(resp)
+		resp = nil
+	}
+	a.resp = resp
 	if acancel != nil {
 		acancel()
 	}

@@ -42,6 +42,20 @@
 // wraps the last attempt's error); *GiveUpError when the attempts ran out;
 // the context's error as is; fatal request errors (Fatal) as is.
 //
+// Retry budget and hedging (policy.RetryPolicy.Budget and Hedge): a request
+// with a site counts its first attempt against the site's budget, and every
+// retry after a failure the site saw (not one after a proxy-level fault) is
+// charged to it first (state.Table.ChargeRetry, fleet-wide); when the budget
+// is spent the request ends with its last answer, Result.BudgetExhausted set
+// (Transport adds HeaderBudget: exhausted), or a *GiveUpError with
+// BudgetExhausted when there was no answer. With Hedge on, an idempotent,
+// replayable request with a site whose answer is late — after Hedge.Delay,
+// or the site's fleet-merged latency at Hedge.Quantile once 20 answers are
+// known — is sent again through another eligible proxy, charged to the
+// budget, at most MaxHedges times; the first success wins, the others are
+// cancelled and settled as abandoned (ReasonHedgeLost). The request
+// function is then called concurrently.
+//
 // Transport adds no User-Agent when the request has none (net/http would
 // send "Go-http-client/1.1"), on CONNECT to upstreams either. A keep-alive
 // race — a reused connection the proxy had closed, found so before the

@@ -20,6 +20,9 @@ type GiveUpError struct {
 	Upstream string // key of the last upstream tried
 	Status   int    // the last attempt's HTTP status, 0 when it had none
 	Last     error  // the last attempt's error
+	// BudgetExhausted reports that the site's retry budget refused the
+	// next retry.
+	BudgetExhausted bool
 }
 
 func (e *GiveUpError) Error() string {

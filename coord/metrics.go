@@ -44,17 +44,45 @@ func checkHours(hours int) error {
 	return nil
 }
 
-// kept returns the aggregates of the last hours hours up to now, oldest
-// first. The caller holds mu.
-func (r *Recorder) keptLocked(now time.Time, hours int) []*hourAgg {
+// kept returns the aggregates of the last hours hours up to now that hold
+// attempts, oldest first, each summed over the shards (without the
+// per-upstream maps). It takes each shard's lock in turn.
+func (r *Recorder) kept(now time.Time, hours int) []hourAgg {
 	cur := unixHour(now)
-	var out []*hourAgg
-	for h := cur - int64(min(hours, HoursKept)) + 1; h <= cur; h++ {
-		if a := &r.hours[((h%HoursKept)+HoursKept)%HoursKept]; a.hour == h && a.hour != 0 {
+	first := cur - int64(min(hours, HoursKept)) + 1
+	var sum [HoursKept]hourAgg // sum[h-first]
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for h := first; h <= cur; h++ {
+			if a := &sh.hours[((h%HoursKept)+HoursKept)%HoursKept]; a.hour == h && a.hour != 0 {
+				sum[h-first].merge(a)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	var out []hourAgg
+	for _, a := range sum[:cur-first+1] {
+		if a.hour != 0 {
 			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// merge adds o's counters (not its per-upstream map) to a.
+func (a *hourAgg) merge(o *hourAgg) {
+	a.hour = o.hour
+	a.requests += o.requests
+	a.attempts += o.attempts
+	a.successes += o.successes
+	for i, n := range o.byAttempt {
+		a.byAttempt[i] += n
+	}
+	for i, n := range o.failures {
+		a.failures[i] += n
+	}
+	a.latSum += o.latSum
 }
 
 func (a *hourAgg) stats() HourStats {
@@ -83,11 +111,8 @@ func (r *Recorder) TimeSeries(hours int) ([]HourStats, error) {
 	if err := checkHours(hours); err != nil {
 		return nil, err
 	}
-	now := r.now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var out []HourStats
-	for _, a := range r.keptLocked(now, hours) {
+	for _, a := range r.kept(r.now(), hours) {
 		out = append(out, a.stats())
 	}
 	return out, nil
@@ -96,13 +121,11 @@ func (r *Recorder) TimeSeries(hours int) ([]HourStats, error) {
 // Summary aggregates every kept hour.
 func (r *Recorder) Summary() Summary {
 	now := r.now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := Summary{Total: r.total}
+	s := Summary{Total: r.Total()}
 	s.SuccessByAttempt = make([]uint64, maxAttempts)
 	s.Failures = map[string]uint64{}
 	var lat time.Duration
-	for _, a := range r.keptLocked(now, HoursKept) {
+	for _, a := range r.kept(now, HoursKept) {
 		s.Requests += a.requests
 		s.Attempts += a.attempts
 		s.Successes += a.successes
@@ -131,21 +154,29 @@ func (r *Recorder) ByProxy(hours int) ([]ProxyStats, error) {
 	if err := checkHours(hours); err != nil {
 		return nil, err
 	}
-	now := r.now()
-	r.mu.Lock()
+	cur := unixHour(r.now())
+	first := cur - int64(min(hours, HoursKept)) + 1
 	sum := map[string]proxyAgg{}
-	for _, a := range r.keptLocked(now, hours) {
-		for k, p := range a.proxies {
-			s := sum[k]
-			s.attempts += p.attempts
-			s.successes += p.successes
-			s.failures += p.failures
-			s.bans += p.bans
-			s.latSum += p.latSum
-			sum[k] = s
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for h := first; h <= cur; h++ {
+			a := &sh.hours[((h%HoursKept)+HoursKept)%HoursKept]
+			if a.hour != h || a.hour == 0 {
+				continue
+			}
+			for k, p := range a.proxies {
+				s := sum[k]
+				s.attempts += p.attempts
+				s.successes += p.successes
+				s.failures += p.failures
+				s.bans += p.bans
+				s.latSum += p.latSum
+				sum[k] = s
+			}
 		}
+		sh.mu.Unlock()
 	}
-	r.mu.Unlock()
 	out := make([]ProxyStats, 0, len(sum))
 	for k, p := range sum {
 		ps := ProxyStats{Upstream: k, Attempts: p.attempts, Successes: p.successes, Failures: p.failures, Bans: p.bans}
@@ -167,8 +198,8 @@ func (r *Recorder) Events(hours int) ([]Event, error) {
 	}
 	now := r.now()
 	since := now.Add(-time.Duration(hours) * time.Hour)
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
 	var out []Event
 	n := len(r.events)
 	for i := range n {

@@ -2,6 +2,7 @@ package coord
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/proxywhirl/retrycoord/state"
@@ -13,6 +14,7 @@ type Attempt struct {
 	RequestID uint64        // the request it belongs to, unique per Coordinator
 	Attempt   int           // 1 for the first attempt of the request
 	Upstream  string        // the upstream's key
+	Site      string        // the site the attempt counted against; "" for none
 	Class     Class         // what the result meant
 	Reason    Reason        // why it failed (ReasonNone on success)
 	Status    int           // HTTP status, 0 when there was no response
@@ -44,18 +46,51 @@ const (
 
 // Recorder keeps what became of every attempt: a ring of the last
 // AttemptRing attempts, hourly aggregates for HoursKept hours (also per
-// upstream), and the last EventRing breaker events. Recording takes one
-// short lock and, in the steady state, allocates nothing. A Recorder is
+// upstream), and the last EventRing breaker events. Recording allocates
+// nothing in the steady state and takes two short locks that concurrent
+// attempts rarely share: the lock of the ring slot the attempt's sequence
+// number picks, and one of aggShards locks over the aggregates of the
+// upstream's shard. The ring stays exact: Attempts
+// returns the last attempts in the order they were numbered. A Recorder is
 // safe for concurrent use.
 type Recorder struct {
-	mu       sync.Mutex // guards everything below
-	attempts []Attempt  // ring, len AttemptRing once full
-	next     int        // next slot in attempts
-	total    uint64     // attempts ever recorded
-	hours    [HoursKept]hourAgg
-	events   []Event // ring, len EventRing once full
-	nextEv   int
-	now      func() time.Time // for queries
+	total  atomic.Uint64 // attempts ever recorded: the last sequence number handed out
+	ring   []attemptSlot // len AttemptRing; sequence s lives in ring[(s-1)%AttemptRing]
+	shards [aggShards]aggShard
+
+	evMu   sync.Mutex // guards events and nextEv
+	events []Event    // ring, len EventRing once full
+	nextEv int
+	now    func() time.Time // for queries
+}
+
+// aggShards is a power of two, far above the cores that record at once.
+const aggShards = 16
+
+// shardOf returns the aggregate shard of an upstream key: FNV-1a, so that
+// an upstream's shard is the same in every run.
+func shardOf(key string) uint32 {
+	h := uint32(2166136261)
+	for i := range len(key) {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return h % aggShards
+}
+
+// attemptSlot is one slot of the ring: the attempt numbered seq (0: never
+// written), under a lock of its own on the same cache lines.
+type attemptSlot struct {
+	mu  sync.Mutex // guards seq and a
+	seq uint64
+	a   Attempt
+}
+
+// aggShard holds the hourly aggregates of the upstreams that hash to it.
+type aggShard struct {
+	mu    sync.Mutex // guards hours
+	hours [HoursKept]hourAgg
+	_     [64]byte
 }
 
 // hourAgg aggregates one wall-clock hour.
@@ -78,23 +113,26 @@ type proxyAgg struct {
 const maxAttempts = 10
 
 func newRecorder(now func() time.Time) *Recorder {
-	return &Recorder{attempts: make([]Attempt, 0, AttemptRing), now: now}
+	return &Recorder{ring: make([]attemptSlot, AttemptRing), now: now}
 }
 
 func unixHour(t time.Time) int64 { return t.Unix() / 3600 }
 
 // add records one attempt.
 func (r *Recorder) add(a *Attempt) {
-	h := unixHour(a.Time)
-	r.mu.Lock()
-	if len(r.attempts) < AttemptRing {
-		r.attempts = append(r.attempts, *a)
-	} else {
-		r.attempts[r.next] = *a
+	seq := r.total.Add(1)
+	i := (seq - 1) % AttemptRing
+	sl := &r.ring[i]
+	sl.mu.Lock()
+	if sl.seq < seq { // a writer 10,000 attempts later may have been quicker
+		sl.seq, sl.a = seq, *a
 	}
-	r.next = (r.next + 1) % AttemptRing
-	r.total++
-	agg := &r.hours[h%HoursKept]
+	sl.mu.Unlock()
+
+	h := unixHour(a.Time)
+	sh := &r.shards[shardOf(a.Upstream)]
+	sh.mu.Lock()
+	agg := &sh.hours[h%HoursKept]
 	if agg.hour != h {
 		p := agg.proxies
 		clear(p)
@@ -127,43 +165,43 @@ func (r *Recorder) add(a *Attempt) {
 		pa.failures++
 		agg.failures[a.Reason]++
 	}
-	r.mu.Unlock()
+	sh.mu.Unlock()
 }
 
 // event records a breaker transition.
 func (r *Recorder) event(ev Event) {
-	r.mu.Lock()
+	r.evMu.Lock()
 	if len(r.events) < EventRing {
 		r.events = append(r.events, ev)
 	} else {
 		r.events[r.nextEv] = ev
 	}
 	r.nextEv = (r.nextEv + 1) % EventRing
-	r.mu.Unlock()
+	r.evMu.Unlock()
 }
 
-// Total returns how many attempts were ever recorded.
-func (r *Recorder) Total() uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.total
-}
+// Total returns how many attempts were ever recorded (or are being
+// recorded right now).
+func (r *Recorder) Total() uint64 { return r.total.Load() }
 
 // Attempts returns up to n of the most recent attempts, oldest first (n ≤ 0
-// or above what is kept: all that is kept).
+// or above what is kept: all that is kept). An attempt still being
+// recorded by another goroutine when Attempts reads its slot is left out.
 func (r *Recorder) Attempts(n int) []Attempt {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	held := len(r.attempts)
+	last := r.total.Load()
+	held := int(min(last, AttemptRing))
 	if n <= 0 || n > held {
 		n = held
 	}
 	out := make([]Attempt, 0, n)
-	if held < AttemptRing {
-		return append(out, r.attempts[held-n:]...)
-	}
-	for i := range n {
-		out = append(out, r.attempts[(r.next+held-n+i)%AttemptRing])
+	for seq := last - uint64(n) + 1; seq <= last; seq++ {
+		i := (seq - 1) % AttemptRing
+		sl := &r.ring[i]
+		sl.mu.Lock()
+		if sl.seq == seq {
+			out = append(out, sl.a)
+		}
+		sl.mu.Unlock()
 	}
 	return out
 }

@@ -3,8 +3,10 @@ package coord
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,5 +122,145 @@ func TestRecordedErrorsAreRedacted(t *testing.T) {
 	as := c.Recorder().Attempts(1)
 	if len(as) != 1 || as[0].Err == "" || strings.Contains(as[0].Err, "s3cret") {
 		t.Errorf("recorded error %q", as[0].Err)
+	}
+}
+
+// TestRecordedAttemptsCarryTheSite: an attempt is recorded with the site
+// it counted against, from Do (ended, or panicked) and from ReportAt; none
+// without a site.
+func TestRecordedAttemptsCarryTheSite(t *testing.T) {
+	c, err := New(Config{Pool: Entries("http://a:1"), Document: policy.Document{Retry: policy.RetryPolicy{MaxAttempts: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(context.Context, *Upstream) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	}
+	shop := WithSite(context.Background(), "shop.example")
+	if _, err := c.Do(shop, ok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(context.Background(), ok); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = c.Do(WithSite(context.Background(), "panics.example"), func(context.Context, *Upstream) (*http.Response, error) {
+			panic("boom")
+		})
+	}()
+	if err := c.ReportAt("http://a:1", "api.example", ClassSuccess, 200, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Report("http://a:1", ClassSuccess, 200, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range c.Recorder().Attempts(0) {
+		got = append(got, a.Site)
+	}
+	want := []string{"shop.example", "", "panics.example", "api.example", ""}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("recorded sites (-want +got):\n%s", diff)
+	}
+}
+
+// TestRecorderRingIsExactUnderConcurrency records from several goroutines
+// at once, more than the ring holds, and checks that what Attempts returns
+// is exactly the last AttemptRing attempts: all of them, none twice, and of
+// each goroutine's attempts a suffix in the order it recorded them.
+func TestRecorderRingIsExactUnderConcurrency(t *testing.T) {
+	const writers, each = 8, AttemptRing / 4
+	r := newRecorder(time.Now)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				r.add(&Attempt{Time: time.Now(), RequestID: uint64(w*each + i), Attempt: 1, Upstream: fmt.Sprintf("http://u%d:1", i%50)})
+			}
+		}()
+	}
+	wg.Wait()
+	if got, want := r.Total(), uint64(writers*each); got != want {
+		t.Fatalf("Total = %d, want %d", got, want)
+	}
+	as := r.Attempts(0)
+	if len(as) != AttemptRing {
+		t.Fatalf("Attempts(0) holds %d, want %d", len(as), AttemptRing)
+	}
+	seen := map[uint64]bool{}
+	last := make([]int, writers) // each writer's last index seen, -1: none
+	for i := range last {
+		last[i] = -1
+	}
+	for _, a := range as {
+		if seen[a.RequestID] {
+			t.Fatalf("attempt %d returned twice", a.RequestID)
+		}
+		seen[a.RequestID] = true
+		w, i := int(a.RequestID)/each, int(a.RequestID)%each
+		if last[w] >= 0 && i != last[w]+1 {
+			t.Fatalf("writer %d: attempt %d follows %d: not the suffix in order", w, i, last[w])
+		}
+		last[w] = i
+	}
+	for w, i := range last {
+		if i != -1 && i != each-1 {
+			t.Errorf("writer %d: its last attempt kept is %d, want %d", w, i, each-1)
+		}
+	}
+	if got := r.Attempts(3); len(got) != 3 || got[2] != as[len(as)-1] {
+		t.Errorf("Attempts(3) = %+v, want the last three", got)
+	}
+}
+
+// TestRecorderSumsEveryShard spreads attempts over upstreams of different
+// aggregate shards and checks that every query adds all of them up.
+func TestRecorderSumsEveryShard(t *testing.T) {
+	clk := newFakeClock()
+	r := newRecorder(clk.Now)
+	shards := map[uint32]bool{}
+	const ups = 40
+	for i := range ups {
+		up := fmt.Sprintf("http://10.0.0.%d:8080", i)
+		shards[shardOf(up)] = true
+		r.add(&Attempt{Time: clk.Now(), Attempt: 1, Upstream: up, Class: ClassFailure, Reason: ReasonStatus, Latency: time.Millisecond})
+		r.add(&Attempt{Time: clk.Now(), Attempt: 2, Upstream: up, Class: ClassSuccess, Latency: 3 * time.Millisecond})
+	}
+	if len(shards) < aggShards/2 {
+		t.Fatalf("the upstreams cover %d shards; the test needs several", len(shards))
+	}
+	s := r.Summary()
+	if s.Requests != ups || s.Attempts != 2*ups || s.Successes != ups || s.Retried != ups || s.MeanLatency != 2*time.Millisecond {
+		t.Errorf("Summary = %+v", s)
+	}
+	if s.Failures["status"] != ups {
+		t.Errorf("Failures = %v, want status: %d", s.Failures, ups)
+	}
+	ts, err := r.TimeSeries(1)
+	if err != nil || len(ts) != 1 || ts[0].Attempts != 2*ups || ts[0].SuccessByAttempt[1] != ups {
+		t.Errorf("TimeSeries(1) = %+v, %v", ts, err)
+	}
+	bp, err := r.ByProxy(1)
+	if err != nil || len(bp) != ups {
+		t.Fatalf("ByProxy(1) has %d upstreams (%v), want %d", len(bp), err, ups)
+	}
+	for _, p := range bp {
+		if p.Attempts != 2 || p.Successes != 1 || p.Failures != 1 {
+			t.Errorf("ByProxy %+v", p)
+		}
+	}
+}
+
+// TestRecorderAddAllocatesNothing pins the steady state: recording an
+// attempt of a known upstream in the current hour allocates nothing.
+func TestRecorderAddAllocatesNothing(t *testing.T) {
+	r := newRecorder(time.Now)
+	a := &Attempt{Time: time.Now(), Attempt: 1, Upstream: "http://a:1", Class: ClassSuccess}
+	r.add(a)
+	if n := testing.AllocsPerRun(1000, func() { r.add(a) }); n != 0 {
+		t.Errorf("add allocates %.1f times, want 0", n)
 	}
 }

@@ -158,6 +158,9 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	res.Response.Header.Set(HeaderAttempts, strconv.Itoa(res.Attempts))
 	res.Response.Header.Set(HeaderUpstream, res.Upstream.Key())
+	if res.BudgetExhausted {
+		res.Response.Header.Set(HeaderBudget, "exhausted")
+	}
 	return res.Response, nil
 }
 

@@ -113,8 +113,9 @@ func TestComposeRedisOutage(t *testing.T) {
 	s.forget("redis")
 
 	// The fleet's state changes while the ledger is away: a proxy breaks
-	// and trips under the traffic, and an operator trips another.
-	s.breakProxy(t, 7, "status 502")
+	// (it refuses connections: the proxy's own fault, not a site's) and
+	// trips under the traffic, and an operator trips another.
+	s.breakProxy(t, 7, "refuse")
 	waitFor(t, 60*time.Second, 50*time.Millisecond, "the broken proxy trips on every node", func() (bool, string) {
 		var saw []string
 		for _, n := range nodes {

@@ -333,7 +333,7 @@ func (s *stack) reset(t *testing.T) {
 				}
 				saw = append(saw, fmt.Sprintf("%s: %s %s gen %d", n, b.Upstream, b.Phase, b.Gen))
 				ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
-				_, err := s.api(t, n).Reset(ctx, b.Upstream)
+				_, err := s.api(t, n).ResetAt(ctx, b.Upstream, b.Site) // a proxy's, a pair's or a site's
 				cancel()
 				if err != nil {
 					saw = append(saw, err.Error())

@@ -56,12 +56,13 @@ func suite(t *testing.T) *stack {
 	return s
 }
 
-// TestComposeTripSpreads: a proxy broken in the farm, traffic through node
-// 1 trips it, and nodes 2 and 3 report it open through their APIs.
+// TestComposeTripSpreads: a proxy broken in the farm (refusing connections),
+// traffic through node 1 trips it, and nodes 2 and 3 report it open through
+// their APIs.
 func TestComposeTripSpreads(t *testing.T) {
 	s := suite(t)
 	key := upstreamKey(0)
-	s.breakProxy(t, 0, "status 502")
+	s.breakProxy(t, 0, "refuse") // the proxy's own fault: its proxy-level breaker opens
 
 	// Watch every node at once, so that each one's first sight of the
 	// open breaker is timed independently of the others.

@@ -66,6 +66,12 @@ type RetryPolicy struct {
 	// IgnoreRetryAfter stops honouring a Retry-After header. By default it is
 	// honoured (seconds and HTTP-date), capped at MaxDelay.
 	IgnoreRetryAfter bool
+	// Budget bounds retries per site across the fleet (default on: 0.2 of
+	// first attempts plus 10/s for the fleet, over 10 s; see RetryBudget).
+	Budget RetryBudget
+	// Hedge sends a late request again through another proxy (default off;
+	// see Hedge).
+	Hedge Hedge
 }
 
 // DefaultRetry returns the retry policy that the zero RetryPolicy stands for.
@@ -78,6 +84,8 @@ func DefaultRetry() RetryPolicy {
 		MaxDelay:    30 * time.Second,
 		Jitter:      JitterNone,
 		RetryStatus: []int{502, 503, 504},
+		Budget:      DefaultBudget(),
+		Hedge:       Hedge{}.WithDefaults(),
 	}
 }
 
@@ -104,6 +112,8 @@ func (p RetryPolicy) filled() RetryPolicy {
 	p.Multiplier = cmp.Or(p.Multiplier, d.Multiplier)
 	p.MaxDelay = cmp.Or(p.MaxDelay, d.MaxDelay)
 	p.Jitter = cmp.Or(p.Jitter, d.Jitter)
+	p.Budget = p.Budget.WithDefaults()
+	p.Hedge = p.Hedge.WithDefaults()
 	return p
 }
 
@@ -139,6 +149,8 @@ func (p RetryPolicy) check(ps *problems) {
 	if p.Timeout > 0 && p.AttemptTimeout > p.Timeout {
 		ps.addf("retry.attempt_timeout %v above retry.timeout %v", p.AttemptTimeout, p.Timeout)
 	}
+	p.Budget.check(ps)
+	p.Hedge.check(ps)
 }
 
 // Retries reports whether a response with the given HTTP status is retried:

@@ -19,7 +19,8 @@ func TestRetryWithDefaults(t *testing.T) {
 		{
 			"set fields kept",
 			policy.RetryPolicy{MaxAttempts: 5, Backoff: policy.BackoffLinear, Jitter: policy.JitterFull, RetryStatus: []int{429}, Timeout: time.Minute},
-			policy.RetryPolicy{MaxAttempts: 5, Backoff: policy.BackoffLinear, BaseDelay: time.Second, Multiplier: 2, MaxDelay: 30 * time.Second, Jitter: policy.JitterFull, RetryStatus: []int{429}, Timeout: time.Minute},
+			policy.RetryPolicy{MaxAttempts: 5, Backoff: policy.BackoffLinear, BaseDelay: time.Second, Multiplier: 2, MaxDelay: 30 * time.Second, Jitter: policy.JitterFull, RetryStatus: []int{429}, Timeout: time.Minute,
+				Budget: policy.DefaultBudget(), Hedge: policy.Hedge{Quantile: 0.95, MaxHedges: 1}},
 		},
 		{
 			"empty status kept",

@@ -30,6 +30,15 @@ type retryWire struct {
 	AttemptTimeout     durationText `json:"attempt_timeout,omitempty" yaml:"attempt_timeout,omitempty"`
 	RetryNonIdempotent bool         `json:"retry_non_idempotent,omitempty" yaml:"retry_non_idempotent,omitempty"`
 	IgnoreRetryAfter   bool         `json:"ignore_retry_after,omitempty" yaml:"ignore_retry_after,omitempty"`
+	BudgetRatio        float64      `json:"budget_ratio,omitempty" yaml:"budget_ratio,omitempty"`
+	BudgetMinPerSecond float64      `json:"budget_min_per_second,omitempty" yaml:"budget_min_per_second,omitempty"`
+	BudgetWindow       durationText `json:"budget_window,omitempty" yaml:"budget_window,omitempty"`
+	BudgetOff          bool         `json:"budget_off,omitempty" yaml:"budget_off,omitempty"`
+	BudgetLocal        bool         `json:"budget_local,omitempty" yaml:"budget_local,omitempty"`
+	Hedge              bool         `json:"hedge,omitempty" yaml:"hedge,omitempty"`
+	HedgeDelay         durationText `json:"hedge_delay,omitempty" yaml:"hedge_delay,omitempty"`
+	HedgeQuantile      float64      `json:"hedge_quantile,omitempty" yaml:"hedge_quantile,omitempty"`
+	MaxHedges          int          `json:"max_hedges,omitempty" yaml:"max_hedges,omitempty"`
 }
 
 type breakerWire struct {
@@ -158,6 +167,15 @@ func (p RetryPolicy) wire() (retryWire, error) {
 		AttemptTimeout:     fmtDuration(p.AttemptTimeout),
 		RetryNonIdempotent: p.RetryNonIdempotent,
 		IgnoreRetryAfter:   p.IgnoreRetryAfter,
+		BudgetRatio:        p.Budget.Ratio,
+		BudgetMinPerSecond: p.Budget.MinPerSecond,
+		BudgetWindow:       fmtDuration(p.Budget.Window),
+		BudgetOff:          p.Budget.Off,
+		BudgetLocal:        p.Budget.Local,
+		Hedge:              p.Hedge.On,
+		HedgeDelay:         fmtDuration(p.Hedge.Delay),
+		HedgeQuantile:      p.Hedge.Quantile,
+		MaxHedges:          p.Hedge.MaxHedges,
 	}
 	if p.RetryStatus != nil {
 		w.RetryStatus = &p.RetryStatus
@@ -178,6 +196,10 @@ func (w retryWire) policy() (RetryPolicy, error) {
 		AttemptTimeout:     d.duration("attempt_timeout", w.AttemptTimeout),
 		RetryNonIdempotent: w.RetryNonIdempotent,
 		IgnoreRetryAfter:   w.IgnoreRetryAfter,
+		Budget: RetryBudget{Ratio: w.BudgetRatio, MinPerSecond: w.BudgetMinPerSecond,
+			Window: d.duration("budget_window", w.BudgetWindow), Off: w.BudgetOff, Local: w.BudgetLocal},
+		Hedge: Hedge{On: w.Hedge, Delay: d.duration("hedge_delay", w.HedgeDelay),
+			Quantile: w.HedgeQuantile, MaxHedges: w.MaxHedges},
 	}
 	if w.RetryStatus != nil {
 		p.RetryStatus = *w.RetryStatus

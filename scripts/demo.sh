@@ -51,11 +51,11 @@ say "The pool, as node 2 sees it"
 rc breakers --addr http://127.0.0.1:27947
 
 broken=http://127.0.0.1:19302
-say "Breaking proxy $broken (it now answers 502), then sending traffic through node 1 only"
+say "Breaking proxy $broken (it now refuses connections: down for every site), then sending traffic through node 1 only"
 python3 - "$broken" <<'PY'
 import sys, urllib.request, json
 broken = sys.argv[1]
-req = urllib.request.Request("http://127.0.0.1:19300/proxies/1/fault", data=b"status 502", method="PUT")
+req = urllib.request.Request("http://127.0.0.1:19300/proxies/1/fault", data=b"refuse", method="PUT")
 print(urllib.request.urlopen(req).read().decode().strip())
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": "http://127.0.0.1:17948"}))
 ok = failed = 0

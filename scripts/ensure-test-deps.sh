@@ -3,8 +3,11 @@
 #
 # The tests start their own servers on free loopback ports, so all they need
 # are the binaries: Debian's redis-server (which pulls in redis-tools, and with
-# it redis-cli), and, for the interop suite against real proxies, squid,
-# tinyproxy and dante-server. This script installs those packages only when
+# it redis-cli), for the interop suite against real proxies, squid,
+# tinyproxy and dante-server; for the live view's browser tests
+# (coord/api, cmd/retrycoord), Debian's chromium, which they drive headless
+# (the tests fail, never skip, without it); and curl, a real client of the
+# forward proxy's TLS interception. This script installs those packages only when
 # their binaries are missing, and stops whatever the install started (the
 # packages' services): the tests never use them. It also makes sure, as root,
 # that the system user the dante username test logs in as exists (see
@@ -18,12 +21,14 @@ die() { echo "ensure-test-deps: $*" >&2; exit 1; }
 
 command -v go >/dev/null 2>&1 || die "go is not on PATH; install Go 1.26 first"
 
-# package:binary:process name:service name
+# package:binary:process name:service name ("-": not a server)
 deps=(
+  "curl:curl:-:-"
   "redis-server:redis-server:redis-server:redis-server"
   "squid:/usr/sbin/squid:squid:squid"
   "tinyproxy:/usr/bin/tinyproxy:tinyproxy:tinyproxy"
   "dante-server:/usr/sbin/danted:danted:danted"
+  "chromium:chromium:chromium:-"
 )
 # Must match internal/realproxy's DanteUser and DantePassword.
 dante_user=retrycoord-test
@@ -51,7 +56,9 @@ did=()
 if (( ${#missing[@]} > 0 )); then
   # Servers running before the install are not ours to touch.
   declare -A before
-  for proc in "${procs[@]}"; do before[$proc]=" $(pidof "$proc" || true) "; done
+  for proc in "${procs[@]}"; do
+    if [[ -n "$proc" ]]; then before[$proc]=" $(pidof "$proc" || true) "; fi
+  done
 
   log=$(mktemp)
   trap 'rm -f "$log"' EXIT
@@ -73,6 +80,7 @@ if (( ${#missing[@]} > 0 )); then
   stopped=()
   for i in "${!missing[@]}"; do
     proc=${procs[$i]} svc=${services[$i]}
+    [[ "$svc" == - ]] && continue # not a server: the install starts nothing
     if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1 \
         && systemctl is-active --quiet "$svc" 2>/dev/null; then
       "${sudo[@]}" systemctl stop "$svc" && stopped+=("$svc service")
@@ -110,7 +118,7 @@ if (( EUID == 0 )) || (( ${#sudo[@]} > 0 )); then
 fi
 
 if (( ${#did[@]} == 0 )); then
-  say "nothing to do: redis-server, squid, tinyproxy and danted already installed"
+  say "nothing to do: redis-server, squid, tinyproxy, danted, chromium and curl already installed"
 else
   say "$(IFS=';'; echo "${did[*]}")"
 fi

@@ -44,6 +44,7 @@ type breaker struct {
 	lastFail  int64     // unix ns of the last failure counted here (MaxPairs eviction order)
 	hot       bool      // pairs: hot as last told to the site (see hotLocked)
 	openedAt  int64     // sites: unix ns when it last opened here (0: closed since)
+	reporters int       // open or half-open: nodes with failures in the window when it opened here
 	// hotPairs counts a site's pairs that are hot (see Table.unlock);
 	// written under the site's lock, read without it.
 	hotPairs atomic.Int32
@@ -123,6 +124,17 @@ func (b *breaker) windowLocked(now int64, pol *compiledPolicy) *window {
 	}
 	b.win.advance(idx)
 	return b.win
+}
+
+// reportersLocked returns how many nodes' failures the window holds as of
+// now: each origin whose evidence counts a failure, and this node when it
+// counted one.
+func (b *breaker) reportersLocked(now int64, pol *compiledPolicy) int {
+	if b.win == nil {
+		return 0
+	}
+	_, _, n := b.windowLocked(now, pol).fleet()
+	return n
 }
 
 // dropWindowLocked forgets the window: counting stops until the next
@@ -379,6 +391,12 @@ func (b *breaker) tripLocked(now int64, e *env, openFor time.Duration, reason st
 	b.origin = e.node
 	b.reason = reason
 	b.openUntil = now + int64(openFor)
+	switch {
+	case src == SourceManual: // an operator's trip rests on no evidence
+		b.reporters = 0
+	case from == PhaseClosed: // a failed probe keeps the evidence it first opened on
+		b.reporters = b.reportersLocked(now, e.pol)
+	}
 	b.dropWindowLocked()
 	b.probes = nil
 	b.manual = src == SourceManual
@@ -405,7 +423,9 @@ func (b *breaker) closeLocked(now int64, e *env, reason string, src Source) *Tra
 }
 
 // mergeLocked adopts a remote record if it is greater than the current one.
-func (b *breaker) mergeLocked(r Record, now int64, src Source) *Transition {
+// A record that opens the breaker keeps how many nodes' failures this node
+// held for it (see Table.Reporters).
+func (b *breaker) mergeLocked(r Record, now int64, pol *compiledPolicy, src Source) *Transition {
 	cur := Record{Gen: b.gen, Phase: b.phase(), HLC: b.hlc, Origin: b.origin, Reason: b.reason}
 	in := Record{Gen: r.Gen, Phase: r.Phase, HLC: r.HLC, Origin: r.Origin, Reason: r.Reason}
 	if Compare(in, cur) <= 0 {
@@ -413,6 +433,9 @@ func (b *breaker) mergeLocked(r Record, now int64, src Source) *Transition {
 	}
 	from := b.phase()
 	b.gen, b.hlc, b.origin, b.reason = r.Gen, r.HLC, r.Origin, r.Reason
+	if from == PhaseClosed {
+		b.reporters = b.reportersLocked(now, pol)
+	}
 	b.dropWindowLocked()
 	b.probes, b.manual = nil, false
 	switch r.Phase {

@@ -2,7 +2,8 @@
 // concurrent Table of breakers keyed by level — a proxy, a (proxy, site)
 // pair, a site (Key, Level) — with the roll-ups between them, the
 // wire-independent Record with its max-register merge, the hybrid logical
-// clock, fleet-wide failure evidence, and snapshots.
+// clock, fleet-wide failure evidence, retry budgets and latency sketches
+// per site, and snapshots.
 //
 // It does not own how records travel (package cluster gossips them; package
 // redisledger stores them) nor what an outcome is (package coord classifies
@@ -18,6 +19,17 @@
 // slow-call rate is reached, or when the fleet's failures and calls, merged
 // from other nodes' Evidence, reach FleetThreshold from at least
 // MinReporters nodes at that ratio.
+//
+// Retry budgets (budget.go): CountFirst and ChargeRetry count a site's
+// first attempts and retries in one-second buckets, grow-only per node;
+// BudgetCounts and MergeBudget carry them between nodes (max per origin
+// and bucket, sum across origins). A retry is granted while the fleet's
+// retries granted by the ratio stay within Ratio of the fleet's first
+// attempts, else from this node's share of the floor, MinPerSecond divided
+// by Members (which the cluster sets, counting members lost recently).
+// Latency per site (latency.go) is a DDSketch at 1% relative accuracy:
+// AddLatency, LatencySketches and MergeLatency (the newest sketch per
+// origin), read with LatencyQuantile.
 //
 // Levels: AdmitScoped and SettleScoped admit and settle one call through a
 // proxy for a site. A proxy-level failure counts on the proxy; a pair-level

@@ -142,6 +142,28 @@ func (t *Table) MergeEvidence(origin string, ev Evidence) (tripped bool) {
 	return tr != nil
 }
 
+// Reporters returns how many nodes' failures count against the breaker of
+// k: while it is closed, each origin whose evidence in the current window
+// counts a failure, and this node when its own counts in the window do;
+// while it is open or half-open, how many that was when it last opened
+// here from closed (the window is dropped on opening), and 0 after an
+// operator's trip on this node. It is 0 for a breaker the table does not
+// hold. It takes the breaker's lock once.
+func (t *Table) Reporters(k Key) int {
+	b := t.lookup(k, false)
+	if b == nil {
+		return 0
+	}
+	now := t.now().UnixNano()
+	pol := t.policy.Load()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.phase() != PhaseClosed {
+		return b.reporters
+	}
+	return b.reportersLocked(now, pol)
+}
+
 // OwnFailing reports how many upstreams this table holds breakers for
 // (active) and how many of them this node itself sees failing (failing): a
 // breaker its own failures opened and that is not closed, or at least

@@ -183,3 +183,84 @@ func TestOwnFailingLeavesOutOperatorTrips(t *testing.T) {
 		t.Fatalf("OwnFailing after the probe failed = %d, want 2", failing)
 	}
 }
+
+func TestReporters(t *testing.T) {
+	// Thresholds out of reach, so that evidence piles up without a trip.
+	tb, clk := newTestTable(t, "n0", policy.BreakerPolicy{FailureThreshold: 100, FleetThreshold: 100})
+	k := ProxyKey(up)
+	if n := tb.Reporters(k); n != 0 {
+		t.Fatalf("Reporters of an unknown breaker = %d, want 0", n)
+	}
+	fail(t, tb, up)
+	own, ok := tb.Evidence(up)
+	if !ok {
+		t.Fatal("no own evidence")
+	}
+	cur := own.Buckets[0].Index
+	remote := func(idx int64, failures uint32) Evidence {
+		return Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: idx, Failures: failures, Calls: failures}}}
+	}
+	tb.MergeEvidence("n1", remote(cur, 2))
+	tb.MergeEvidence("n2", remote(cur-10, 1))
+	tb.MergeEvidence("n3", remote(cur-windowSlots, 4)) // a bucket older than the window
+	tb.MergeEvidence("n4", remote(cur, 0))             // calls, no failure
+	if n := tb.Reporters(k); n != 3 {
+		t.Errorf("Reporters = %d, want 3 (n0 itself, n1, n2; not n3's old bucket nor n4 without failures)", n)
+	}
+
+	// n2's bucket leaves the window first, then n0's and n1's.
+	clk.Advance(51 * time.Second)
+	if n := tb.Reporters(k); n != 2 {
+		t.Errorf("Reporters 51 s on = %d, want 2 (n2's failure left the window)", n)
+	}
+	clk.Advance(10 * time.Second)
+	if n := tb.Reporters(k); n != 0 {
+		t.Errorf("Reporters a window on = %d, want 0", n)
+	}
+}
+
+func TestReportersOfAnOpenBreaker(t *testing.T) {
+	f := newFleet(t, 3, policy.BreakerPolicy{})
+	k := ProxyKey(up)
+	fail(t, f[0], up)
+	fail(t, f[1], up)
+	for range 3 {
+		fail(t, f[2], up)
+	}
+	// n2 trips on the fleet's five failures, from three nodes; n0 and n1,
+	// which never got n2's evidence (sent only while closed), learn the
+	// record holding two nodes' failures each.
+	f.exchange()
+	for i, want := range []int{2, 2, 3} {
+		if st := f[i].State(up); st != PhaseOpen {
+			t.Fatalf("n%d: %v, want open", i, st)
+		}
+		if rec := f[i].Snapshot()[0]; rec.Origin != "n2" {
+			t.Fatalf("n%d: opened by %q, want n2", i, rec.Origin)
+		}
+		// The window is gone; the count it opened on stays.
+		if n := f[i].Reporters(k); n != want {
+			t.Errorf("n%d: Reporters of the open breaker = %d, want %d", i, n, want)
+		}
+	}
+	// An operator's trip rests on no evidence.
+	tb, _ := newTestTable(t, "n0", policy.BreakerPolicy{})
+	fail(t, tb, up)
+	tb.MergeEvidence("n1", Evidence{Upstream: up, Buckets: mustEvidence(t, tb).Buckets})
+	if n := tb.Reporters(k); n != 2 {
+		t.Fatalf("Reporters before the trip = %d, want 2", n)
+	}
+	tb.Trip(up, time.Minute, "by hand")
+	if n := tb.Reporters(k); n != 0 {
+		t.Errorf("Reporters after an operator's trip = %d, want 0", n)
+	}
+}
+
+func mustEvidence(t *testing.T, tb *Table) Evidence {
+	t.Helper()
+	ev, ok := tb.Evidence(up)
+	if !ok {
+		t.Fatal("no own evidence")
+	}
+	return ev
+}

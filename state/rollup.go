@@ -124,7 +124,7 @@ func (t *Table) AdmitScoped(s *Scoped, proxy, site string) (Level, error) {
 	var err error
 	var sb *breaker
 	if site != "" {
-		if sb = lookupIn(t, &t.index.sites, site, SiteKey(site), false); sb != nil {
+		if sb = lookupIn(t, &t.index.sites, site, SiteKey(site), false); sb != nil && !sb.idleClosed(t) {
 			if s.Site, err = t.admit(sb, SiteKey(site)); err != nil {
 				return LevelSite, err
 			}
@@ -309,3 +309,10 @@ func (t *Table) PairSuccess(proxy, site string) (float64, bool) {
 // siteHot reports whether a site's pairs must be asked: the site has a
 // breaker with hot pairs.
 func (t *Table) siteHot(sb *breaker) bool { return sb != nil && sb.hotPairs.Load() > 0 }
+
+// idleClosed reports whether b is closed and counts nothing: a call through
+// it needs no ticket (a success would not be counted; a failure creates or
+// counts through settleOrCreate).
+func (b *breaker) idleClosed(t *Table) bool {
+	return Phase(b.word.Load()&0xff) == PhaseClosed && !b.counting.Load() && !t.countCalls.Load()
+}

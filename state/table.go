@@ -68,6 +68,9 @@ type Table struct {
 	dirtyMu sync.Mutex // guards dirty
 	dirty   []*breaker // upstreams whose own failures changed since PendingEvidence
 
+	budgets budgetBook  // retry budgets per site (budget.go)
+	latency latencyBook // latency sketches per site (latency.go)
+
 	stats struct {
 		breakers     atomic.Int64
 		pairs        atomic.Int64
@@ -405,7 +408,7 @@ func (t *Table) Merge(rec Record, src Source) (changed bool) {
 	}
 	now := t.now().UnixNano()
 	b := t.locked(k)
-	tr := b.mergeLocked(rec, now, src)
+	tr := b.mergeLocked(rec, now, t.policy.Load(), src)
 	t.unlock(b)
 	t.publish(tr)
 	t.rollUp(k, false, tr, now)
@@ -445,6 +448,7 @@ type Stats struct {
 	PairsEvicted   uint64 // pairs removed because there were more than MaxPairs
 	SkewClamped    uint64 // remote HLCs clamped to local time + MaxSkew
 	EvidenceEchoes uint64 // evidence ignored because it named this node as origin
+	BudgetDropped  uint64 // budget counts and latency sketches from others dropped (bounds, bad input)
 }
 
 // Stats returns the table's counters.
@@ -458,5 +462,6 @@ func (t *Table) Stats() Stats {
 		PairsEvicted:   t.stats.pairsEvicted.Load(),
 		SkewClamped:    t.clock.Clamped(),
 		EvidenceEchoes: t.stats.evidenceSelf.Load(),
+		BudgetDropped:  t.budgets.dropped.Load(),
 	}
 }

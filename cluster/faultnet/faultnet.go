@@ -28,13 +28,14 @@ type Network struct {
 	fault     Fault                 // every link without its own
 	links     map[[2]string]Fault   // by (from name, to name)
 	partition map[string]string     // node name → partition name ("" none)
+	deaf      map[string]bool       // node names that hear nothing (Deafen)
 
 	dropped   atomic.Uint64
 	delivered atomic.Uint64
 }
 
-// ErrUnreachable is returned by a dial to an unknown, closed or partitioned
-// address.
+// ErrUnreachable is returned by a dial to an unknown, closed, partitioned
+// or deaf address, or from a deaf node.
 var ErrUnreachable = errors.New("faultnet: unreachable")
 
 // NewTransport returns a transport for the named node with a fresh address
@@ -92,10 +93,25 @@ func (n *Network) Partition(name string, nodes ...string) {
 	n.mu.Unlock()
 }
 
-// Heal removes every partition and every fault.
+// Deafen makes the named nodes hear nothing until Heal: packets to them are
+// dropped and streams to or from them refused (a stream carries both ways),
+// while the packets they send still arrive. A test uses it to let nodes act
+// on what they hold without learning what the others do meanwhile.
+func (n *Network) Deafen(nodes ...string) {
+	n.mu.Lock()
+	if n.deaf == nil {
+		n.deaf = make(map[string]bool)
+	}
+	for _, node := range nodes {
+		n.deaf[node] = true
+	}
+	n.mu.Unlock()
+}
+
+// Heal removes every partition, every deafness and every fault.
 func (n *Network) Heal() {
 	n.mu.Lock()
-	n.partition, n.links, n.fault = nil, nil, Fault{}
+	n.partition, n.deaf, n.links, n.fault = nil, nil, nil, Fault{}
 	n.mu.Unlock()
 }
 
@@ -106,13 +122,13 @@ func (n *Network) Dropped() uint64 { return n.dropped.Load() }
 // Delivered returns how many packets reached a destination's channel.
 func (n *Network) Delivered() uint64 { return n.delivered.Load() }
 
-// route returns the destination of a packet from t and the link's fault,
-// or false when it cannot be reached.
-func (n *Network) route(from *Transport, to string) (*Transport, Fault, bool) {
+// route returns the destination of a packet (stream false) or a stream
+// from t and the link's fault, or false when it cannot be reached.
+func (n *Network) route(from *Transport, to string, stream bool) (*Transport, Fault, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	dst := n.byAddr[to]
-	if dst == nil || n.partition[from.name] != n.partition[dst.name] {
+	if dst == nil || n.partition[from.name] != n.partition[dst.name] || n.deaf[dst.name] || stream && n.deaf[from.name] {
 		return nil, Fault{}, false
 	}
 	f, ok := n.links[[2]string{from.name, dst.name}]
@@ -167,7 +183,7 @@ func (t *Transport) WriteTo(b []byte, to string) (time.Time, error) {
 		return now, errors.New("faultnet: transport shut down")
 	default:
 	}
-	dst, f, ok := t.net.route(t, to)
+	dst, f, ok := t.net.route(t, to, false)
 	if !ok || (f.Drop > 0 && rand.Float64() < f.Drop) {
 		t.net.dropped.Add(1)
 		return now, nil
@@ -204,7 +220,7 @@ func (t *Transport) PacketCh() <-chan *memberlist.Packet { return t.packetCh }
 
 // DialTimeout opens an in-memory stream to a reachable transport.
 func (t *Transport) DialTimeout(to string, timeout time.Duration) (net.Conn, error) {
-	dst, _, ok := t.net.route(t, to)
+	dst, _, ok := t.net.route(t, to, true)
 	if !ok {
 		return nil, fmt.Errorf("dial %s: %w", to, ErrUnreachable)
 	}

@@ -61,3 +61,32 @@ func TestFaults(t *testing.T) {
 		t.Errorf("dial to a closed transport: %v, want ErrUnreachable", err)
 	}
 }
+
+func TestDeafen(t *testing.T) {
+	var n Network
+	a, b := n.NewTransport("a"), n.NewTransport("b")
+	defer a.Shutdown()
+	defer b.Shutdown()
+
+	n.Deafen("b")
+	a.WriteTo([]byte("unheard"), b.Addr())
+	if n.Dropped() != 1 || len(b.PacketCh()) != 0 {
+		t.Errorf("a packet to a deaf node: dropped %d, queued %d; want 1, 0", n.Dropped(), len(b.PacketCh()))
+	}
+	b.WriteTo([]byte("spoken"), a.Addr())
+	if p := <-a.PacketCh(); string(p.Buf) != "spoken" {
+		t.Errorf("from a deaf node got %q, want spoken", p.Buf)
+	}
+	if _, err := a.DialTimeout(b.Addr(), time.Second); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("dial to a deaf node: %v, want ErrUnreachable", err)
+	}
+	if _, err := b.DialTimeout(a.Addr(), time.Second); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("dial from a deaf node: %v, want ErrUnreachable", err)
+	}
+
+	n.Heal()
+	a.WriteTo([]byte("heard"), b.Addr())
+	if p := <-b.PacketCh(); string(p.Buf) != "heard" {
+		t.Errorf("after Heal got %q, want heard", p.Buf)
+	}
+}

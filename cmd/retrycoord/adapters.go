@@ -1,6 +1,8 @@
 package main
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/proxywhirl/retrycoord/cluster"
@@ -60,6 +62,10 @@ func (c clusterStats) CollectStats() []api.Stat {
 		counter("retrycoord_evidence_sent_total", "Failure-evidence entries sent.", s.EvidenceSent),
 		counter("retrycoord_evidence_merged_total", "Failure-evidence entries merged from other nodes.", s.EvidenceMerged),
 		counter("retrycoord_evidence_trips_total", "Trips caused by the fleet's failure evidence.", s.EvidenceTripped),
+		counter("retrycoord_budget_counts_sent_total", "Retry budget counts (one per site) sent to other nodes.", s.BudgetSent),
+		counter("retrycoord_budget_counts_merged_total", "Retry budget counts received from other nodes.", s.BudgetMerged),
+		counter("retrycoord_latency_sketches_sent_total", "Latency sketches (one per site) sent to other nodes.", s.SketchesSent),
+		counter("retrycoord_latency_sketches_merged_total", "Latency sketches received from other nodes.", s.SketchesMerged),
 	}
 	// The propagation delay as cumulative buckets, Prometheus-style.
 	var cum uint64
@@ -104,9 +110,9 @@ type forwardStats struct{ proxy *forward.Proxy }
 
 func (f forwardStats) CollectStats() []api.Stat {
 	s := f.proxy.Stats()
-	return []api.Stat{
+	out := []api.Stat{
 		counter("retrycoord_forward_requests_total", "Requests to the forward proxy, CONNECT included.", s.Requests),
-		counter("retrycoord_forward_tunnels_total", "CONNECT tunnels established.", s.Tunnels),
+		counter("retrycoord_forward_tunnels_total", "Blind CONNECT tunnels established (not intercepted).", s.Tunnels),
 		gauge("retrycoord_forward_active_tunnels", "CONNECT tunnels open now.", float64(s.ActiveTunnels)),
 		counter("retrycoord_forward_bad_requests_total", "Requests answered 400.", s.BadRequests),
 		counter("retrycoord_forward_auth_failures_total", "Requests answered 407.", s.AuthFailures),
@@ -114,4 +120,24 @@ func (f forwardStats) CollectStats() []api.Stat {
 		counter("retrycoord_forward_gave_up_total", "Requests answered 502: retries used up.", s.GaveUp),
 		counter("retrycoord_forward_canceled_total", "Requests whose client went away first.", s.Canceled),
 	}
+	in := s.Intercept
+	out = append(out,
+		counter("retrycoord_forward_mitm_connections_total", "Client connections intercepted (TLS handshake done).", in.Connections),
+		counter("retrycoord_forward_mitm_requests_total", "Requests served on intercepted connections.", in.Requests),
+		counter("retrycoord_forward_mitm_leaves_issued_total", "Leaf certificates signed by the interception CA.", in.LeavesIssued),
+		gauge("retrycoord_forward_mitm_leaves", "Leaf certificates cached now.", float64(in.Leaves)),
+	)
+	for _, cause := range slices.Sorted(maps.Keys(in.HandshakeFailures)) {
+		st := counter("retrycoord_forward_mitm_handshake_failures_total",
+			"Failed TLS handshakes with intercepted clients, by cause (untrusted: the client does not trust the CA).", in.HandshakeFailures[cause])
+		st.Labels = map[string]string{"cause": cause}
+		out = append(out, st)
+	}
+	for _, v := range slices.Sorted(maps.Keys(in.OriginCert)) {
+		st := counter("retrycoord_forward_mitm_origin_cert_failures_total",
+			"Origin certificates that did not verify through an upstream, by verdict: proxy, site or unknown (yet).", in.OriginCert[v])
+		st.Labels = map[string]string{"verdict": v}
+		out = append(out, st)
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -299,18 +300,29 @@ func (o *adminOptions) breakerResult(cmd *cobra.Command, b api.Breaker, err erro
 }
 
 func newWatchCommand(o *adminOptions) *cobra.Command {
-	return &cobra.Command{
+	var budgets time.Duration
+	cmd := &cobra.Command{
 		Use:   "watch",
 		Short: "Print breaker transitions and pool and policy changes as they happen",
-		Args:  cobra.NoArgs,
+		Long: "Print breaker transitions and pool and policy changes as they happen. With --budgets,\n" +
+			"also print every site's retry budget and the hedging counters at that interval.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			w := cmd.OutOrStdout()
+			w := &lockedWriter{w: cmd.OutOrStdout()}
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()
 			}
 			if !o.json {
 				fmt.Fprintf(cmd.ErrOrStderr(), "watching %s: breaker transitions, pool and policy changes as they happen (Ctrl-C stops)\n", o.address())
+			}
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			var polls sync.WaitGroup
+			defer polls.Wait()
+			defer cancel()
+			if budgets > 0 {
+				polls.Go(func() { o.watchBudgets(ctx, w, budgets) })
 			}
 			err := o.client(true).Watch(ctx, func(tr api.Transition) error {
 				if o.json {
@@ -327,6 +339,8 @@ func newWatchCommand(o *adminOptions) *cobra.Command {
 			return adminError(err)
 		},
 	}
+	cmd.Flags().DurationVar(&budgets, "budgets", 0, "also print the retry budget of every site and the hedging counters this often (e.g. 5s; 0: never)")
+	return cmd
 }
 
 // exitNotReady is health's exit code for an agent that answers but is not

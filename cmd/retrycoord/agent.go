@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -167,8 +168,12 @@ func startAgent(ctx context.Context, s *agentSettings, logger *slog.Logger) (_ *
 		logger.Warn(w)
 	}
 	a.started = true
+	scheme := "http"
+	if s.apiTLS != nil {
+		scheme = "https"
+	}
 	logger.Info("agent started", "node", s.nodeName, "gossip", a.node.Addr(), "api", a.apiAddr,
-		"api_tls", s.apiTLS != nil, "proxy", a.fwdAddr, "upstreams", len(a.coord.Upstreams()), "ledger", a.ledger != nil, "dev", s.dev)
+		"ui", scheme+"://"+a.apiAddr+"/ui/", "api_tls", s.apiTLS != nil, "proxy", a.fwdAddr, "upstreams", len(a.coord.Upstreams()), "ledger", a.ledger != nil, "dev", s.dev)
 	return a, nil
 }
 
@@ -425,6 +430,12 @@ func (a *agent) startServers() error {
 	s := a.settings
 	if s.proxyAddr != "" {
 		cfg := forward.Config{Coordinator: a.coord, Logger: a.logger, UpstreamCA: s.upstreamRoots}
+		if s.mitmCA != nil {
+			cfg.Intercept = forward.Interception{CA: s.mitmCA, Hosts: s.mitmHosts, NoHosts: s.noMitmHosts,
+				Roots: s.mitmRootPool, AllowIPTargets: s.mitmIPTargets}
+			a.logger.Info("forward proxy: TLS interception on", "ca_sha256", s.mitmCA.Fingerprint(),
+				"hosts", cmp.Or(strings.Join(s.mitmHosts, ","), "all"), "no_hosts", strings.Join(s.noMitmHosts, ","))
+		}
 		if s.proxyAuth != "" {
 			user, pass, _ := strings.Cut(s.proxyAuth, ":")
 			cfg.ClientAuth = forward.Credentials{User: user, Password: pass}
@@ -457,8 +468,10 @@ func (a *agent) startServers() error {
 		Dev:         s.dev,
 		Keyring:     clusterKeyring{a.node},
 		Stats:       stats,
+		ProbeOwner:  a.node.ProbeOwner,
 		Logger:      a.logger,
 		Version:     version,
+		MITMCA:      mitmFingerprint(s.mitmCA),
 	})
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)
@@ -474,4 +487,12 @@ func (a *agent) startServers() error {
 	}
 	a.serve("admin API", ln, h)
 	return nil
+}
+
+// mitmFingerprint is the CA's fingerprint for the API, or "" without one.
+func mitmFingerprint(ca *forward.CA) string {
+	if ca == nil {
+		return ""
+	}
+	return ca.Fingerprint()
 }

@@ -50,7 +50,7 @@ func newRootCommand() *cobra.Command {
 	}
 	var logOpts logOptions
 	logOpts.register(root)
-	root.AddCommand(newAgentCommand(&logOpts), newSimulateCommand(&logOpts), newVersionCommand())
+	root.AddCommand(newAgentCommand(&logOpts), newSimulateCommand(&logOpts), newVersionCommand(), newCACommand())
 	root.AddCommand(newAdminCommands()...)
 	return root
 }

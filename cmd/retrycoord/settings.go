@@ -47,6 +47,14 @@ type agentSettings struct {
 	upstreamCA      string
 	upstreamRoots   *x509.CertPool // from upstreamCA; nil: the system's
 	proxyOpen       bool
+	mitmCACert      string
+	mitmCAKey       string
+	mitmCA          *forward.CA // from mitmCACert and mitmCAKey; nil: no interception
+	mitmHosts       []string
+	noMitmHosts     []string
+	mitmRoots       string
+	mitmRootPool    *x509.CertPool // from mitmRoots; nil: the system's
+	mitmIPTargets   bool
 	poolFile        string
 	policyFile      string
 	redisURL        string
@@ -73,6 +81,12 @@ func (s *agentSettings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.proxyAddr, "proxy-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(defaultProxyPort)), "forward proxy address (empty: no forward proxy)")
 	fs.StringVar(&s.proxyAuth, "proxy-auth", "", "user:password clients must give the forward proxy (default: none)")
 	fs.StringVar(&s.upstreamCA, "upstream-ca", "", "PEM file of the CA that signed https upstream proxies' certificates (trusted besides the system's roots)")
+	fs.StringVar(&s.mitmCACert, "mitm-ca-cert", "", "the fleet CA's certificate (retrycoord ca init): intercept CONNECT to see HTTPS answers; needs --mitm-ca-key")
+	fs.StringVar(&s.mitmCAKey, "mitm-ca-key", "", "the fleet CA's private key (PEM, mode 0600), the same file on every node")
+	fs.StringSliceVar(&s.mitmHosts, "mitm-hosts", nil, "hosts to intercept, comma-separated; example.com covers its subdomains (default: all)")
+	fs.StringSliceVar(&s.noMitmHosts, "no-mitm-hosts", nil, "hosts never intercepted (clients that pin certificates, WebSockets); wins over --mitm-hosts")
+	fs.StringVar(&s.mitmRoots, "mitm-roots", "", "PEM file of roots trusted for intercepted origins besides the system's (private origins, tests)")
+	fs.BoolVar(&s.mitmIPTargets, "mitm-ip-targets", false, "also intercept CONNECT to IP addresses (default: blind tunnels)")
 	fs.BoolVar(&s.proxyOpen, "proxy-open", false, "let a forward proxy beyond loopback run without --proxy-auth (an open proxy, on purpose)")
 	fs.StringVar(&s.poolFile, "pool-file", "", "pool file: one proxy URL a line, key=value metadata, # comments")
 	fs.StringVar(&s.policyFile, "policy-file", "", "policy document, JSON or YAML (default: the built-in defaults)")
@@ -153,6 +167,50 @@ func (s *agentSettings) finish(fs *pflag.FlagSet) error {
 			bad("upstream-ca", "%s", strings.TrimPrefix(err.Error(), "forward: upstream CA: "))
 		}
 		s.upstreamRoots = pool
+	}
+	if err := s.loadMITM(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// loadMITM loads the interception settings: the CA (both files or
+// neither), the host patterns and the origin roots. Its errors name the
+// flag and never contain the key's bytes.
+func (s *agentSettings) loadMITM() error {
+	var errs []error
+	switch {
+	case s.mitmCACert == "" && s.mitmCAKey == "":
+		s.mitmCA = nil
+		for flag, set := range map[string]bool{"mitm-hosts": len(s.mitmHosts) > 0, "no-mitm-hosts": len(s.noMitmHosts) > 0,
+			"mitm-roots": s.mitmRoots != "", "mitm-ip-targets": s.mitmIPTargets} {
+			if set {
+				errs = append(errs, fmt.Errorf("--%s: needs --mitm-ca-cert and --mitm-ca-key (interception is off)", flag))
+			}
+		}
+		return errors.Join(errs...)
+	case s.mitmCACert == "":
+		return errors.New("--mitm-ca-key: needs --mitm-ca-cert")
+	case s.mitmCAKey == "":
+		return errors.New("--mitm-ca-cert: needs --mitm-ca-key")
+	}
+	ca, err := forward.LoadInterceptCA(s.mitmCACert, s.mitmCAKey)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--mitm-ca-cert/--mitm-ca-key: %s", strings.TrimPrefix(err.Error(), "forward: ")))
+	}
+	s.mitmCA = ca
+	if err := forward.CheckHostPatterns(s.mitmHosts); err != nil {
+		errs = append(errs, fmt.Errorf("--mitm-hosts: %w", err))
+	}
+	if err := forward.CheckHostPatterns(s.noMitmHosts); err != nil {
+		errs = append(errs, fmt.Errorf("--no-mitm-hosts: %w", err))
+	}
+	if s.mitmRoots != "" {
+		pool, err := forward.LoadRoots(s.mitmRoots)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--mitm-roots: %s", strings.TrimPrefix(err.Error(), "forward: origin roots: ")))
+		}
+		s.mitmRootPool = pool
 	}
 	return errors.Join(errs...)
 }

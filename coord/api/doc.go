@@ -3,15 +3,15 @@
 // wire.go), which a thin client imports without this server.
 //
 // It owns the routes, authentication of
-// writes, the Server-Sent Events stream of transitions and the Prometheus
-// exposition at /metrics. It does not own the coordinator, the table, the
+// writes, the Server-Sent Events stream of transitions, the Prometheus
+// exposition at /metrics and the live view at /ui/. It does not own the coordinator, the table, the
 // cluster or the ledger: membership and extra figures come in through the
 // small interfaces Members and StatsSource, so this package imports
 // neither cluster nor redisledger.
 //
 // # Routes
 //
-//	GET    /v1/health                       {"status":"ok","node","version"}
+//	GET    /v1/health                       {"status":"ok","node","version","mitm_ca_sha256"}
 //	GET    /v1/ready                        200, or 503 with a reason
 //	GET    /v1/members                      the fleet (Config.Members)
 //	GET    /v1/breakers[?state=open|half-open|closed]
@@ -30,6 +30,8 @@
 //	GET    /v1/metrics/proxies?hours=N
 //	GET    /v1/metrics/events?hours=N
 //	GET    /v1/events                       text/event-stream, "event: transition"
+//	GET    /v1/view                         the live view's snapshot: fleet with delays, pool, breakers, feed, budgets
+//	GET    /ui/                             the live view (HTML, CSS, JS modules embedded here)
 //	GET    /v1/keys                         gossip key fingerprints (token; Config.Keyring)
 //	POST   /v1/keys                         {"key":"base64"} install (write)
 //	POST   /v1/keys/use                     {"key":"base64"} make primary (write)
@@ -41,6 +43,25 @@
 // Trips, resets, policy and pool changes reach the fleet by themselves: the
 // coordinator writes them to its table, whose Run hands them to gossip and
 // the ledger.
+//
+// # The live view
+//
+// /ui/ is a page of plain HTML, CSS and JavaScript modules (directory ui,
+// embedded with go:embed; no build step, nothing fetched from elsewhere, a
+// Content-Security-Policy of 'self'). It loads GET /v1/view, follows
+// GET /v1/events, and refreshes the snapshot every 5 s and when the pool
+// changes: the members with the delay of each one's records to this node
+// (last, p50 and p95 of its last 64), a proxies × sites grid whose cells
+// carry their state by colour and symbol (open ●, half-open ◐, closed ○),
+// with the proxy's recent success rate and p95 latency on that site on
+// hover, and draws only what is visible, why each breaker that is not
+// closed is so (with how many nodes' evidence it opened on) and who probes
+// it when, the last 200 transitions, and each site's retry budget with the
+// node's hedging counters (also on the site's column header). It is read-only
+// without a token; Trip and Reset send the token the user typed, kept in
+// sessionStorage (this tab) only, at every level: proxy, pair and site.
+// While no site has a breaker, the grid has one column, the proxies' own
+// breakers.
 //
 // Errors are {"error":{"code","message"}} with the HTTP status: 400 for bad
 // input and unknown JSON fields, 401 (with WWW-Authenticate) for a missing

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/coord/api/client"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -97,18 +98,27 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 }
 
 // transitionCounter counts breaker transitions by phase entered and source
-// for /metrics, from its own subscription.
+// for /metrics, and keeps the propagation delays of every other node's
+// records for /v1/view, from its own subscription.
 type transitionCounter struct {
 	sub  *state.Subscription
+	self string
+	now  func() time.Time
 	done chan struct{}
 	once sync.Once
 
-	mu     sync.Mutex // guards counts
+	mu     sync.Mutex // guards counts, delays and the feed
 	counts map[[2]string]uint64
+	delays map[string]*delayRing // by origin
+	feed   []state.Transition    // ring of the last client.FeedSize breaker transitions
+	next   int                   // slot of the next one in feed
 }
 
 func newTransitionCounter(tb *state.Table) *transitionCounter {
-	tc := &transitionCounter{sub: tb.Subscribe(4096), done: make(chan struct{}), counts: map[[2]string]uint64{}}
+	tc := &transitionCounter{
+		sub: tb.Subscribe(4096), self: tb.Node(), now: time.Now, done: make(chan struct{}),
+		counts: map[[2]string]uint64{}, delays: map[string]*delayRing{},
+	}
 	go tc.run()
 	return tc
 }
@@ -116,14 +126,64 @@ func newTransitionCounter(tb *state.Table) *transitionCounter {
 func (tc *transitionCounter) run() {
 	defer close(tc.done)
 	for tr := range tc.sub.C {
-		if !isBreaker(tr.Record) {
-			continue
+		rec := tr.Record
+		remote := (tr.Source == state.SourceGossip || tr.Source == state.SourceLedger) &&
+			rec.Origin != "" && rec.Origin != tc.self && rec.HLC != 0
+		var d time.Duration
+		if remote {
+			d = max(0, tc.now().Sub(rec.HLC.Time()))
 		}
-		k := [2]string{tr.Record.Phase.String(), tr.Source.String()}
 		tc.mu.Lock()
-		tc.counts[k]++
+		if isBreaker(rec) {
+			tc.counts[[2]string{rec.Phase.String(), tr.Source.String()}]++
+			if len(tc.feed) < client.FeedSize {
+				tc.feed = append(tc.feed, tr)
+			} else {
+				tc.feed[tc.next] = tr
+			}
+			tc.next = (tc.next + 1) % client.FeedSize
+		}
+		if remote {
+			r := tc.delays[rec.Origin]
+			if r == nil {
+				if len(tc.delays) >= maxDelayOrigins {
+					tc.mu.Unlock()
+					continue
+				}
+				r = &delayRing{}
+				tc.delays[rec.Origin] = r
+			}
+			r.add(d)
+		}
 		tc.mu.Unlock()
 	}
+}
+
+// recent returns the breaker transitions kept, oldest first, for the wire.
+func (tc *transitionCounter) recent() []Transition {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	out := make([]Transition, 0, len(tc.feed))
+	for i := range tc.feed {
+		out = append(out, transition(tc.feed[(tc.next+i)%len(tc.feed)])) // next is len(feed) until it wraps
+	}
+	return out
+}
+
+// maxDelayOrigins bounds the origins whose delays are kept: names come
+// from the network.
+const maxDelayOrigins = 4096
+
+// delay summarizes the delays of an origin's last records, nil when none
+// were seen.
+func (tc *transitionCounter) delay(origin string) *Delay {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	r := tc.delays[origin]
+	if r == nil || r.n == 0 {
+		return nil
+	}
+	return r.summary()
 }
 
 func (tc *transitionCounter) snapshot() map[[2]string]uint64 {

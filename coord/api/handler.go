@@ -92,11 +92,18 @@ type Config struct {
 	Keyring Keyring
 	// Stats are extra figures for /metrics.
 	Stats []StatsSource
+	// ProbeOwner names the node that probes a breaker when its open time
+	// runs out, for /v1/view (default: not shown). cluster.Node.ProbeOwner
+	// fits. It is called from any goroutine and must not block.
+	ProbeOwner func(key string) string
 	// Logger receives API writes at Info (default: discard). Tokens and
 	// credentials never reach it.
 	Logger *slog.Logger
 	// Version is reported by /v1/health and retrycoord_build_info.
 	Version string
+	// MITMCA is the forward proxy's interception CA fingerprint, reported
+	// by /v1/health (default: none, interception off).
+	MITMCA string
 }
 
 // Handler serves the admin API. It is safe for concurrent use. NewHandler
@@ -188,7 +195,9 @@ func (h *Handler) routes() {
 		{"GET", "/v1/metrics/timeseries", h.timeSeries, false},
 		{"GET", "/v1/metrics/proxies", h.byProxy, false},
 		{"GET", "/v1/metrics/events", h.events, false},
+		{"GET", "/v1/budgets", h.budgets, false}, // budget.go
 		{"GET", "/v1/events", h.stream, false},
+		{"GET", "/v1/view", h.view, false}, // view.go
 		{"GET", "/metrics", h.metrics.ServeHTTP, false},
 		{"GET", "/v1/keys", h.listKeys, true}, // keys.go
 		{"POST", "/v1/keys", h.installKey(), true},
@@ -220,6 +229,7 @@ func (h *Handler) routes() {
 				fmt.Sprintf("api: method %s not allowed on %s (allowed: %s)", r.Method, p, allow))
 		})
 	}
+	h.uiRoutes() // ui.go
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "api: no route "+r.URL.Path)
 	})

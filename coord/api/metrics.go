@@ -43,6 +43,10 @@ var (
 	descEvicted     = prometheus.NewDesc("retrycoord_evicted_breakers_total", "Idle pristine breakers evicted.", nil, nil)
 	descSkew        = prometheus.NewDesc("retrycoord_hlc_clamped_total", "Remote clock readings clamped for being too far ahead.", nil, nil)
 	descBadFacts    = prometheus.NewDesc("retrycoord_bad_facts_total", "Pool and policy facts that could not be decoded.", nil, nil)
+	descExhausted   = prometheus.NewDesc("retrycoord_budget_exhausted_total", "Retries refused because the site's retry budget was spent (the last answer was returned). Per-site budgets are in the API (/v1/budgets), not in labels.", nil, nil)
+	descHedges      = prometheus.NewDesc("retrycoord_hedges_total", "Hedges by result: sent, won (answered first), refused (budget spent), no_proxy (no other eligible proxy).", []string{"result"}, nil)
+	descBudgetSites = prometheus.NewDesc("retrycoord_budget_sites", "Sites with retry budget counts in the window.", nil, nil)
+	descBudgetDrop  = prometheus.NewDesc("retrycoord_budget_dropped_total", "Budget counts and latency sketches from other nodes dropped (bounds, bad input).", nil, nil)
 	descBuild       = prometheus.NewDesc("retrycoord_build_info", "Always 1; labelled with the version and node.", []string{"version", "node"}, nil)
 )
 
@@ -109,7 +113,7 @@ func outcomeOf(reason string) string {
 		return "ban"
 	case "fatal":
 		return "fatal"
-	case "canceled", "panic":
+	case "canceled", "panic", "hedge_lost":
 		return "abandoned"
 	case "target":
 		return "target"
@@ -161,6 +165,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSkew, prometheus.CounterValue, float64(st.SkewClamped))
 	ch <- prometheus.MustNewConstMetric(descBadFacts, prometheus.CounterValue, float64(co.BadFacts()))
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, c.h.cfg.Version, tb.Node())
+	bv := c.h.budgetView()
+	ch <- prometheus.MustNewConstMetric(descExhausted, prometheus.CounterValue, float64(bv.Exhausted))
+	for result, n := range map[string]uint64{"sent": bv.Hedges.Sent, "won": bv.Hedges.Won, "refused": bv.Hedges.Refused, "no_proxy": bv.Hedges.NoProxy} {
+		ch <- prometheus.MustNewConstMetric(descHedges, prometheus.CounterValue, float64(n), result)
+	}
+	ch <- prometheus.MustNewConstMetric(descBudgetSites, prometheus.GaugeValue, float64(len(bv.Sites)))
+	ch <- prometheus.MustNewConstMetric(descBudgetDrop, prometheus.CounterValue, float64(st.BudgetDropped))
 	for _, src := range c.h.cfg.Stats {
 		for _, s := range src.CollectStats() {
 			if m, ok := statMetric(s); ok {

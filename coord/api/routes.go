@@ -15,7 +15,7 @@ import (
 )
 
 func (h *Handler) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, Health{Status: "ok", Node: h.c.Table().Node(), Version: h.cfg.Version})
+	writeJSON(w, http.StatusOK, Health{Status: "ok", Node: h.c.Table().Node(), Version: h.cfg.Version, MITMCA: h.cfg.MITMCA})
 }
 
 func (h *Handler) ready(w http.ResponseWriter, _ *http.Request) {

@@ -22,9 +22,14 @@ import (
 // the coordinator's retries and failover, then splices the client to it.
 func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 	target := r.Host
-	if host, port, err := net.SplitHostPort(target); err != nil || host == "" || port == "" {
+	host, port, err := net.SplitHostPort(target)
+	if err != nil || host == "" || port == "" {
 		p.bad.Add(1)
 		plain(w, http.StatusBadRequest, "retrycoord: CONNECT needs a host:port target, got "+strconv.Quote(target))
+		return
+	}
+	if p.mitm != nil && p.mitm.covers(normalHost(host)) {
+		p.intercept(w, normalHost(host), port) // intercept.go
 		return
 	}
 	var est *upstreamConn // the tunnel of the last attempt answered 200

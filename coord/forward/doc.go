@@ -40,6 +40,33 @@
 // bounded by Config.ConnectTimeout. CONNECT counts as idempotent: nothing
 // has been sent to the target before the tunnel stands.
 //
+// # TLS interception
+//
+// With Config.Intercept.CA (the fleet's own CA: NewCA, LoadInterceptCA),
+// a CONNECT to a host that Interception covers (Hosts, default all, minus
+// NoHosts; IP literals only with AllowIPTargets) is not tunnelled blind:
+// the proxy answers "200 Connection established" itself, makes the TLS
+// server handshake with a leaf certificate for the CONNECT host (ECDSA
+// P-256, issued only for that host — an SNI naming another fails the
+// handshake —, valid LeafValidity and never past the CA, cached up to
+// MaxLeaves, ALPN http/1.1), and serves every request on the connection
+// (keep-alive) like an absolute-form https:// request for the CONNECT
+// target: through Coordinator.Do, each attempt a CONNECT through the
+// chosen upstream (as for blind tunnels; its refusals judged alike, a
+// Proxy-Status about the target included) and a TLS handshake with the
+// origin inside it, verifying the origin's certificate against
+// Interception.Roots (default the system's). A certificate that does not
+// verify through one upstream while the host verifies through another is
+// that upstream's failure; the same bad certificate through two upstreams
+// is the site's (502 to the client, no upstream blamed, no retry); a first
+// sighting is a target failure until one of those is known, and the
+// upstream is blamed (Coordinator.Report) if the host then verifies
+// elsewhere. A request naming another host than the CONNECT target is
+// answered 421. The client's and the upstreams' credentials never reach
+// the origin; the CA's key is never logged. Stats.Intercept counts
+// connections, requests, leaves, client handshake failures by cause and
+// origin certificate verdicts; Stats.Tunnels counts the blind tunnels.
+//
 // Answers of the proxy itself are short text/plain explanations:
 // 400 for a request that is not a proxy request (GET / to the proxy), a
 // bad CONNECT target or a fatal request error; 407 with
@@ -56,8 +83,10 @@
 //
 // A Proxy is an http.Handler safe for concurrent use. Tunnels are the only
 // work it owns beyond the server's handler goroutines: each runs on its
-// handler goroutine plus one goroutine of its own. Close ends every tunnel
-// and waits for them; it is idempotent, and after it every request is
+// handler goroutine plus one goroutine of its own. Intercepted connections
+// are served by one http.Server of the proxy's own, started at the first
+// of them. Close ends every tunnel and intercepted connection and waits
+// for them; it is idempotent, and after it every request is
 // answered 503. Serve and ListenAndServe run an http.Server until their
 // context ends. Serve the proxy over plain HTTP/1.1 (as they do): CONNECT
 // needs to hijack the client's connection, which HTTP/2 cannot give.

@@ -3,7 +3,6 @@ package forward
 import (
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,7 +17,11 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusBadRequest, "retrycoord: unsupported scheme "+strconv.Quote(r.URL.Scheme)+" (want http or https)")
 		return
 	}
-	out := r.Clone(r.Context())
+	// A shallow copy with a header of its own: the URL and the rest are
+	// only read on the way out (r.Clone would copy them too, seven
+	// allocations a request more).
+	out := r.WithContext(r.Context())
+	out.Header = r.Header.Clone()
 	out.RequestURI = ""
 	out.Close = false
 	out.Trailer = nil
@@ -32,6 +35,17 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	p.relay(w, r, resp)
+}
+
+// relay writes resp to the client: its header without hop-by-hop fields
+// and with our Via, its body (flushed as it comes for event streams and
+// bodies of unknown length), and its trailers. A body the upstream cuts
+// short drops the client's connection (http.ErrAbortHandler), so that the
+// client cannot take the truncated body for a whole one; a client that
+// went away is counted as canceled. Both forward and intercepted requests
+// end here.
+func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, resp *http.Response) {
 	defer resp.Body.Close()
 	removeHop(resp.Header)
 	addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor)
@@ -39,9 +53,8 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	for k, vs := range resp.Header {
 		h[k] = vs
 	}
-	announced := len(resp.Trailer)
-	if announced > 0 {
-		keys := make([]string, 0, announced)
+	if len(resp.Trailer) > 0 {
+		keys := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {
 			keys = append(keys, k)
 		}
@@ -56,8 +69,6 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 			p.canceled.Add(1)
 			return
 		}
-		// A body cut short by the upstream: drop the client's connection so
-		// that it cannot take the truncated body for a whole one.
 		panic(http.ErrAbortHandler)
 	}
 	for k, vs := range resp.Trailer {
@@ -71,8 +82,17 @@ func streaming(resp *http.Response) bool {
 	if resp.ContentLength == -1 {
 		return true
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	return ct == "text/event-stream"
+	return isEventStream(resp.Header.Get("Content-Type"))
+}
+
+// isEventStream reports whether a Content-Type value is text/event-stream,
+// with or without parameters, in any case, without parsing (and allocating
+// for) the parameters as mime.ParseMediaType would.
+func isEventStream(ct string) bool {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
 }
 
 var errClientWrite = errors.New("forward: writing to the client")

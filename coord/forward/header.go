@@ -32,14 +32,22 @@ func removeHop(h http.Header) {
 	}
 }
 
+// via11 is the Via value of an HTTP/1.1 message that had none.
+var via11 = []string{"1.1 retrycoord"}
+
 // addVia appends this proxy to h's Via field for a message of the given
 // protocol version.
 func addVia(h http.Header, major, minor int) {
+	prior := h["Via"]
+	if len(prior) == 0 && major == 1 && minor == 1 {
+		h["Via"] = via11[:1:1] // shared and never written: an append copies
+		return
+	}
 	v := "1.1 retrycoord"
 	if major != 1 || minor != 1 {
 		v = strconv.Itoa(major) + "." + strconv.Itoa(minor) + " retrycoord"
 	}
-	if prior := h["Via"]; len(prior) > 0 {
+	if len(prior) > 0 {
 		v = strings.Join(prior, ", ") + ", " + v
 	}
 	h["Via"] = []string{v}

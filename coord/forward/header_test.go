@@ -66,3 +66,21 @@ func FuzzAuthenticator(f *testing.F) {
 		_ = a.ok(header) // must not panic
 	})
 }
+
+func TestIsEventStream(t *testing.T) {
+	for _, tc := range []struct {
+		ct   string
+		want bool
+	}{
+		{"text/event-stream", true},
+		{"Text/Event-Stream; charset=utf-8", true},
+		{" text/event-stream ;x=1", true},
+		{"text/event-streams", false},
+		{"text/html", false},
+		{"", false},
+	} {
+		if got := isEventStream(tc.ct); got != tc.want {
+			t.Errorf("isEventStream(%q) = %v, want %v", tc.ct, got, tc.want)
+		}
+	}
+}

@@ -65,18 +65,23 @@ type Config struct {
 	// Logger receives failed requests at Debug (default: discard). No
 	// credentials reach it.
 	Logger *slog.Logger
+	// Intercept configures TLS interception of CONNECT tunnels with the
+	// fleet's CA (default: none, every CONNECT is a blind tunnel).
+	Intercept Interception
 }
 
 // Stats are a Proxy's counters since New.
 type Stats struct {
 	Requests      uint64 // requests received, CONNECT included
-	Tunnels       uint64 // CONNECT tunnels established
+	Tunnels       uint64 // blind CONNECT tunnels established (intercepted ones: Intercept)
 	ActiveTunnels int64  // tunnels open now
 	BadRequests   uint64 // answered 400: not a proxy request, bad target, fatal error
 	AuthFailures  uint64 // answered 407
 	NoUpstream    uint64 // answered 503: no eligible upstream
 	GaveUp        uint64 // answered 502: retries used up, or another upstream error
 	Canceled      uint64 // the client went away before an answer
+	// Intercept counts TLS interception (zero without Config.Intercept).
+	Intercept InterceptStats
 }
 
 // Proxy is an HTTP forward proxy over a coord.Coordinator: absolute-form
@@ -100,6 +105,8 @@ type Proxy struct {
 
 	requests, tunnelsTotal, bad, authFail, noUp, gaveUp, canceled atomic.Uint64
 	active                                                        atomic.Int64
+
+	mitm *interceptor // nil without Config.Intercept.CA
 }
 
 // New returns a Proxy, or an error when cfg has no Coordinator or a
@@ -137,6 +144,12 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.base.DisableCompression = true
 	p.rt = p.c.Transport(p.base)
+	if cfg.Intercept.CA != nil {
+		var err error
+		if p.mitm, err = newInterceptor(p, cfg.Intercept); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -156,7 +169,12 @@ func defaultTransport(dial time.Duration) *http.Transport {
 
 // Stats returns the proxy's counters.
 func (p *Proxy) Stats() Stats {
+	var in InterceptStats
+	if p.mitm != nil {
+		in = p.mitm.stats()
+	}
 	return Stats{
+		Intercept:     in,
 		Requests:      p.requests.Load(),
 		Tunnels:       p.tunnelsTotal.Load(),
 		ActiveTunnels: p.active.Load(),
@@ -209,6 +227,9 @@ func (p *Proxy) Close() error {
 	}
 	p.tunnelMu.Unlock()
 	p.wg.Wait()
+	if p.mitm != nil {
+		p.mitm.close()
+	}
 	if ci, ok := p.rt.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}

@@ -37,6 +37,9 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p.gaveUp.Add(1)
 		h.Set(coord.HeaderAttempts, strconv.Itoa(gu.Attempts))
 		h.Set(coord.HeaderUpstream, gu.Upstream)
+		if gu.BudgetExhausted {
+			h.Set(coord.HeaderBudget, "exhausted")
+		}
 		p.logger.Debug("forward: gave up", "method", r.Method, "attempts", gu.Attempts, "upstream", gu.Upstream, "err", p.redact(gu.Upstream, errText(gu.Last)))
 		plain(w, http.StatusBadGateway, "retrycoord: gave up after "+strconv.Itoa(gu.Attempts)+" attempt"+plural(gu.Attempts)+
 			"; last upstream "+gu.Upstream+": "+p.redact(gu.Upstream, errText(gu.Last)))

@@ -7,11 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proxywhirl/retrycoord/internal/serverproc"
 )
 
 // startTimeout bounds how long a proxy may take to accept connections.
@@ -70,7 +71,7 @@ func (p *Proxy) Log() string {
 			all = append(append(all, filepath.Base(f)+": "...), b...)
 		}
 	}
-	return tail(all)
+	return serverproc.Tail(all, 800)
 }
 
 // Kill ends the server and every process of its group with SIGKILL, as a
@@ -124,7 +125,7 @@ func start(t testing.TB, s spec) *Proxy {
 				t.Fatalf("realproxy: %s: %v", s.name, err)
 			}
 		}
-		port, err := freePort()
+		port, err := serverproc.FreePort()
 		if err != nil {
 			t.Fatalf("realproxy: %v", err)
 		}
@@ -166,7 +167,7 @@ func (p *Proxy) launch(bin string, args []string) error {
 			_ = c.Close()
 			return nil
 		}
-		if exited(cmd) || time.Now().After(deadline) {
+		if serverproc.Exited(cmd) || time.Now().After(deadline) {
 			p.kill()
 			return fmt.Errorf("%s did not accept connections on %s: %s", p.name, p.addr, p.Log())
 		}
@@ -181,29 +182,6 @@ func find(paths []string) (string, error) {
 		}
 	}
 	return exec.LookPath(filepath.Base(paths[0]))
-}
-
-func exited(cmd *exec.Cmd) bool {
-	var ws syscall.WaitStatus
-	pid, err := syscall.Wait4(cmd.Process.Pid, &ws, syscall.WNOHANG, nil)
-	return err != nil || pid == cmd.Process.Pid
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func tail(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 800 {
-		s = s[len(s)-800:]
-	}
-	return s
 }
 
 // writeFile writes a file readable by a server that dropped root.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/proxywhirl/retrycoord/internal/serverproc"
 )
 
 // Cluster is a Redis Cluster of three masters and no replicas, each a
@@ -35,7 +37,7 @@ func StartCluster(t testing.TB) *Cluster {
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
 	out, err := exec.Command("redis-cli", args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("redistest: redis-cli --cluster create: %v: %s", err, tail(out))
+		t.Fatalf("redistest: redis-cli --cluster create: %v: %s", err, serverproc.Tail(out, 500))
 	}
 	deadline := time.Now().Add(startTimeout)
 	for !c.ready() {

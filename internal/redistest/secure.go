@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/proxywhirl/retrycoord/internal/serverproc"
 )
 
 // StartWithPassword starts a standalone server (as Start does) that
@@ -54,7 +56,7 @@ func StartTLS(t testing.TB) *TLSServer {
 	}
 	dir := t.TempDir()
 	ca, caFile, certFile, keyFile := writeCerts(t, dir)
-	port, err := freePort()
+	port, err := serverproc.FreePort()
 	if err != nil {
 		t.Fatalf("redistest: %v", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proxywhirl/retrycoord/internal/serverproc"
 )
 
 // startTimeout bounds how long a server may take to answer PING.
@@ -43,7 +45,7 @@ func start(t testing.TB, extra []string) *Server {
 	}
 	var lastErr error
 	for range 3 { // a free port may be taken between probing and binding
-		port, err := freePort()
+		port, err := serverproc.FreePort()
 		if err != nil {
 			t.Fatalf("redistest: %v", err)
 		}
@@ -133,10 +135,10 @@ func (s *Server) launch() error {
 		if reply, err := Do(s.Addr(), "PING"); err == nil && reply == "PONG" {
 			return nil
 		}
-		if exited(cmd) || time.Now().After(deadline) {
+		if serverproc.Exited(cmd) || time.Now().After(deadline) {
 			s.kill(syscall.SIGKILL)
 			out, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			return fmt.Errorf("redis-server on port %d did not answer PING: %s", s.port, tail(out))
+			return fmt.Errorf("redis-server on port %d did not answer PING: %s", s.port, serverproc.Tail(out, 500))
 		}
 		time.Sleep(10 * time.Millisecond) // polling a process that has no readiness signal
 	}
@@ -150,29 +152,6 @@ func (s *Server) kill(sig syscall.Signal) {
 	_ = syscall.Kill(s.cmd.Process.Pid, sig)
 	_ = s.cmd.Wait()
 	s.cmd = nil
-}
-
-func exited(cmd *exec.Cmd) bool {
-	var ws syscall.WaitStatus
-	pid, err := syscall.Wait4(cmd.Process.Pid, &ws, syscall.WNOHANG, nil)
-	return err != nil || pid == cmd.Process.Pid
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func tail(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 500 {
-		s = s[len(s)-500:]
-	}
-	return s
 }
 
 // Do sends one command to addr over a fresh connection and returns a simple

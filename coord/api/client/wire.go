@@ -13,6 +13,10 @@ type Health struct {
 	Status  string `json:"status"` // always "ok"
 	Node    string `json:"node"`
 	Version string `json:"version,omitempty"`
+	// MITMCA is the SHA-256 fingerprint of the forward proxy's TLS
+	// interception CA; empty when interception is off. The CA's key is
+	// never served.
+	MITMCA string `json:"mitm_ca_sha256,omitempty"`
 }
 
 // Readiness is the answer of GET /v1/ready (200 when Ready, else 503).

@@ -1,0 +1,195 @@
+package state
+
+import (
+	"testing"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/policy"
+)
+
+// grants asks for retries until the budget says no, and returns how many
+// it granted (at most limit).
+func grants(tb *Table, site string, b policy.RetryBudget, now time.Time, limit int) int {
+	n := 0
+	for n < limit && tb.ChargeRetry(site, b, now) {
+		n++
+	}
+	return n
+}
+
+// exchange sends every table's budget counts to every other table.
+func exchange(tables ...*Table) {
+	for _, from := range tables {
+		counts := from.BudgetCounts(nil)
+		for _, to := range tables {
+			if to != from {
+				to.MergeBudget(from.Node(), counts)
+			}
+		}
+	}
+}
+
+func TestBudgetRatioOfFirstsPlusFloor(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	b := policy.RetryBudget{Ratio: 0.1, MinPerSecond: 0.5, Window: 10 * time.Second}
+	now := clk.Now()
+	for range 100 {
+		tb.CountFirst("example.com", now)
+	}
+	// 0.1 × 100 + 0.5/s × 10 s = 15.
+	if got := grants(tb, "example.com", b, now, 100); got != 15 {
+		t.Errorf("granted %d retries, want 15 (10 by the ratio, 5 by the floor)", got)
+	}
+	if got := grants(tb, "other.org", b, now, 100); got != 5 {
+		t.Errorf("another site: granted %d retries, want its own floor 5", got)
+	}
+	// The window rolls: the counts of 11 s ago no longer count.
+	clk.Advance(11 * time.Second)
+	if got := grants(tb, "example.com", b, clk.Now(), 100); got != 5 {
+		t.Errorf("after the window: granted %d retries, want the floor 5", got)
+	}
+}
+
+func TestBudgetSharedAcrossThreeNodes(t *testing.T) {
+	b := policy.RetryBudget{Ratio: 0.2, MinPerSecond: 0.3, Window: 10 * time.Second}
+	a, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	bb, _ := newTestTable(t, "b", policy.BreakerPolicy{})
+	c, _ := newTestTable(t, "c", policy.BreakerPolicy{})
+	bb.now, c.now = clk.Now, clk.Now
+	for _, tb := range []*Table{a, bb, c} {
+		tb.SetMembers(3)
+	}
+	now := clk.Now()
+	for range 100 {
+		a.CountFirst("example.com", now)
+	}
+	c.CountFirst("example.com", now)
+	exchange(a, bb, c)
+	// a spends the fleet's ratio: 20 retries of its 100 first attempts
+	// (the floor, 3 for the fleet, is 1 per node).
+	if got := grants(a, "example.com", b, now, 20); got != 20 {
+		t.Fatalf("a granted %d of 20", got)
+	}
+	exchange(a, bb, c)
+	// c sent one request: it may not retry past what the fleet has left,
+	// only its share of the floor.
+	if got := grants(c, "example.com", b, now, 100); got != 1 {
+		t.Errorf("c, having seen the fleet spend its ratio, granted %d retries, want its floor share 1", got)
+	}
+	exchange(a, bb, c)
+	st := bb.BudgetStatus("example.com", b, now)
+	if st.Firsts != 101 || st.Retries != 21 {
+		t.Errorf("b sees firsts=%d retries=%d, want the fleet's 101 and 21", st.Firsts, st.Retries)
+	}
+}
+
+func TestBudgetFloorSplitByMembers(t *testing.T) {
+	b := policy.RetryBudget{Ratio: 0.1, MinPerSecond: 10, Window: 10 * time.Second}
+	for _, tt := range []struct {
+		members, want int
+	}{{1, 100}, {4, 25}, {50, 2}} {
+		tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+		tb.SetMembers(tt.members)
+		if got := grants(tb, "example.com", b, clk.Now(), 1000); got != tt.want {
+			t.Errorf("members=%d: granted %d floor retries, want %d", tt.members, got, tt.want)
+		}
+	}
+	local := b
+	local.Local = true
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	tb.SetMembers(4)
+	if got := grants(tb, "example.com", local, clk.Now(), 1000); got != 100 {
+		t.Errorf("Local with 4 members: granted %d, want the whole floor 100", got)
+	}
+}
+
+// TestBudgetPartitionNeverRaisesTotal: a fleet of four split two and two
+// grants no more retries in all than the whole fleet would: each side
+// holds the ratio over the first attempts it sees, and the floor stays
+// split by the four members known.
+func TestBudgetPartitionNeverRaisesTotal(t *testing.T) {
+	b := policy.RetryBudget{Ratio: 0.2, MinPerSecond: 2, Window: 10 * time.Second}
+	run := func(sides [][]*Table, clk *fakeClock) int {
+		now := clk.Now()
+		total := 0
+		for range 20 {
+			for _, side := range sides {
+				for i, tb := range side {
+					for range 10 * (1 + i%2) {
+						tb.CountFirst("example.com", now)
+					}
+					// Every node asks for more retries than any budget
+					// holds, and tells its side at once.
+					total += grants(tb, "example.com", b, now, 1000)
+					exchange(side...)
+				}
+			}
+		}
+		return total
+	}
+	fleet := func() ([]*Table, *fakeClock) {
+		var tables []*Table
+		clk := newFakeClock()
+		for _, n := range []string{"a", "b", "c", "d"} {
+			tb, err := NewTable(Config{Node: n, Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tb.SetMembers(4)
+			tables = append(tables, tb)
+		}
+		return tables, clk
+	}
+	whole, clk := fleet()
+	together := run([][]*Table{whole}, clk)
+	split, clk := fleet()
+	apart := run([][]*Table{split[:2], split[2:]}, clk)
+	// The four nodes send 10, 20, 10 and 20 first attempts a round:
+	// 20 rounds × 60 × 0.2 + the floor 20 = 260.
+	if together > 260 || apart > 260 {
+		t.Errorf("granted %d together and %d partitioned, want both ≤ the fleet's budget 260", together, apart)
+	}
+	t.Logf("granted %d together, %d partitioned", together, apart)
+	if apart > together {
+		t.Errorf("partitioned sides granted %d retries, more than the whole fleet's %d", apart, together)
+	}
+}
+
+func TestBudgetMergeKeepsMaxPerOrigin(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	sec := clk.Now().Unix()
+	tb.MergeBudget("b", []BudgetCount{{Site: "example.com", Buckets: []BudgetBucket{{Index: sec, Firsts: 10, Retries: 2}}}})
+	tb.MergeBudget("b", []BudgetCount{{Site: "example.com", Buckets: []BudgetBucket{{Index: sec, Firsts: 7, Retries: 1}}}})
+	tb.MergeBudget("c", []BudgetCount{{Site: "example.com", Buckets: []BudgetBucket{{Index: sec, Firsts: 5}}}})
+	tb.MergeBudget("a", []BudgetCount{{Site: "example.com", Buckets: []BudgetBucket{{Index: sec, Firsts: 99}}}})
+	st := tb.BudgetStatus("example.com", policy.RetryBudget{}, clk.Now())
+	if st.Firsts != 15 || st.Retries != 2 {
+		t.Errorf("firsts=%d retries=%d, want 15 and 2 (max per origin, sum across, own echo ignored)", st.Firsts, st.Retries)
+	}
+	before := tb.Stats().BudgetDropped
+	tb.MergeBudget("b", []BudgetCount{{Site: "bad site"}, {Site: "x.com", Buckets: []BudgetBucket{{Index: sec + 1000, Firsts: 1}}}})
+	if got := tb.Stats().BudgetDropped - before; got != 2 {
+		t.Errorf("BudgetDropped grew by %d, want 2", got)
+	}
+}
+
+func TestLatencyQuantileMergesTheFleet(t *testing.T) {
+	a, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	bb, _ := newTestTable(t, "b", policy.BreakerPolicy{})
+	bb.now = clk.Now
+	now := clk.Now()
+	for i := range 100 {
+		a.AddLatency("example.com", time.Duration(i+1)*time.Millisecond, now)
+	}
+	if _, ok := bb.LatencyQuantile("example.com", 0.95, 20, now); ok {
+		t.Fatal("b knows a latency before any sketch came")
+	}
+	bb.MergeLatency("a", a.LatencySketches(nil))
+	got, ok := bb.LatencyQuantile("example.com", 0.95, 20, now)
+	if !ok || got < 93*time.Millisecond || got > 97*time.Millisecond {
+		t.Errorf("b's p95 from a's sketch = %v, %v; want 95ms ±1%%", got, ok)
+	}
+	if again := a.LatencySketches(nil); len(again) != 0 {
+		t.Errorf("nothing changed, yet %d sketches to send", len(again))
+	}
+}
