@@ -189,14 +189,7 @@ func TestHedgeLoserCancelledNotFailed(t *testing.T) {
 func TestHedgeNeverSameProxy(t *testing.T) {
 	c := newBudgetCoord(t, hedging(), 1)
 	h := newHedgeFn()
-	done := make(chan error, 1)
-	go func() {
-		res, err := c.Do(WithSite(context.Background(), "example.com"), h.call)
-		if err == nil {
-			res.Response.Body.Close()
-		}
-		done <- err
-	}()
+	done := doInBackground(WithSite(context.Background(), "example.com"), c, h.call)
 	testutil.Eventually(t, 5*time.Second, "the hedge decided", func() bool { return c.BudgetStats().HedgesNoProxy == 1 })
 	close(h.release)
 	if err := <-done; err != nil {
@@ -214,14 +207,7 @@ func TestHedgeOffWhenBudgetSpent(t *testing.T) {
 	rp.Budget = spentBudget
 	c := newBudgetCoord(t, rp, 2)
 	h := newHedgeFn()
-	done := make(chan error, 1)
-	go func() {
-		res, err := c.Do(WithSite(context.Background(), "example.com"), h.call)
-		if err == nil {
-			res.Response.Body.Close()
-		}
-		done <- err
-	}()
+	done := doInBackground(WithSite(context.Background(), "example.com"), c, h.call)
 	testutil.Eventually(t, 5*time.Second, "the hedge refused", func() bool { return c.BudgetStats().HedgesRefused == 1 })
 	close(h.release)
 	if err := <-done; err != nil {
@@ -242,15 +228,7 @@ func TestHedgeNeverNonIdempotent(t *testing.T) {
 	rp.RetryNonIdempotent = true
 	c := newBudgetCoord(t, rp, 2)
 	post := newHedgeFn()
-	done := make(chan error, 1)
-	go func() {
-		ctx := WithMethod(WithSite(context.Background(), "example.com"), http.MethodPost)
-		res, err := c.Do(ctx, post.call)
-		if err == nil {
-			res.Response.Body.Close()
-		}
-		done <- err
-	}()
+	done := doInBackground(WithMethod(WithSite(context.Background(), "example.com"), http.MethodPost), c, post.call)
 	testutil.Eventually(t, 5*time.Second, "the POST sent", func() bool { return len(post.called()) == 1 })
 	// A GET started after the POST is hedged after the same delay.
 	getFn := newHedgeFn()
@@ -332,4 +310,18 @@ func TestHedgeThroughRealProxies(t *testing.T) {
 			t.Errorf("proxy %d saw %d requests, want 1: the hedge goes through the other", i, got)
 		}
 	}
+}
+
+// doInBackground runs c.Do(ctx, fn) in a goroutine, closes the answer's
+// body, and sends its error on the returned channel.
+func doInBackground(ctx context.Context, c *Coordinator, fn RequestFunc) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		res, err := c.Do(ctx, fn)
+		if err == nil {
+			res.Response.Body.Close()
+		}
+		done <- err
+	}()
+	return done
 }
