@@ -167,9 +167,15 @@ func (t *Table) EligibleScoped(proxy, site string) bool {
 // abandoned outcomes go to all three.
 func (t *Table) SettleScoped(s *Scoped, outcome Outcome, blame Level, latency time.Duration) {
 	if s.site == "" || outcome != OutcomeFailure {
+		// The pair and the site are asked only while they count, so the
+		// common call settles the proxy alone: skip the others' calls.
 		t.Settle(s.Proxy, outcome, latency)
-		t.Settle(s.Pair, outcome, latency)
-		t.Settle(s.Site, outcome, latency)
+		if s.Pair.b != nil {
+			t.Settle(s.Pair, outcome, latency)
+		}
+		if s.Site.b != nil {
+			t.Settle(s.Site, outcome, latency)
+		}
 		return
 	}
 	if blame == LevelProxy {
