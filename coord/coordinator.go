@@ -40,7 +40,9 @@ type Config struct {
 	// Logger receives attempts at Debug and degraded states at Warn
 	// (default: discard).
 	Logger *slog.Logger
-	// Now reads wall time for latencies and metrics (default time.Now).
+	// Now reads wall time for latencies and metrics (default: time.Now,
+	// with the wall clock read once a second and the monotonic clock in
+	// between; see wallClock).
 	Now func() time.Time
 	// Backoff returns the engine of one request's waits between attempts,
 	// for its retry policy: any go-retry Backoff (default
@@ -132,7 +134,7 @@ func New(cfg Config) (*Coordinator, error) {
 		c.backoff = policy.DefaultBackoff
 	}
 	if c.now == nil {
-		c.now = time.Now
+		c.now = newWallClock().Now
 	}
 	if c.tb == nil {
 		if c.tb, err = state.NewTable(state.Config{Policy: cfg.Document.Breaker, Logger: cfg.Logger}); err != nil {
