@@ -237,7 +237,7 @@ func (c *Coordinator) acquire(tk *state.Scoped, sp *policy.SelectPolicy, region,
 		if u == nil {
 			return nil, false
 		}
-		lvl, err := c.tb.AdmitScoped(tk, u.key, site)
+		lvl, err := c.tb.AdmitScopedRef(tk, &u.ref, u.key, site)
 		if err == nil {
 			return u, false
 		}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/proxywhirl/retrycoord/state"
 )
 
 // PoolEntry is an upstream proxy as configured: its URL (http, https or
@@ -43,6 +45,7 @@ type Upstream struct {
 	meta   map[string]string
 	region string
 	stats  stats
+	ref    state.ProxyRef // its breaker in the coordinator's Table
 }
 
 // Key returns the upstream's key, "scheme://host:port", without credentials.

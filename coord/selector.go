@@ -45,7 +45,7 @@ func (s *selector) usable(u *Upstream, site string, tried []*Upstream, anyTried 
 	if !anyTried && slices.Contains(tried, u) {
 		return false
 	}
-	return s.tb.EligibleScoped(u.key, site)
+	return s.tb.EligibleScopedRef(&u.ref, u.key, site)
 }
 
 // pick returns the chosen upstream, or nil when none is eligible. It

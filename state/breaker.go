@@ -49,6 +49,9 @@ type breaker struct {
 	// written under the site's lock, read without it.
 	hotPairs atomic.Int32
 	detached bool // evicted from the table; lookups must find the new one
+	// gone is detached for readers without the lock (ProxyRef); set with
+	// detached, under mu.
+	gone atomic.Bool
 }
 
 // probeSet tracks half-open probe permits handed out by this node.

@@ -195,6 +195,7 @@ func evictIdleIn[K comparable](s *index[K], now int64, pol *compiledPolicy, cool
 				keep = maps.Clone(s.readMap())
 			}
 			b.detached = true
+			b.gone.Store(true)
 			delete(keep, key)
 			evicted++
 			if b.key.Level() == LevelPair {
@@ -259,6 +260,7 @@ func (t *Table) evictPairsLocked(over int64) (cooled []string) {
 		b.mu.Lock()
 		if b.gen == 0 && b.phase() == PhaseClosed {
 			b.detached = true
+			b.gone.Store(true)
 			delete(keep, c.k)
 			removed++
 			if b.hot {

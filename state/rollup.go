@@ -120,6 +120,12 @@ type Scoped struct {
 // the site has pairs that are open or counting. With an empty site it is
 // Admit.
 func (t *Table) AdmitScoped(s *Scoped, proxy, site string) (Level, error) {
+	return t.AdmitScopedRef(s, nil, proxy, site)
+}
+
+// AdmitScopedRef is AdmitScoped with the proxy's breaker found through r
+// (nil: looked up).
+func (t *Table) AdmitScopedRef(s *Scoped, r *ProxyRef, proxy, site string) (Level, error) {
 	*s = Scoped{site: site}
 	var err error
 	var sb *breaker
@@ -130,7 +136,7 @@ func (t *Table) AdmitScoped(s *Scoped, proxy, site string) (Level, error) {
 			}
 		}
 	}
-	if s.Proxy, err = t.admit(lookupIn(t, &t.index.proxies, proxy, ProxyKey(proxy), true), ProxyKey(proxy)); err != nil {
+	if s.Proxy, err = t.admit(t.lookupRef(r, proxy, true), ProxyKey(proxy)); err != nil {
 		t.Settle(s.Site, OutcomeAbandoned, 0)
 		s.Site = Ticket{}
 		return LevelProxy, err
@@ -151,7 +157,13 @@ func (t *Table) AdmitScoped(s *Scoped, proxy, site string) (Level, error) {
 // proxy for site now, taking nothing (the site is not asked: callers ask
 // it once per request with EligibleAt).
 func (t *Table) EligibleScoped(proxy, site string) bool {
-	if !t.Eligible(proxy) {
+	return t.EligibleScopedRef(nil, proxy, site)
+}
+
+// EligibleScopedRef is EligibleScoped with the proxy's breaker found
+// through r (nil: looked up).
+func (t *Table) EligibleScopedRef(r *ProxyRef, proxy, site string) bool {
+	if !t.eligible(t.lookupRef(r, proxy, false), ProxyKey(proxy)) {
 		return false
 	}
 	return site == "" || !t.siteHot(t.lookup(SiteKey(site), false)) || t.EligibleAt(PairKey(proxy, site))

@@ -318,8 +318,10 @@ func (t *Table) StateAt(k Key) Phase {
 func (t *Table) Eligible(upstream string) bool { return t.EligibleAt(ProxyKey(upstream)) }
 
 // EligibleAt is Eligible for a breaker of any level.
-func (t *Table) EligibleAt(k Key) bool {
-	b := t.lookup(k, false)
+func (t *Table) EligibleAt(k Key) bool { return t.eligible(t.lookup(k, false), k) }
+
+// eligible is EligibleAt for a breaker already looked up (nil: none).
+func (t *Table) eligible(b *breaker, k Key) bool {
 	if b == nil {
 		return true
 	}
