@@ -256,8 +256,9 @@ func (rt *roundTripper) send(ctx context.Context, req *http.Request, getBody fun
 			resp *http.Response
 			err  error
 		)
+		var ptr sendTrace // the plain road's stays on the stack: no hook holds it
 		if plain {
-			tr = new(sendTrace)
+			tr = &ptr
 			resp, err = ut.plain.roundTrip(ctx, req, tr)
 		} else {
 			var body io.ReadCloser
@@ -266,8 +267,9 @@ func (rt *roundTripper) send(ctx context.Context, req *http.Request, getBody fun
 					return nil, Fatal(fmt.Errorf("coord: request body: %w", err))
 				}
 			}
-			tr = new(sendTrace)
-			r := req.WithContext(tr.with(ctx))
+			ht := new(sendTrace)
+			r := req.WithContext(ht.with(ctx))
+			tr = ht
 			if body != nil {
 				r.Body = body
 			}
