@@ -80,12 +80,12 @@ func newPlainPool(base *http.Transport, u *url.URL) *plainPool {
 
 // plainEligible reports whether the pool may carry req under ctx: an http
 // target, no body, no protocol upgrade, no httptrace hooks of the caller's
-// (the pool would not call them), and a method and header that
+// nor the deprecated Request.Cancel (the pool would not heed them), and a method and header that
 // http.Transport would send (it rejects the others with an error of its
 // own; Request.WriteProxy does not check them).
 func plainEligible(ctx context.Context, req *http.Request) bool {
 	if req.URL.Scheme != "http" || (req.Body != nil && req.Body != http.NoBody) ||
-		len(req.TransferEncoding) > 0 || len(req.Header["Upgrade"]) > 0 ||
+		len(req.TransferEncoding) > 0 || len(req.Header["Upgrade"]) > 0 || req.Cancel != nil || //nolint:staticcheck // Cancel is checked, not used
 		(req.Method != "" && !httpguts.ValidHeaderFieldName(req.Method)) || httptrace.ContextClientTrace(ctx) != nil {
 		return false
 	}

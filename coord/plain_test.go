@@ -390,6 +390,31 @@ func TestPlainLeavesTheRestToNetHTTP(t *testing.T) {
 			t.Fatalf("Accept-Encoding = %q, want net/http's \"gzip\"", got)
 		}
 	})
+	t.Run("Request.Cancel", func(t *testing.T) {
+		p := newRawProxy(t, step{hang: true})
+		_, rt := plainRT(t, p.url(), plainBase())
+		req, _ := http.NewRequest(http.MethodGet, "http://origin.test/", nil)
+		cancel := make(chan struct{})
+		req.Cancel = cancel //nolint:staticcheck // what is tested
+		policyOnce, _ := WithRetryPolicy(req.Context(), policy.RetryPolicy{MaxAttempts: 1})
+		req = req.WithContext(policyOnce)
+		errc := make(chan error, 1)
+		go func() {
+			resp, err := rt.RoundTrip(req)
+			if err == nil {
+				_ = resp.Body.Close()
+			}
+			errc <- err
+		}()
+		<-p.got
+		close(cancel) // without net/http, nothing would heed it until the proxy closes
+		if err := <-errc; err == nil {
+			t.Fatal("a cancelled request succeeded")
+		}
+		if _, reqs := p.counts(); reqs != 1 {
+			t.Fatalf("the proxy got %d requests, want 1", reqs)
+		}
+	})
 	t.Run("bad header name", func(t *testing.T) {
 		p := newRawProxy(t)
 		_, rt := plainRT(t, p.url(), plainBase())
