@@ -47,8 +47,10 @@ type plainPool struct {
 // Accept-Encoding and decompresses), no keep-alives, a response header
 // timeout, a bound on connections per host, or the deprecated Dial.
 func newPlainPool(base *http.Transport, u *url.URL) *plainPool {
+	//lint:ignore SA1019 checked, not used: only http.Transport dials through it
+	legacyDial := base.Dial != nil
 	if u.Scheme != "http" || base.DisableKeepAlives || !base.DisableCompression ||
-		base.ResponseHeaderTimeout > 0 || base.MaxConnsPerHost > 0 || base.Dial != nil { //nolint:staticcheck // Dial is checked, not used
+		base.ResponseHeaderTimeout > 0 || base.MaxConnsPerHost > 0 || legacyDial {
 		return nil
 	}
 	port := u.Port()
@@ -79,13 +81,16 @@ func newPlainPool(base *http.Transport, u *url.URL) *plainPool {
 }
 
 // plainEligible reports whether the pool may carry req under ctx: an http
-// target, no body, no protocol upgrade, no httptrace hooks of the caller's
-// nor the deprecated Request.Cancel (the pool would not heed them), and a method and header that
-// http.Transport would send (it rejects the others with an error of its
-// own; Request.WriteProxy does not check them).
+// target, no body, no protocol upgrade, neither httptrace hooks of the
+// caller's nor the deprecated Request.Cancel (the pool would not heed
+// them), and a method and header that http.Transport would send (it
+// rejects the others with an error of its own; Request.WriteProxy does not
+// check them).
 func plainEligible(ctx context.Context, req *http.Request) bool {
-	if req.URL.Scheme != "http" || (req.Body != nil && req.Body != http.NoBody) ||
-		len(req.TransferEncoding) > 0 || len(req.Header["Upgrade"]) > 0 || req.Cancel != nil || //nolint:staticcheck // Cancel is checked, not used
+	//lint:ignore SA1019 checked, not used: only http.Transport heeds it
+	legacyCancel := req.Cancel != nil
+	if req.URL.Scheme != "http" || (req.Body != nil && req.Body != http.NoBody) || legacyCancel ||
+		len(req.TransferEncoding) > 0 || len(req.Header["Upgrade"]) > 0 ||
 		(req.Method != "" && !httpguts.ValidHeaderFieldName(req.Method)) || httptrace.ContextClientTrace(ctx) != nil {
 		return false
 	}

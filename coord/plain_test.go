@@ -395,7 +395,8 @@ func TestPlainLeavesTheRestToNetHTTP(t *testing.T) {
 		_, rt := plainRT(t, p.url(), plainBase())
 		req, _ := http.NewRequest(http.MethodGet, "http://origin.test/", nil)
 		cancel := make(chan struct{})
-		req.Cancel = cancel //nolint:staticcheck // what is tested
+		//lint:ignore SA1019 what is tested
+		req.Cancel = cancel
 		policyOnce, _ := WithRetryPolicy(req.Context(), policy.RetryPolicy{MaxAttempts: 1})
 		req = req.WithContext(policyOnce)
 		errc := make(chan error, 1)
