@@ -42,6 +42,17 @@ func AttemptsFromResponse(resp *http.Response) (attempts int, upstream string, o
 // body gets one attempt. The response carries HeaderAttempts and
 // HeaderUpstream.
 //
+// When base has DisableCompression set (as the forward proxy's has) and
+// none of DisableKeepAlives, ResponseHeaderTimeout, MaxConnsPerHost or Dial,
+// a request that may be retried, has no body and goes to an http:// target
+// through an http:// upstream is sent on keep-alive connections of the
+// RoundTripper's own, in the caller's goroutine, with the same bytes on the
+// wire as net/http's (Request.WriteProxy, http.ReadResponse), base's
+// DialContext, MaxIdleConnsPerHost, IdleConnTimeout and
+// MaxResponseHeaderBytes; net/http's Transport spends three goroutines on
+// each request. Requests whose context carries httptrace hooks, and all
+// others, go through base's clone.
+//
 // The RoundTripper is safe for concurrent use. Its CloseIdleConnections
 // closes the idle connections of every cached clone.
 func (c *Coordinator) Transport(base *http.Transport) http.RoundTripper {
@@ -67,6 +78,7 @@ type roundTripper struct {
 type upstreamTransport struct {
 	keep, fresh *http.Transport
 	keepsAlive  atomic.Bool
+	plain       *plainPool // bodiless http requests that may be retried; nil when base rules it out
 }
 
 // pick returns the transport for a request; once says it may not be
@@ -108,19 +120,27 @@ func (rt *roundTripper) transportFor(u *Upstream) *upstreamTransport {
 	}
 	fresh := t.Clone()
 	fresh.DisableKeepAlives = true
-	ut := &upstreamTransport{keep: t, fresh: fresh}
+	ut := &upstreamTransport{keep: t, fresh: fresh, plain: newPlainPool(t, u.url)}
 	if got, loaded := rt.trs.LoadOrStore(u, ut); loaded {
 		return got.(*upstreamTransport)
 	}
 	return ut
 }
 
+// closeIdle closes ut's idle connections.
+func (ut *upstreamTransport) closeIdle() {
+	ut.keep.CloseIdleConnections()
+	ut.fresh.CloseIdleConnections()
+	if ut.plain != nil {
+		ut.plain.closeIdle()
+	}
+}
+
 // CloseIdleConnections closes idle connections of every upstream's clone.
 func (rt *roundTripper) CloseIdleConnections() {
 	rt.trs.Range(func(_, v any) bool {
 		ut := v.(*upstreamTransport)
-		ut.keep.CloseIdleConnections()
-		ut.fresh.CloseIdleConnections()
+		ut.closeIdle()
 		return true
 	})
 }
@@ -138,19 +158,21 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	defer closeBody()
-	hdr := req.Header
-	if _, ok := hdr["User-Agent"]; !ok {
+	if _, ok := req.Header["User-Agent"]; !ok {
 		// The client sent none: send none either, rather than net/http's
 		// "Go-http-client/1.1", which fingerprints a scraper.
-		hdr = hdr.Clone()
+		hdr := req.Header.Clone()
 		if hdr == nil {
 			hdr = http.Header{}
 		}
 		hdr["User-Agent"] = []string{""}
+		cp := *req
+		cp.Header = hdr
+		req = &cp
 	}
 	once := !replayable || !rt.c.mayRetry(req.Context(), req.Method)
 	fn := func(ctx context.Context, u *Upstream) (*http.Response, error) {
-		return rt.send(ctx, req, hdr, getBody, replayable, once, u)
+		return rt.send(ctx, req, getBody, replayable, once, u)
 	}
 	res, err := rt.c.exec(req.Context(), req.Method, rt.c.SiteFor(req), replayable, fn)
 	if err != nil {
@@ -223,21 +245,36 @@ const staleRetries = 3
 // sent) is not the proxy's failure: the request is sent again at once, on
 // a new connection, within the same attempt. An error after which nothing
 // was sent is marked with NotSent, so that even a POST is retried.
-func (rt *roundTripper) send(ctx context.Context, req *http.Request, hdr http.Header, getBody func() (io.ReadCloser, error), replayable, once bool, u *Upstream) (*http.Response, error) {
+// Requests that may be retried and have no body go through the upstream's
+// plainPool when it has one, the others through http.Transport.
+func (rt *roundTripper) send(ctx context.Context, req *http.Request, getBody func() (io.ReadCloser, error), replayable, once bool, u *Upstream) (*http.Response, error) {
 	ut := rt.transportFor(u)
+	plain := ut.plain != nil && !once && getBody == nil && plainEligible(ctx, req)
 	for i := 0; ; i++ {
-		t := ut.pick(once)
-		var tr sendTrace
-		r := req.WithContext(tr.with(ctx))
-		r.Header = hdr
-		if getBody != nil {
-			b, err := getBody()
-			if err != nil {
-				return nil, Fatal(fmt.Errorf("coord: request body: %w", err))
+		var (
+			tr   *sendTrace
+			resp *http.Response
+			err  error
+		)
+		var ptr sendTrace // the plain road's stays on the stack: no hook holds it
+		if plain {
+			tr = &ptr
+			resp, err = ut.plain.roundTrip(ctx, req, tr)
+		} else {
+			var body io.ReadCloser
+			if getBody != nil {
+				if body, err = getBody(); err != nil {
+					return nil, Fatal(fmt.Errorf("coord: request body: %w", err))
+				}
 			}
-			r.Body = b
+			ht := new(sendTrace)
+			r := req.WithContext(ht.with(ctx))
+			tr = ht
+			if body != nil {
+				r.Body = body
+			}
+			resp, err = ut.pick(once).RoundTrip(r)
 		}
-		resp, err := t.RoundTrip(r)
 		if err == nil {
 			if tr.reused.Load() {
 				ut.keepsAlive.Store(true)
@@ -255,6 +292,10 @@ func (rt *roundTripper) send(ctx context.Context, req *http.Request, hdr http.He
 		}
 		// The proxy closes connections it has answered on: its other idle
 		// ones are as likely stale.
-		t.CloseIdleConnections()
+		if plain {
+			ut.plain.closeIdle()
+		} else {
+			ut.pick(once).CloseIdleConnections()
+		}
 	}
 }

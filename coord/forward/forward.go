@@ -102,7 +102,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // copyBody copies resp's body to w, flushing after every read when flush
 // is set. It returns errClientWrite when the client side failed.
 func copyBody(w http.ResponseWriter, resp *http.Response, flush bool) error {
-	rc := http.NewResponseController(w)
+	var rc *http.ResponseController // made for the first flush: most bodies are not flushed
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -113,6 +113,9 @@ func copyBody(w http.ResponseWriter, resp *http.Response, flush bool) error {
 				return errClientWrite
 			}
 			if flush {
+				if rc == nil {
+					rc = http.NewResponseController(w)
+				}
 				if ferr := rc.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
 					return errClientWrite
 				}

@@ -1,0 +1,471 @@
+package coord
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/proxywhirl/retrycoord/policy"
+)
+
+// step is one scripted answer of a rawProxy: raw bytes written as they
+// are, then the connection is closed when close is set; hang reads the
+// request and answers nothing until the proxy closes.
+type step struct {
+	raw   string
+	close bool
+	hang  bool
+}
+
+// ok200 is a plain keep-alive answer.
+const ok200 = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+// rawProxy is a TCP server standing for an upstream proxy: it reads
+// requests with http.ReadRequest and answers each with the next scripted
+// step (ok200 once the script is used up). It counts the connections it
+// accepted and keeps the requests it read. It is closed by t.Cleanup.
+type rawProxy struct {
+	ln   net.Listener
+	done chan struct{} // closed by Close: hanging steps end
+	wg   sync.WaitGroup
+	got  chan struct{} // a token per request read
+
+	mu     sync.Mutex // guards the fields below
+	script []step
+	conns  []net.Conn
+	reqs   []*http.Request
+}
+
+func newRawProxy(t *testing.T, script ...step) *rawProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &rawProxy{ln: ln, done: make(chan struct{}), got: make(chan struct{}, 64), script: script}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *rawProxy) url() string { return "http://" + p.ln.Addr().String() }
+
+func (p *rawProxy) close() {
+	close(p.done)
+	_ = p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func (p *rawProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c)
+		p.mu.Unlock()
+		p.wg.Add(1)
+		go p.serve(c)
+	}
+}
+
+func (p *rawProxy) serve(c net.Conn) {
+	defer p.wg.Done()
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		p.mu.Lock()
+		p.reqs = append(p.reqs, req)
+		st := step{raw: ok200}
+		if len(p.script) > 0 {
+			st, p.script = p.script[0], p.script[1:]
+		}
+		p.mu.Unlock()
+		p.got <- struct{}{}
+		if st.hang {
+			<-p.done
+			return
+		}
+		if _, err := io.WriteString(c, st.raw); err != nil || st.close {
+			return
+		}
+	}
+}
+
+// counts returns the connections accepted and the requests read so far.
+func (p *rawProxy) counts() (conns, reqs int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns), len(p.reqs)
+}
+
+func (p *rawProxy) request(i int) *http.Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reqs[i]
+}
+
+// plainBase is the transport the forward proxy gives Transport: no
+// compression, so that its plain requests take the plainPool.
+func plainBase() *http.Transport {
+	return &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+}
+
+// plainRT returns a coordinator over the proxy at u and its Transport over
+// base, both closed by t.Cleanup.
+func plainRT(t *testing.T, u string, base *http.Transport) (*Coordinator, http.RoundTripper) {
+	t.Helper()
+	c, err := New(Config{Pool: Entries(u), Document: policy.Document{Retry: fastRetry()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := c.Transport(base)
+	t.Cleanup(func() {
+		rt.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+		_ = c.Close()
+	})
+	return c, rt
+}
+
+// roundTrip sends method target through rt and returns the answer with its
+// body read to the end and closed.
+func roundTrip(t *testing.T, rt http.RoundTripper, method, target string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, target, err)
+	}
+	return resp, string(b)
+}
+
+func TestPlainKeepsTheConnectionAlive(t *testing.T) {
+	p := newRawProxy(t)
+	_, rt := plainRT(t, p.url(), plainBase())
+	for i := range 3 {
+		if _, body := roundTrip(t, rt, http.MethodGet, "http://origin.test/x"); body != "ok" {
+			t.Fatalf("request %d: body %q, want \"ok\"", i, body)
+		}
+	}
+	if conns, reqs := p.counts(); conns != 1 || reqs != 3 {
+		t.Fatalf("the proxy saw %d requests on %d connections, want 3 on 1", reqs, conns)
+	}
+	r := p.request(0)
+	if r.RequestURI != "http://origin.test/x" || r.Header.Get("Proxy-Authorization") != "" {
+		t.Errorf("the proxy got %s %s with Proxy-Authorization %q, want the absolute form and none",
+			r.Method, r.RequestURI, r.Header.Get("Proxy-Authorization"))
+	}
+}
+
+// TestPlainBodilessAnswers: answers that have no body whatever their
+// header says (to HEAD, 204, 304, 1xx) are not read past, so the next
+// answer on the connection is read right.
+func TestPlainBodilessAnswers(t *testing.T) {
+	p := newRawProxy(t,
+		step{raw: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"}, // HEAD
+		step{raw: "HTTP/1.1 204 No Content\r\n\r\n"},
+		step{raw: "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n"},
+		step{raw: "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n" + ok200},
+	)
+	_, rt := plainRT(t, p.url(), plainBase())
+	tests := []struct {
+		method string
+		status int
+		body   string
+	}{
+		{http.MethodHead, 200, ""},
+		{http.MethodGet, 204, ""},
+		{http.MethodGet, 304, ""},
+		{http.MethodGet, 200, "ok"}, // after two 1xx
+		{http.MethodGet, 200, "ok"},
+	}
+	for i, tt := range tests {
+		resp, body := roundTrip(t, rt, tt.method, "http://origin.test/")
+		if resp.StatusCode != tt.status || body != tt.body {
+			t.Fatalf("answer %d: %d %q, want %d %q", i, resp.StatusCode, body, tt.status, tt.body)
+		}
+	}
+	if conns, _ := p.counts(); conns != 1 {
+		t.Errorf("the answers took %d connections, want 1", conns)
+	}
+}
+
+func TestPlainChunkedAnswerWithTrailer(t *testing.T) {
+	p := newRawProxy(t, step{raw: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" +
+		"3\r\nhel\r\n2\r\nlo\r\n0\r\nX-Sum: 5\r\n\r\n"})
+	_, rt := plainRT(t, p.url(), plainBase())
+	resp, body := roundTrip(t, rt, http.MethodGet, "http://origin.test/")
+	if body != "hello" || resp.Trailer.Get("X-Sum") != "5" {
+		t.Fatalf("got %q with trailer X-Sum %q, want \"hello\" and \"5\"", body, resp.Trailer.Get("X-Sum"))
+	}
+	roundTrip(t, rt, http.MethodGet, "http://origin.test/")
+	if conns, _ := p.counts(); conns != 1 {
+		t.Errorf("two answers took %d connections, want 1", conns)
+	}
+}
+
+// TestPlainConnectionNotReused: a connection is handed back only when its
+// answer was read to the end and nobody said close; else the next request
+// takes a new one, and succeeds at its first attempt.
+func TestPlainConnectionNotReused(t *testing.T) {
+	tests := []struct {
+		name  string
+		first step
+		read  bool // read the first body to its end, else what came of it (2 bytes)
+	}{
+		// 8 bytes of the body never come: a reused connection would read
+		// the next answer as the rest of this body, or (with nothing
+		// buffered) carry the next request as if all were well.
+		{"body closed before its end", step{raw: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok"}, false},
+		{"Connection: close", step{raw: "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"}, true},
+		{"body delimited by the close", step{raw: "HTTP/1.1 200 OK\r\n\r\nuntil close", close: true}, true},
+		{"bytes after the answer", step{raw: ok200 + "HTTP/1.1 500 Unasked\r\nContent-Length: 0\r\n\r\n"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newRawProxy(t, tt.first)
+			c, rt := plainRT(t, p.url(), plainBase())
+			req, _ := http.NewRequest(http.MethodGet, "http://origin.test/1", nil)
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.read {
+				_, _ = io.ReadAll(resp.Body)
+			} else if _, err := io.ReadFull(resp.Body, make([]byte, 2)); err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			resp, body := roundTrip(t, rt, http.MethodGet, "http://origin.test/2")
+			if resp.StatusCode != 200 || body != "ok" || resp.Header.Get(HeaderAttempts) != "1" {
+				t.Fatalf("second request: %d %q after %s attempts, want 200 \"ok\" after 1",
+					resp.StatusCode, body, resp.Header.Get(HeaderAttempts))
+			}
+			if conns, _ := p.counts(); conns != 2 {
+				t.Errorf("two requests took %d connections, want 2", conns)
+			}
+			if f := c.Recorder().Summary().Failures; len(f) > 0 {
+				t.Errorf("failures recorded: %v, want none", f)
+			}
+		})
+	}
+}
+
+// TestPlainStaleConnectionResent: a proxy that closes a connection after
+// its answer without saying so (tinyproxy does) leaves a dead connection in
+// the pool; the next request finds it dead before any answer and is sent
+// again at once on a new connection, within its first attempt, with no
+// failure counted against the proxy.
+func TestPlainStaleConnectionResent(t *testing.T) {
+	p := newRawProxy(t, step{raw: ok200, close: true})
+	c, rt := plainRT(t, p.url(), plainBase())
+	roundTrip(t, rt, http.MethodGet, "http://origin.test/1")
+	resp, body := roundTrip(t, rt, http.MethodGet, "http://origin.test/2")
+	if body != "ok" || resp.Header.Get(HeaderAttempts) != "1" {
+		t.Fatalf("second request: %q after %s attempts, want \"ok\" after 1", body, resp.Header.Get(HeaderAttempts))
+	}
+	if f := c.Recorder().Summary().Failures; len(f) > 0 {
+		t.Errorf("failures recorded: %v, want none", f)
+	}
+	if conns, _ := p.counts(); conns != 2 {
+		t.Errorf("the requests took %d connections, want 2", conns)
+	}
+}
+
+// TestPlainCancel: the request's context ends the exchange wherever it is
+// blocked, waiting for the answer or for the rest of its body. Without the
+// context's hook the client would wait until the proxy closes, at the end
+// of the test, and get EOF.
+func TestPlainCancel(t *testing.T) {
+	t.Run("waiting for the answer", func(t *testing.T) {
+		p := newRawProxy(t, step{hang: true})
+		_, rt := plainRT(t, p.url(), plainBase())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://origin.test/", nil)
+		errc := make(chan error, 1)
+		go func() {
+			resp, err := rt.RoundTrip(req)
+			if err == nil {
+				_ = resp.Body.Close()
+			}
+			errc <- err
+		}()
+		<-p.got // the proxy has the request: the client waits for the answer
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want one wrapping context.Canceled", err)
+		}
+	})
+	t.Run("reading the body", func(t *testing.T) {
+		p := newRawProxy(t, step{raw: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok"})
+		_, rt := plainRT(t, p.url(), plainBase())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://origin.test/", nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := io.ReadAll(resp.Body) // 2 of 10 bytes come, then nothing
+			errc <- err
+		}()
+		cancel()
+		if err := <-errc; err == nil || errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("reading the body: err = %v, want the cancellation's", err)
+		}
+	})
+}
+
+func TestPlainAnswerHeaderBounded(t *testing.T) {
+	big := step{raw: "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\nContent-Length: 2\r\n\r\nok"}
+	p := newRawProxy(t, big, big, big) // one per attempt
+	base := plainBase()
+	base.MaxResponseHeaderBytes = 4 << 10
+	_, rt := plainRT(t, p.url(), base)
+	req, _ := http.NewRequest(http.MethodGet, "http://origin.test/", nil)
+	resp, err := rt.RoundTrip(req)
+	if err == nil {
+		_ = resp.Body.Close()
+		t.Fatal("an 8 KiB header was read with MaxResponseHeaderBytes 4 KiB")
+	}
+}
+
+func TestPlainProxyAuthorization(t *testing.T) {
+	p := newRawProxy(t)
+	u, _ := url.Parse(p.url())
+	u.User = url.UserPassword("scraper", "s3cret")
+	_, rt := plainRT(t, u.String(), plainBase())
+	roundTrip(t, rt, http.MethodGet, "http://origin.test/")
+	want := "Basic " + "c2NyYXBlcjpzM2NyZXQ=" // base64("scraper:s3cret")
+	if got := p.request(0).Header.Get("Proxy-Authorization"); got != want {
+		t.Fatalf("Proxy-Authorization = %q, want %q", got, want)
+	}
+}
+
+// TestPlainLeavesTheRestToNetHTTP: what the pool does not do goes through
+// http.Transport as before: compression (it asks for gzip) and checking
+// header names (it refuses to send a bad one).
+func TestPlainLeavesTheRestToNetHTTP(t *testing.T) {
+	t.Run("compression", func(t *testing.T) {
+		p := newRawProxy(t)
+		base := plainBase()
+		base.DisableCompression = false
+		_, rt := plainRT(t, p.url(), base)
+		roundTrip(t, rt, http.MethodGet, "http://origin.test/")
+		if got := p.request(0).Header.Get("Accept-Encoding"); got != "gzip" {
+			t.Fatalf("Accept-Encoding = %q, want net/http's \"gzip\"", got)
+		}
+	})
+	t.Run("Request.Cancel", func(t *testing.T) {
+		p := newRawProxy(t, step{hang: true})
+		_, rt := plainRT(t, p.url(), plainBase())
+		req, _ := http.NewRequest(http.MethodGet, "http://origin.test/", nil)
+		cancel := make(chan struct{})
+		//lint:ignore SA1019 what is tested
+		req.Cancel = cancel
+		policyOnce, _ := WithRetryPolicy(req.Context(), policy.RetryPolicy{MaxAttempts: 1})
+		req = req.WithContext(policyOnce)
+		errc := make(chan error, 1)
+		go func() {
+			resp, err := rt.RoundTrip(req)
+			if err == nil {
+				_ = resp.Body.Close()
+			}
+			errc <- err
+		}()
+		<-p.got
+		close(cancel) // without net/http, nothing would heed it until the proxy closes
+		if err := <-errc; err == nil {
+			t.Fatal("a cancelled request succeeded")
+		}
+		if _, reqs := p.counts(); reqs != 1 {
+			t.Fatalf("the proxy got %d requests, want 1", reqs)
+		}
+	})
+	t.Run("bad header name", func(t *testing.T) {
+		p := newRawProxy(t)
+		_, rt := plainRT(t, p.url(), plainBase())
+		req, _ := http.NewRequest(http.MethodGet, "http://origin.test/", nil)
+		req.Header["Bad Name"] = []string{"v"}
+		resp, err := rt.RoundTrip(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			t.Fatal("a request with a bad header name was sent")
+		}
+		if conns, _ := p.counts(); conns != 0 {
+			t.Fatalf("the proxy got %d connections, want 0: nothing should be written", conns)
+		}
+	})
+}
+
+// TestPlainIdleTimeout: a connection idle for IdleConnTimeout is closed
+// and leaves the pool.
+func TestPlainIdleTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u, _ := url.Parse("http://proxy.test:3128")
+		base := plainBase()
+		base.IdleConnTimeout = time.Minute
+		p := newPlainPool(base, u)
+		client, server := net.Pipe()
+		defer server.Close()
+		p.dial = func(context.Context, string, string) (net.Conn, error) { return client, nil }
+		pc, err := p.get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc.release(true, func() bool { return true })
+		time.Sleep(time.Minute - time.Second)
+		synctest.Wait()
+		if n := idleCount(p); n != 1 {
+			t.Fatalf("%d idle connections before the timeout, want 1", n)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if n := idleCount(p); n != 0 {
+			t.Fatalf("%d idle connections after the timeout, want 0", n)
+		}
+		if _, err := server.Write([]byte("x")); err == nil {
+			t.Fatal("the expired connection is still open")
+		}
+	})
+}
+
+func idleCount(p *plainPool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
