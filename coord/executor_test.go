@@ -430,3 +430,33 @@ func TestRetryAfterAHedgeSkipsItsUpstream(t *testing.T) {
 		t.Errorf("calls %v, answered by %v; want %v, its hedge %v, then the retry through %v", calls, res.Upstream, first, hedge, third)
 	}
 }
+
+// TestOnlyTheProxysFaultsCountInItsStats: an upstream's selection
+// statistics (Upstream.Stats, what best and p2c score every site by) count
+// the failures that are the proxy's own (cannot reach it), not a site's
+// failure through it (a 503, a ban), which its (proxy, site) pair counts.
+func TestOnlyTheProxysFaultsCountInItsStats(t *testing.T) {
+	rp := fastRetry()
+	rp.MaxAttempts = 1
+	for _, tc := range []struct {
+		name     string
+		resp     *http.Response
+		err      error
+		outcomes int
+	}{
+		{"the site's 503", status(503), nil, 0},
+		{"a ban", status(403), nil, 0},
+		{"the proxy refused", nil, NotSent(errors.New("connection refused")), 1},
+	} {
+		c, err := New(Config{Pool: Entries("http://10.0.0.1:1"), Document: policy.Document{Retry: rp}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Do(WithSite(context.Background(), "example.com"), func(context.Context, *Upstream) (*http.Response, error) {
+			return tc.resp, tc.err
+		})
+		if st := c.Upstreams()[0].Stats(); st.Outcomes != tc.outcomes || st.SuccessRate != 0 {
+			t.Errorf("%s: proxy stats %+v, want %d outcomes, none a success", tc.name, st, tc.outcomes)
+		}
+	}
+}
