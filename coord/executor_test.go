@@ -460,3 +460,35 @@ func TestOnlyTheProxysFaultsCountInItsStats(t *testing.T) {
 		}
 	}
 }
+
+// TestNoHedgeUntilTheSiteLatencyIsKnown: without a fixed Delay, a hedge
+// waits for the site's latency quantile, which needs minHedgeSamples
+// answers: with fewer, an attempt is not hedged however long it takes.
+// synctest tells when every goroutine is blocked, so "no hedge" is judged
+// after a hedge would have gone.
+func TestNoHedgeUntilTheSiteLatencyIsKnown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rp := fastRetry()
+		rp.Hedge = policy.Hedge{On: true}
+		c, err := New(Config{Pool: Entries("http://10.0.0.1:1", "http://10.0.0.2:1"), Document: policy.Document{Retry: rp}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		for range minHedgeSamples - 1 {
+			c.Table().AddLatency("example.com", time.Millisecond, now)
+		}
+		h := newHedgeFn()
+		done := doInBackground(WithSite(context.Background(), "example.com"), c, h.call)
+		time.Sleep(time.Hour) // far past any quantile of 1ms answers
+		synctest.Wait()
+		calls := h.called()
+		close(h.release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) != 1 || c.BudgetStats().HedgesSent != 0 {
+			t.Errorf("calls %v, hedges sent %d; want one call, no hedge with %d answers", calls, c.BudgetStats().HedgesSent, minHedgeSamples-1)
+		}
+	})
+}
