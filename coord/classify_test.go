@@ -117,3 +117,23 @@ func TestSelectAndReport(t *testing.T) {
 		t.Errorf("recorded %d attempts, want 5", s.Attempts)
 	}
 }
+
+// TestClassAndReasonNames: every class and reason has its name, and a value
+// past the last named one prints as a number instead of indexing past the
+// names (the metrics and the API key failures by these names).
+func TestClassAndReasonNames(t *testing.T) {
+	classes := map[Class]string{ClassSuccess: "success", ClassFailure: "failure", ClassBan: "ban", ClassFatal: "fatal",
+		ClassAbandoned: "abandoned", ClassTarget: "target", ClassTarget + 1: "class(6)"}
+	for c, want := range classes {
+		if got := c.String(); got != want {
+			t.Errorf("Class(%d).String() = %q, want %q", uint8(c), got, want)
+		}
+	}
+	reasons := map[Reason]string{ReasonNone: "none", ReasonProxyAuth: "proxy_auth", ReasonHedgeLost: "hedge_lost",
+		ReasonHedgeLost + 1: "reason(11)", 200: "reason(200)"}
+	for r, want := range reasons {
+		if got := r.String(); got != want {
+			t.Errorf("Reason(%d).String() = %q, want %q", uint8(r), got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package coord
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -166,5 +167,31 @@ func TestP2CPrefersBetter(t *testing.T) {
 	// b wins every scored choice; a random eighth of choices explore.
 	if picks < 300 {
 		t.Errorf("b (100%%) picked %d of 400 times over a (50%%), want ≥ 300", picks)
+	}
+}
+
+// TestOneEligibleInALargePool: with one eligible upstream among 1,000, every
+// strategy finds it every time (p2c and random sample a few at random, then
+// scan), never answering "none eligible" while one is.
+func TestOneEligibleInALargePool(t *testing.T) {
+	var urls []string
+	for i := range 1000 {
+		urls = append(urls, fmt.Sprintf("http://10.0.%d.%d:1", i/250, i%250+1))
+	}
+	for _, s := range []policy.Strategy{policy.StrategyP2C, policy.StrategyBest, policy.StrategyRoundRobin, policy.StrategyRandom} {
+		t.Run(s.String(), func(t *testing.T) {
+			c := newTestCoord(t, policy.SelectPolicy{Strategy: s}, Entries(urls...)...)
+			only := c.Upstreams()[517]
+			for _, u := range c.Upstreams() {
+				if u != only {
+					c.Table().Trip(u.Key(), 0, "test")
+				}
+			}
+			for range 20 {
+				if got := c.pickFor(""); got != only {
+					t.Fatalf("picked %v, want the only eligible %v", got, only)
+				}
+			}
+		})
 	}
 }
