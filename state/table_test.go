@@ -220,3 +220,39 @@ func TestConcurrentAdmitSettle(t *testing.T) {
 		}
 	})
 }
+
+// TestLookupsLoseNoBreaker: however creations, eviction sweeps and lookups
+// of unknown keys interleave (the index promotes its maps as lookups miss
+// and on every sweep), every breaker created is found again, at each level.
+func TestLookupsLoseNoBreaker(t *testing.T) {
+	levels := []struct {
+		name string
+		key  func(i int) Key
+	}{
+		{"proxy", func(i int) Key { return ProxyKey(fmt.Sprintf("http://p%d:1", i)) }},
+		{"pair", func(i int) Key { return PairKey("http://p:1", fmt.Sprintf("s%d.example", i)) }},
+		{"site", func(i int) Key { return SiteKey(fmt.Sprintf("s%d.example", i)) }},
+	}
+	for _, lv := range levels {
+		t.Run(lv.name, func(t *testing.T) {
+			tb, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+			const n = 20
+			for i := range n {
+				tb.TripAt(lv.key(i), time.Minute, "")
+				if i%5 == 4 {
+					tb.EvictIdle() // promotes the index's maps; evicts no tripped breaker
+				}
+				for j := range i % 4 {
+					if got := tb.StateAt(lv.key(1000 + 10*i + j)); got != PhaseClosed {
+						t.Fatalf("StateAt(unknown) = %v, want closed", got)
+					}
+				}
+				for k := range i + 1 {
+					if got := tb.StateAt(lv.key(k)); got != PhaseOpen {
+						t.Fatalf("after %d trips: StateAt(%v) = %v, want open", i+1, lv.key(k), got)
+					}
+				}
+			}
+		})
+	}
+}
