@@ -297,3 +297,58 @@ func TestSiteCloseClosesItsPairs(t *testing.T) {
 		t.Errorf("the pair that opened long before = %v, want open", got)
 	}
 }
+
+// TestEvictIdleEveryLevel: a pair's failure leaves a proxy, a pair and a
+// site behind. While the failure is in the window (exactly Window old
+// still is) the pair and the site stay; once it is out and nothing used
+// them, sweeps evict them too, each counted once in what EvictIdle
+// returns, and the site, told its pair went cold, holds nothing.
+func TestEvictIdleEveryLevel(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	scoped(t, tb, "http://p:1", "a.example", OutcomeFailure, LevelPair)
+	if got := tb.Len(); got != 3 {
+		t.Fatalf("Len() = %d after a pair's failure, want 3 (proxy, pair, site)", got)
+	}
+	clk.Advance(time.Minute)
+	if n := tb.EvictIdle() + tb.EvictIdle() + tb.EvictIdle(); n != 1 || tb.Len() != 2 {
+		t.Fatalf("failure Window old: evicted %d, %d left; want 1 (the proxy) and 2", n, tb.Len())
+	}
+	clk.Advance(time.Minute / bucketsPerWindow)
+	if n := tb.EvictIdle() + tb.EvictIdle() + tb.EvictIdle(); n != 2 {
+		t.Errorf("failure out of the window: evicted %d, want 2 (the pair and the site)", n)
+	}
+	if st := tb.Stats(); st.Breakers != 0 || st.Pairs != 0 || st.Evicted != 3 {
+		t.Errorf("Stats: %d breakers, %d pairs, %d evicted; want 0, 0, 3", st.Breakers, st.Pairs, st.Evicted)
+	}
+}
+
+// TestMaxPairsHoldsMaxPairs: a table holds exactly MaxPairs pairs before
+// it evicts; over it, it evicts the excess and a sixteenth of MaxPairs
+// more, so that a flood of new pairs does not sweep at every one. The
+// evicted pairs are forgotten everywhere: once idle, every breaker left
+// (the sites of evicted pairs included) is evicted too.
+func TestMaxPairsHoldsMaxPairs(t *testing.T) {
+	const max = 16
+	clk := newFakeClock()
+	tb, err := NewTable(Config{Now: clk.Now, MaxPairs: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range max {
+		scoped(t, tb, "http://p:1", fmt.Sprintf("s%d.example", i), OutcomeFailure, LevelPair)
+	}
+	if st := tb.Stats(); st.Pairs != max || st.PairsEvicted != 0 {
+		t.Fatalf("%d pairs: held %d, evicted %d; want %d and 0", max, st.Pairs, st.PairsEvicted, max)
+	}
+	scoped(t, tb, "http://p:1", "one-more.example", OutcomeFailure, LevelPair)
+	if st := tb.Stats(); st.Pairs != max-1 || st.PairsEvicted != 2 {
+		t.Errorf("one pair more: held %d, evicted %d; want %d and 2 (the excess and max/16)", st.Pairs, st.PairsEvicted, max-1)
+	}
+	clk.Advance(2 * time.Minute)
+	for range 3 {
+		tb.EvictIdle()
+	}
+	if st := tb.Stats(); st.Breakers != 0 || st.Pairs != 0 {
+		t.Errorf("all idle: %d breakers and %d pairs left, want none", st.Breakers, st.Pairs)
+	}
+}
