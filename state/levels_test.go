@@ -352,3 +352,20 @@ func TestMaxPairsHoldsMaxPairs(t *testing.T) {
 		t.Errorf("all idle: %d breakers and %d pairs left, want none", st.Breakers, st.Pairs)
 	}
 }
+
+// TestPairBlamedWhenTheOthersOnlySucceeded: a pair that failed every call
+// while the site's only other call, through another proxy, succeeded is
+// blamed and opens at FailureThreshold, although the site's counts, taken
+// before the pair's last failure is added to them, hold as many calls as
+// the pair's.
+func TestPairBlamedWhenTheOthersOnlySucceeded(t *testing.T) {
+	tb, _ := newTestTable(t, "n1", policy.BreakerPolicy{})
+	scoped(t, tb, proxyName(1), "a.com", OutcomeFailure, LevelPair)
+	scoped(t, tb, proxyName(2), "a.com", OutcomeSuccess, 0)
+	for range 4 {
+		scoped(t, tb, proxyName(1), "a.com", OutcomeFailure, LevelPair)
+	}
+	if got := tb.StateAt(PairKey(proxyName(1), "a.com")); got != PhaseOpen {
+		t.Errorf("pair state = %v, want open", got)
+	}
+}
