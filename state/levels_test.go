@@ -369,3 +369,24 @@ func TestPairBlamedWhenTheOthersOnlySucceeded(t *testing.T) {
 		t.Errorf("pair state = %v, want open", got)
 	}
 }
+
+// TestPairNoWorseThanTheOthersNotBlamed: a pair whose failure ratio for a
+// site is below that of the site's other calls is not blamed, although it
+// reaches FailureThreshold and MinFailureRate: five failures in nine calls
+// through one proxy, while the other proxy failed all four of its calls.
+func TestPairNoWorseThanTheOthersNotBlamed(t *testing.T) {
+	tb, _ := newTestTable(t, "n1", policy.BreakerPolicy{})
+	for range 4 {
+		scoped(t, tb, proxyName(2), "a.com", OutcomeFailure, LevelPair)
+	}
+	for i := range 9 {
+		outcome := OutcomeFailure
+		if i%2 == 1 {
+			outcome = OutcomeSuccess
+		}
+		scoped(t, tb, proxyName(1), "a.com", outcome, LevelPair)
+	}
+	if got := tb.StateAt(PairKey(proxyName(1), "a.com")); got != PhaseClosed {
+		t.Errorf("pair failing 5 of 9 calls, the other proxy 4 of 4: %v, want closed", got)
+	}
+}
