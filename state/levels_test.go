@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -267,34 +268,81 @@ func TestSiteEvidence(t *testing.T) {
 }
 
 // TestSiteCloseClosesItsPairs: a pair that opened while its site was
-// failing (blamed before the other proxies had shown the site's trouble)
-// closes with the site; a pair that opened long before stays open.
+// failing (blamed before the other proxies had shown the site's trouble),
+// or as early as a Window before the site opened, closes with the site,
+// not before; a pair that opened long before stays open.
 func TestSiteCloseClosesItsPairs(t *testing.T) {
+	// The pairs are found whether they were added since the index's maps
+	// were last promoted or a sweep promoted them.
+	for _, sweep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sweep=%v", sweep), func(t *testing.T) {
+			tb, clk := newTestTable(t, "n1", policy.BreakerPolicy{})
+			old := PairKey(proxyName(9), "x.com")
+			tb.TripAt(old, time.Hour, "banned long ago")
+			clk.Advance(5 * time.Minute)
+			edge := PairKey(proxyName(8), "x.com")
+			tb.TripAt(edge, time.Hour, "banned exactly a window before the site opened")
+			clk.Advance(tb.Policy().Window)
+			for range 5 { // through one proxy only: nothing to compare with, the pair is blamed
+				scoped(t, tb, proxyName(1), "x.com", OutcomeFailure, LevelPair)
+			}
+			pair := PairKey(proxyName(1), "x.com")
+			if got := tb.StateAt(pair); got != PhaseOpen {
+				t.Fatalf("pair = %v, want open", got)
+			}
+			for i := 2; i <= 6; i++ {
+				scoped(t, tb, proxyName(i), "x.com", OutcomeFailure, LevelPair)
+			}
+			if got := tb.StateAt(SiteKey("x.com")); got != PhaseOpen {
+				t.Fatalf("site = %v, want open", got)
+			}
+			if got := tb.StateAt(pair); got != PhaseOpen {
+				t.Errorf("the pair, while its site is open = %v, want open (it closes with the site)", got)
+			}
+			if sweep {
+				tb.EvictIdle()
+			}
+			if _, changed := tb.ResetAt(SiteKey("x.com")); !changed {
+				t.Fatal("the site did not close")
+			}
+			if got := tb.StateAt(pair); got != PhaseClosed {
+				t.Errorf("the pair that opened with the site = %v, want closed", got)
+			}
+			if got := tb.StateAt(edge); got != PhaseClosed {
+				t.Errorf("the pair that opened exactly a window before the site = %v, want closed", got)
+			}
+			if got := tb.StateAt(old); got != PhaseOpen {
+				t.Errorf("the pair that opened long before = %v, want open", got)
+			}
+		})
+	}
+}
+
+// TestSiteForgetsAPairThatClosed: a pair that opened and closed again
+// (its probe succeeded) no longer makes its site hot, so the site, once
+// idle, is evicted; the pair, having tripped, is kept.
+func TestSiteForgetsAPairThatClosed(t *testing.T) {
 	tb, clk := newTestTable(t, "n1", policy.BreakerPolicy{})
-	old := PairKey(proxyName(9), "x.com")
-	tb.TripAt(old, time.Hour, "banned long ago")
-	clk.Advance(5 * time.Minute)
-	for range 5 { // through one proxy only: nothing to compare with, the pair is blamed
+	pair := PairKey(proxyName(1), "x.com")
+	for range 5 {
 		scoped(t, tb, proxyName(1), "x.com", OutcomeFailure, LevelPair)
 	}
-	pair := PairKey(proxyName(1), "x.com")
 	if got := tb.StateAt(pair); got != PhaseOpen {
 		t.Fatalf("pair = %v, want open", got)
 	}
-	for i := 2; i <= 6; i++ {
-		scoped(t, tb, proxyName(i), "x.com", OutcomeFailure, LevelPair)
-	}
-	if got := tb.StateAt(SiteKey("x.com")); got != PhaseOpen {
-		t.Fatalf("site = %v, want open", got)
-	}
-	if _, changed := tb.ResetAt(SiteKey("x.com")); !changed {
-		t.Fatal("the site did not close")
+	clk.Advance(tb.Policy().OpenTimeout)
+	if lvl := scoped(t, tb, proxyName(1), "x.com", OutcomeSuccess, 0); lvl != 0 {
+		t.Fatalf("the probe was refused at %v", lvl)
 	}
 	if got := tb.StateAt(pair); got != PhaseClosed {
-		t.Errorf("the pair that opened with the site = %v, want closed", got)
+		t.Fatalf("pair after its probe succeeded = %v, want closed", got)
 	}
-	if got := tb.StateAt(old); got != PhaseOpen {
-		t.Errorf("the pair that opened long before = %v, want open", got)
+	clk.Advance(2 * time.Minute)
+	for range 3 {
+		tb.EvictIdle()
+	}
+	if got := tb.Len(); got != 1 || tb.lookup(pair, false) == nil {
+		t.Errorf("after idling %d breakers remain, want 1 (the pair that tripped)", got)
 	}
 }
 
@@ -388,5 +436,34 @@ func TestPairNoWorseThanTheOthersNotBlamed(t *testing.T) {
 	}
 	if got := tb.StateAt(PairKey(proxyName(1), "a.com")); got != PhaseClosed {
 		t.Errorf("pair failing 5 of 9 calls, the other proxy 4 of 4: %v, want closed", got)
+	}
+}
+
+// TestOpenSiteFailsFast: while a site is open, a scoped call for it
+// through any proxy is refused at the site level and holds nothing; calls
+// for other sites go through.
+func TestOpenSiteFailsFast(t *testing.T) {
+	tb, clk := newTestTable(t, "n1", policy.BreakerPolicy{})
+	tb.TripAt(SiteKey("down.com"), time.Minute, "test")
+	for i := 1; i <= 3; i++ {
+		var s Scoped
+		lvl, err := tb.AdmitScoped(&s, proxyName(i), "down.com")
+		if !errors.Is(err, ErrOpen) || lvl != LevelSite {
+			t.Fatalf("through proxy %d: %v, %v; want ErrOpen at the site", i, lvl, err)
+		}
+		if s.Proxy.b != nil || s.Pair.b != nil || s.Site.b != nil {
+			t.Errorf("a refused call holds tickets: %+v", s)
+		}
+	}
+	if lvl := scoped(t, tb, proxyName(1), "up.com", OutcomeSuccess, 0); lvl != 0 {
+		t.Errorf("another site refused at %v", lvl)
+	}
+	// Once its open time ran out, one probe goes through.
+	clk.Advance(time.Minute)
+	if lvl := scoped(t, tb, proxyName(1), "down.com", OutcomeSuccess, 0); lvl != 0 {
+		t.Fatalf("the site's probe refused at %v", lvl)
+	}
+	if got := tb.StateAt(SiteKey("down.com")); got != PhaseClosed {
+		t.Errorf("site after its probe succeeded = %v, want closed", got)
 	}
 }
