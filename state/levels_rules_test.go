@@ -1,6 +1,8 @@
 package state
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -221,5 +223,29 @@ func TestSpreadForgetsTheOldest(t *testing.T) {
 	}
 	if got := tb.StateAt(SiteKey("x.com")); got != PhaseOpen {
 		t.Errorf("5 failures through 5 proxies in the window: site %v, want open", got)
+	}
+}
+
+// TestSpreadReplacesTheOldest: a roll-up's window remembers at most
+// maxSpread names; a new name replaces the one that failed longest ago,
+// wherever it sits, and a name noted again is not counted twice.
+func TestSpreadReplacesTheOldest(t *testing.T) {
+	const head = 1000
+	w := &window{head: head}
+	for i := range maxSpread { // n0 failed longest ago, n15 in the newest bucket
+		w.noteSpread(fmt.Sprintf("n%d", i), head-maxSpread+1+int64(i))
+	}
+	w.noteSpread("n3", head)
+	w.noteSpread("new", head)
+	n, names := w.spreadCount(2 * maxSpread)
+	if n != maxSpread || len(w.spread) != maxSpread {
+		t.Fatalf("spreadCount = %d, %d entries; want %d", n, len(w.spread), maxSpread)
+	}
+	if slices.Contains(names, "n0") || !slices.Contains(names, "new") || !slices.Contains(names, "n1") {
+		t.Errorf("names = %v, want n0 (the oldest) replaced by new", names)
+	}
+	w.noteSpread("newer", head)
+	if _, names = w.spreadCount(2 * maxSpread); slices.Contains(names, "n1") || !slices.Contains(names, "n2") {
+		t.Errorf("names = %v, want n1 (now the oldest) replaced by newer", names)
 	}
 }

@@ -256,3 +256,24 @@ func TestLookupsLoseNoBreaker(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordOfAPristineBreaker: a breaker that counted failures but never
+// moved has no record; one that merged a record of generation 0 (a close
+// from a node that never saw a trip) has one.
+func TestRecordOfAPristineBreaker(t *testing.T) {
+	tb, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+	fail(t, tb, up)
+	if rec, ok := tb.Record(up); ok {
+		t.Errorf("Record of a breaker that only failed once = %+v, true; want none", rec)
+	}
+	if rec, ok := tb.Record("http://unknown:1"); ok {
+		t.Errorf("Record of an unknown upstream = %+v, true; want none", rec)
+	}
+	closed := Record{Upstream: "http://other:1", Phase: PhaseClosed, HLC: NewHLC(1, 0), Origin: "b"}
+	if !tb.Merge(closed, SourceGossip) {
+		t.Fatal("a generation-0 close did not merge into a pristine breaker")
+	}
+	if rec, ok := tb.Record("http://other:1"); !ok || rec.HLC != closed.HLC {
+		t.Errorf("Record after a generation-0 close = %+v, %v; want it", rec, ok)
+	}
+}
