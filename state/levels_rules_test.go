@@ -249,3 +249,21 @@ func TestSpreadReplacesTheOldest(t *testing.T) {
 		t.Errorf("names = %v, want n1 (now the oldest) replaced by newer", names)
 	}
 }
+
+// TestStaleEvidenceLeavesNothingToKeep: evidence whose buckets are all
+// older than the window (one slot past its edge) creates a breaker that
+// counts nothing; idle, it is evicted like any pristine breaker.
+func TestStaleEvidenceLeavesNothingToKeep(t *testing.T) {
+	tb, clk := newTestTable(t, "n1", policy.BreakerPolicy{})
+	stale := clk.Now().UnixNano()/int64(time.Second) - windowSlots
+	if tb.MergeEvidence("n2", Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: stale, Failures: 3, Calls: 3}}}) {
+		t.Fatal("stale evidence tripped the breaker")
+	}
+	if got := tb.Reporters(ProxyKey(up)); got != 0 {
+		t.Errorf("Reporters = %d after stale evidence, want 0", got)
+	}
+	tb.EvictIdle()
+	if n := tb.EvictIdle(); n != 1 || tb.Len() != 0 {
+		t.Errorf("the breaker stale evidence created: evicted %d, %d left; want 1 and 0", n, tb.Len())
+	}
+}
