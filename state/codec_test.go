@@ -23,6 +23,7 @@ var codecSamples = []Record{
 	// At every bound at once.
 	{Kind: KindBreaker, Upstream: strings.Repeat("k", MaxKeyLen), Phase: PhaseOpen, Origin: strings.Repeat("o", MaxOriginLen),
 		Reason: strings.Repeat("r", MaxReasonLen), Site: strings.Repeat("s", MaxSiteLen)},
+	{Kind: KindPolicy, HLC: 16, Origin: "node-a", Value: bytes.Repeat([]byte("v"), MaxValueLen)},
 }
 
 // TestRecordCodecSiteVersioned: a record without a site encodes as it did
