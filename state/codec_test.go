@@ -178,3 +178,17 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeRecordEveryPrefixMalformed: every proper prefix of a record's
+// encoding is malformed, including the one that stops right before the
+// value's length (the last field of a record without a site).
+func TestDecodeRecordEveryPrefixMalformed(t *testing.T) {
+	for _, r := range codecSamples[:7] {
+		b := AppendRecord(nil, r)
+		for n := range len(b) {
+			if got, _, err := DecodeRecord(b[:n]); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%d of %d bytes of %q: %+v, %v; want ErrMalformed", n, len(b), r.Upstream, got, err)
+			}
+		}
+	}
+}

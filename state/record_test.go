@@ -198,3 +198,17 @@ func TestMergeKeyBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestObserveExactlyMaxSkewAhead: a remote reading exactly MaxSkew ahead of
+// local wall time is followed, not clamped; one logical tick more is.
+func TestObserveExactlyMaxSkewAhead(t *testing.T) {
+	clk := newFakeClock()
+	c := NewClock(clk.Now, 2*time.Second)
+	limit := NewHLC(clk.Now().Add(2*time.Second).UnixMilli(), 0)
+	if c.Observe(limit) || c.Clamped() != 0 {
+		t.Errorf("a reading exactly MaxSkew ahead was clamped")
+	}
+	if !c.Observe(limit+1) || c.Clamped() != 1 {
+		t.Errorf("a reading past MaxSkew was not clamped")
+	}
+}

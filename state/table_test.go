@@ -277,3 +277,43 @@ func TestRecordOfAPristineBreaker(t *testing.T) {
 		t.Errorf("Record after a generation-0 close = %+v, %v; want it", rec, ok)
 	}
 }
+
+// TestMergeOfAnEqualFactChangesNothing: a fact merged again (a duplicate,
+// an echo) reports no change and is not published again, so a gossiping
+// node does not pass it on.
+func TestMergeOfAnEqualFactChangesNothing(t *testing.T) {
+	a, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+	b, _ := newTestTable(t, "b", policy.BreakerPolicy{})
+	rec := a.PutFact(KindPool, "http://p:1", []byte("v1"))
+	sub := b.Subscribe(8)
+	defer sub.Close()
+	if !b.Merge(rec, SourceGossip) {
+		t.Fatal("a new fact did not merge")
+	}
+	<-sub.C
+	if b.Merge(rec, SourceGossip) {
+		t.Error("the same fact merged again reports a change")
+	}
+	if n := len(sub.C); n != 0 {
+		t.Errorf("the same fact merged again published %d transitions", n)
+	}
+}
+
+// TestSubscriptionsIndependent: closing one subscription leaves the others
+// receiving; a buffer of 0 or less means DefaultSubscriptionBuffer.
+func TestSubscriptionsIndependent(t *testing.T) {
+	tb, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+	first, second, third := tb.Subscribe(0), tb.Subscribe(-1), tb.Subscribe(4)
+	defer first.Close()
+	defer third.Close()
+	if cap(first.C) != DefaultSubscriptionBuffer || cap(second.C) != DefaultSubscriptionBuffer {
+		t.Errorf("buffers of Subscribe(0) and (-1) = %d and %d, want %d", cap(first.C), cap(second.C), DefaultSubscriptionBuffer)
+	}
+	second.Close()
+	tb.Trip(up, time.Minute, "")
+	for i, s := range []*Subscription{first, third} {
+		if n := len(s.C); n != 1 {
+			t.Errorf("subscription %d still open got %d transitions, want 1", i, n)
+		}
+	}
+}
