@@ -302,3 +302,22 @@ func TestMergeBudgetOriginBound(t *testing.T) {
 		t.Errorf("Firsts = %d, want %d (a held origin still merges)", st.Firsts, want)
 	}
 }
+
+// TestBudgetWindowBeyondTheRing: a budget window longer than the ring of
+// one-second buckets (unvalidated: the policy allows at most 60 s) is read
+// as the ring's span less one, so a bucket the ring has wrapped onto is
+// never counted twice or from a minute ago.
+func TestBudgetWindowBeyondTheRing(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	b := policy.RetryBudget{Window: 10 * time.Minute}
+	t0 := clk.Now()
+	tb.CountFirst("example.com", t0)
+	for _, tt := range []struct {
+		after time.Duration
+		want  uint64
+	}{{(budgetBuckets - 2) * time.Second, 1}, {(budgetBuckets - 1) * time.Second, 0}, {budgetBuckets * time.Second, 0}} {
+		if got := tb.BudgetStatus("example.com", b, t0.Add(tt.after)).Firsts; got != tt.want {
+			t.Errorf("%v later: Firsts = %d, want %d", tt.after, got, tt.want)
+		}
+	}
+}
