@@ -321,3 +321,26 @@ func TestBudgetWindowBeyondTheRing(t *testing.T) {
 		}
 	}
 }
+
+// TestBudgetFloorNotChargedToTheRatio: retries granted by the floor are not
+// taken from what the ratio allows: a site that spent its floor before any
+// first attempt still gets the ratio's whole part once they come; Allowed
+// reports the ratio's part plus the floor.
+func TestBudgetFloorNotChargedToTheRatio(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	b := policy.RetryBudget{Ratio: 0.2, MinPerSecond: 0.5, Window: 10 * time.Second}
+	now := clk.Now()
+	if got := grants(tb, "example.com", b, now, 100); got != 5 {
+		t.Fatalf("no first attempts: granted %d, want the floor 5", got)
+	}
+	for range 100 {
+		tb.CountFirst("example.com", now)
+	}
+	if got := grants(tb, "example.com", b, now, 100); got != 20 {
+		t.Errorf("100 first attempts after the floor was spent: granted %d, want the ratio's 20", got)
+	}
+	st := tb.BudgetStatus("example.com", b, now)
+	if st.Allowed != 25 || st.Retries != 25 || st.Left != 0 {
+		t.Errorf("status = %+v, want Allowed 25 (20 + 5), Retries 25, Left 0", st)
+	}
+}
