@@ -344,3 +344,24 @@ func TestBudgetFloorNotChargedToTheRatio(t *testing.T) {
 		t.Errorf("status = %+v, want Allowed 25 (20 + 5), Retries 25, Left 0", st)
 	}
 }
+
+// TestBudgetCountsSendRetriesAlone: a second with retries and no first
+// attempt (the retries of requests begun a second before) is sent.
+func TestBudgetCountsSendRetriesAlone(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	t0 := clk.Now()
+	tb.CountFirst("example.com", t0)
+	tb.BudgetCounts(nil)
+	clk.Advance(time.Second)
+	if !tb.ChargeRetry("example.com", policy.RetryBudget{}, clk.Now()) {
+		t.Fatal("retry refused")
+	}
+	got := tb.BudgetCounts(nil)
+	want := []BudgetCount{{Site: "example.com", Buckets: []BudgetBucket{
+		{Index: t0.Unix(), Firsts: 1},
+		{Index: t0.Unix() + 1, Retries: 1, Floor: 1},
+	}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("BudgetCounts (-want +got):\n%s", diff)
+	}
+}
