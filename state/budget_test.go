@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -363,5 +364,23 @@ func TestBudgetCountsSendRetriesAlone(t *testing.T) {
 	}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("BudgetCounts (-want +got):\n%s", diff)
+	}
+}
+
+// TestMergeBudgetSiteBound: counts for a site name of MaxSiteLen bytes are
+// kept; a longer one is dropped and counted.
+func TestMergeBudgetSiteBound(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	sec := clk.Now().Unix()
+	for _, tt := range []struct {
+		n       int
+		dropped uint64
+	}{{MaxSiteLen, 0}, {MaxSiteLen + 1, 1}} {
+		before := tb.Stats().BudgetDropped
+		site := strings.Repeat("s", tt.n)
+		tb.MergeBudget("b", []BudgetCount{{Site: site, Buckets: []BudgetBucket{{Index: sec, Firsts: 1}}}})
+		if got := tb.Stats().BudgetDropped - before; got != tt.dropped {
+			t.Errorf("a site of %d bytes: dropped %d, want %d", tt.n, got, tt.dropped)
+		}
 	}
 }
