@@ -90,11 +90,18 @@ func TestLatencyQuantileCached(t *testing.T) {
 	addLatencies(tb, "example.com", 20, 10*time.Millisecond, now)
 	first, _ := tb.LatencyQuantile("example.com", 0.5, 20, now)
 	addLatencies(tb, "example.com", 100, time.Second, now)
-	if got, _ := tb.LatencyQuantile("example.com", 0.5, 20, now.Add(quantileCache-time.Millisecond)); got != first {
-		t.Errorf("within the cache: %v, want the cached %v", got, first)
+	if got, ok := tb.LatencyQuantile("example.com", 0.5, 20, now.Add(quantileCache-time.Millisecond)); got != first || !ok {
+		t.Errorf("within the cache: %v, %v; want the cached %v, true", got, ok, first)
 	}
 	if got, _ := tb.LatencyQuantile("example.com", 0.5, 20, now.Add(quantileCache)); got < 900*time.Millisecond {
 		t.Errorf("once the cache ran out: %v, want about 1s", got)
+	}
+	// Too few answers is cached too, as no answer.
+	addLatencies(tb, "few.example", 5, 10*time.Millisecond, now)
+	for _, at := range []time.Duration{0, quantileCache - time.Millisecond} {
+		if got, ok := tb.LatencyQuantile("few.example", 0.5, 20, now.Add(at)); ok {
+			t.Errorf("5 answers, minCount 20, asked %v after: %v, true; want false", at, got)
+		}
 	}
 }
 
@@ -151,5 +158,25 @@ func TestMergeLatencyBounds(t *testing.T) {
 	}
 	if _, ok := tb.LatencyQuantile("other.example", 0.5, MaxBudgetOrigins, clk.Now()); !ok {
 		t.Errorf("the %d origins held do not make up the quantile", MaxBudgetOrigins)
+	}
+}
+
+// TestLatencySketchCarriesEveryAnswer: another node's sketch carries every
+// answer it had: latencies that each fill a bin of their own, and zero
+// latencies.
+func TestLatencySketchCarriesEveryAnswer(t *testing.T) {
+	a, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	b, _ := newTestTable(t, "b", policy.BreakerPolicy{})
+	b.now = clk.Now
+	now := clk.Now()
+	for i := range 20 {
+		a.AddLatency("distinct.example", time.Duration(1+i*i)*time.Millisecond, now)
+	}
+	addLatencies(a, "zero.example", 20, 0, now)
+	b.MergeLatency("a", a.LatencySketches(nil))
+	for _, site := range []string{"distinct.example", "zero.example"} {
+		if _, ok := b.LatencyQuantile(site, 0.5, 20, now); !ok {
+			t.Errorf("%s: b holds fewer than a's 20 answers", site)
+		}
 	}
 }
