@@ -467,3 +467,26 @@ func TestOpenSiteFailsFast(t *testing.T) {
 		t.Errorf("site after its probe succeeded = %v, want closed", got)
 	}
 }
+
+// TestPairWorseThanTheOthersBlamed: a pair failing every call is blamed
+// when the site's other calls fail too, but less often: two of eight
+// through the other proxy.
+func TestPairWorseThanTheOthersBlamed(t *testing.T) {
+	tb, _ := newTestTable(t, "n1", policy.BreakerPolicy{})
+	for i := range 8 {
+		outcome := OutcomeSuccess
+		if i%2 == 0 && i < 4 {
+			outcome = OutcomeFailure
+		}
+		scoped(t, tb, proxyName(2), "a.com", outcome, LevelPair)
+	}
+	for range 5 {
+		scoped(t, tb, proxyName(1), "a.com", OutcomeFailure, LevelPair)
+	}
+	if got := tb.StateAt(PairKey(proxyName(1), "a.com")); got != PhaseOpen {
+		t.Errorf("pair failing 5 of 5 calls, the other proxy 2 of 8: %v, want open", got)
+	}
+	if got := tb.StateAt(PairKey(proxyName(2), "a.com")); got != PhaseClosed {
+		t.Errorf("the other pair: %v, want closed", got)
+	}
+}
