@@ -95,6 +95,16 @@ func TestBreakerValidate(t *testing.T) {
 		{"fleet -1", policy.BreakerPolicy{FleetThreshold: -1}, "breaker.fleet_threshold -1 out of range 1–1,000,000"},
 		{"reporters 1000", policy.BreakerPolicy{MinReporters: 1000}, ""},
 		{"reporters 1001", policy.BreakerPolicy{MinReporters: 1001}, "breaker.min_reporters 1001 out of range 1–1,000"},
+		{"min failure rate off", policy.BreakerPolicy{MinFailureRate: policy.NoMinFailureRate}, ""},
+		{"min failure rate 1", policy.BreakerPolicy{MinFailureRate: 1}, ""},
+		{"min failure rate 1.5", policy.BreakerPolicy{MinFailureRate: 1.5}, "breaker.min_failure_rate 1.5 out of range (0, 1]"},
+		{"min failure rate -0.5", policy.BreakerPolicy{MinFailureRate: -0.5}, "breaker.min_failure_rate -0.5 out of range (0, 1]"},
+		{"spread sites 1000", policy.BreakerPolicy{SpreadSites: 1000}, ""},
+		{"spread sites 1001", policy.BreakerPolicy{SpreadSites: 1001}, "breaker.spread_sites 1001 out of range 1–1,000"},
+		{"spread proxies 1000", policy.BreakerPolicy{SpreadProxies: 1000}, ""},
+		{"spread proxies 1001", policy.BreakerPolicy{SpreadProxies: 1001}, "breaker.spread_proxies 1001 out of range 1–1,000"},
+		{"site failure rate 1", policy.BreakerPolicy{SiteFailureRate: 1}, ""},
+		{"site failure rate 1.1", policy.BreakerPolicy{SiteFailureRate: 1.1}, "breaker.site_failure_rate 1.1 out of range (0, 1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -84,3 +84,26 @@ func TestEnumErrors(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+// TestEnumJustPastTheNames pins the first value without a name, one past
+// the last: it has no name to print or marshal, and must not be read from
+// beyond the names.
+func TestEnumJustPastTheNames(t *testing.T) {
+	tests := []struct {
+		v          textEnum
+		str, error string
+	}{
+		{policy.BackoffFixed + 1, "Backoff(4)", "policy: invalid backoff 4"},
+		{policy.JitterDecorrelated + 1, "Jitter(5)", "policy: invalid jitter 5"},
+		{policy.StrategyRandom + 1, "Strategy(5)", "policy: invalid strategy 5"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.str, func(t *testing.T) {
+			if got := tt.v.String(); got != tt.str {
+				t.Errorf("String() = %q, want %q", got, tt.str)
+			}
+			_, err := tt.v.MarshalText()
+			wantErr(t, err, tt.error)
+		})
+	}
+}

@@ -292,7 +292,7 @@ func (t *Table) MergeBudget(origin string, counts []BudgetCount) {
 	}
 	sec := t.now().Unix()
 	for _, c := range counts {
-		if c.Site == "" || len(c.Site) > MaxSiteLen || !validKey(Key{Site: c.Site}) {
+		if c.Site == "" || !validKey(Key{Site: c.Site}) {
 			t.budgets.dropped.Add(1)
 			continue
 		}

@@ -1,8 +1,12 @@
 package state
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/proxywhirl/retrycoord/policy"
 )
@@ -191,5 +195,192 @@ func TestLatencyQuantileMergesTheFleet(t *testing.T) {
 	}
 	if again := a.LatencySketches(nil); len(again) != 0 {
 		t.Errorf("nothing changed, yet %d sketches to send", len(again))
+	}
+}
+
+// TestBudgetWindowEdge: a budget's window of W seconds holds the buckets
+// of (now-W, now]: first attempts made W-1 seconds ago still count, those
+// made W seconds ago no longer do.
+func TestBudgetWindowEdge(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	b := policy.RetryBudget{Window: 10 * time.Second}
+	t0 := clk.Now()
+	for range 100 {
+		tb.CountFirst("example.com", t0)
+	}
+	for _, tt := range []struct {
+		after time.Duration
+		want  uint64
+	}{{0, 100}, {9 * time.Second, 100}, {10 * time.Second, 0}} {
+		if got := tb.BudgetStatus("example.com", b, t0.Add(tt.after)).Firsts; got != tt.want {
+			t.Errorf("%v after the first attempts: Firsts = %d, want %d", tt.after, got, tt.want)
+		}
+	}
+}
+
+// TestBudgetCountsCarryThePreviousSecond: counts are sent for the current
+// and the previous second, so that a change made just before a second
+// turns is still sent once it has.
+func TestBudgetCountsCarryThePreviousSecond(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	t0 := clk.Now()
+	tb.CountFirst("example.com", t0)
+	clk.Advance(time.Second)
+	got := tb.BudgetCounts(nil)
+	want := []BudgetCount{{Site: "example.com", Buckets: []BudgetBucket{{Index: t0.Unix(), Firsts: 1}}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("BudgetCounts a second later (-want +got):\n%s", diff)
+	}
+	// Two seconds later the bucket is no longer sent.
+	tb.CountFirst("example.com", t0)
+	clk.Advance(time.Second)
+	if got := tb.BudgetCounts(nil); len(got) != 0 {
+		t.Errorf("BudgetCounts two seconds later = %+v, want nothing", got)
+	}
+}
+
+// TestBudgetIdleSiteForgotten: a site's counts are kept budgetIdle after
+// their last change, and forgotten after that.
+func TestBudgetIdleSiteForgotten(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	tb.CountFirst("example.com", clk.Now())
+	tb.BudgetCounts(nil) // sent: no longer dirty
+	clk.Advance(budgetIdle)
+	tb.BudgetCounts(nil)
+	if got := tb.BudgetSites(); len(got) != 1 {
+		t.Fatalf("BudgetSites after %v idle = %v, want example.com kept", budgetIdle, got)
+	}
+	clk.Advance(time.Second)
+	tb.BudgetCounts(nil)
+	if got := tb.BudgetSites(); len(got) != 0 {
+		t.Errorf("BudgetSites after %v idle = %v, want none", budgetIdle+time.Second, got)
+	}
+}
+
+// TestMergeBudgetBucketBounds: buckets within the ring's span before now,
+// or up to two seconds ahead (a fast clock), are kept; the others are
+// dropped and counted.
+func TestMergeBudgetBucketBounds(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	sec := clk.Now().Unix()
+	for _, tt := range []struct {
+		index   int64
+		dropped uint64
+	}{
+		{sec - budgetBuckets + 2, 0},
+		{sec - budgetBuckets + 1, 1},
+		{sec + 2, 0},
+		{sec + 3, 1},
+	} {
+		before := tb.Stats().BudgetDropped
+		tb.MergeBudget("b", []BudgetCount{{Site: "example.com", Buckets: []BudgetBucket{{Index: tt.index, Firsts: 1}}}})
+		if got := tb.Stats().BudgetDropped - before; got != tt.dropped {
+			t.Errorf("bucket %+d s from now: dropped %d, want %d", tt.index-sec, got, tt.dropped)
+		}
+	}
+}
+
+// TestMergeBudgetOriginBound: a site keeps the counts of MaxBudgetOrigins
+// other nodes; a further node's counts are dropped and counted, while the
+// nodes it holds still merge.
+func TestMergeBudgetOriginBound(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	sec := clk.Now().Unix()
+	count := []BudgetCount{{Site: "example.com", Buckets: []BudgetBucket{{Index: sec, Firsts: 1}}}}
+	for i := range MaxBudgetOrigins {
+		tb.MergeBudget(fmt.Sprintf("node-%d", i), count)
+	}
+	if got := tb.Stats().BudgetDropped; got != 0 {
+		t.Fatalf("BudgetDropped = %d after %d origins, want 0", got, MaxBudgetOrigins)
+	}
+	tb.MergeBudget("one-too-many", count)
+	if got := tb.Stats().BudgetDropped; got != 1 {
+		t.Errorf("BudgetDropped = %d after one origin more, want 1", got)
+	}
+	tb.MergeBudget("node-0", []BudgetCount{{Site: "example.com", Buckets: []BudgetBucket{{Index: sec, Firsts: 2}}}})
+	st := tb.BudgetStatus("example.com", policy.RetryBudget{}, clk.Now())
+	if want := uint64(MaxBudgetOrigins + 1); st.Firsts != want {
+		t.Errorf("Firsts = %d, want %d (a held origin still merges)", st.Firsts, want)
+	}
+}
+
+// TestBudgetWindowBeyondTheRing: a budget window longer than the ring of
+// one-second buckets (unvalidated: the policy allows at most 60 s) is read
+// as the ring's span less one, so a bucket the ring has wrapped onto is
+// never counted twice or from a minute ago.
+func TestBudgetWindowBeyondTheRing(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	b := policy.RetryBudget{Window: 10 * time.Minute}
+	t0 := clk.Now()
+	tb.CountFirst("example.com", t0)
+	for _, tt := range []struct {
+		after time.Duration
+		want  uint64
+	}{{(budgetBuckets - 2) * time.Second, 1}, {(budgetBuckets - 1) * time.Second, 0}, {budgetBuckets * time.Second, 0}} {
+		if got := tb.BudgetStatus("example.com", b, t0.Add(tt.after)).Firsts; got != tt.want {
+			t.Errorf("%v later: Firsts = %d, want %d", tt.after, got, tt.want)
+		}
+	}
+}
+
+// TestBudgetFloorNotChargedToTheRatio: retries granted by the floor are not
+// taken from what the ratio allows: a site that spent its floor before any
+// first attempt still gets the ratio's whole part once they come; Allowed
+// reports the ratio's part plus the floor.
+func TestBudgetFloorNotChargedToTheRatio(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	b := policy.RetryBudget{Ratio: 0.2, MinPerSecond: 0.5, Window: 10 * time.Second}
+	now := clk.Now()
+	if got := grants(tb, "example.com", b, now, 100); got != 5 {
+		t.Fatalf("no first attempts: granted %d, want the floor 5", got)
+	}
+	for range 100 {
+		tb.CountFirst("example.com", now)
+	}
+	if got := grants(tb, "example.com", b, now, 100); got != 20 {
+		t.Errorf("100 first attempts after the floor was spent: granted %d, want the ratio's 20", got)
+	}
+	st := tb.BudgetStatus("example.com", b, now)
+	if st.Allowed != 25 || st.Retries != 25 || st.Left != 0 {
+		t.Errorf("status = %+v, want Allowed 25 (20 + 5), Retries 25, Left 0", st)
+	}
+}
+
+// TestBudgetCountsSendRetriesAlone: a second with retries and no first
+// attempt (the retries of requests begun a second before) is sent.
+func TestBudgetCountsSendRetriesAlone(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	t0 := clk.Now()
+	tb.CountFirst("example.com", t0)
+	tb.BudgetCounts(nil)
+	clk.Advance(time.Second)
+	if !tb.ChargeRetry("example.com", policy.RetryBudget{}, clk.Now()) {
+		t.Fatal("retry refused")
+	}
+	got := tb.BudgetCounts(nil)
+	want := []BudgetCount{{Site: "example.com", Buckets: []BudgetBucket{
+		{Index: t0.Unix(), Firsts: 1},
+		{Index: t0.Unix() + 1, Retries: 1, Floor: 1},
+	}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("BudgetCounts (-want +got):\n%s", diff)
+	}
+}
+
+// TestMergeBudgetSiteBound: counts for a site name of MaxSiteLen bytes are
+// kept; a longer one is dropped and counted.
+func TestMergeBudgetSiteBound(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	sec := clk.Now().Unix()
+	for _, tt := range []struct {
+		n       int
+		dropped uint64
+	}{{MaxSiteLen, 0}, {MaxSiteLen + 1, 1}} {
+		before := tb.Stats().BudgetDropped
+		site := strings.Repeat("s", tt.n)
+		tb.MergeBudget("b", []BudgetCount{{Site: site, Buckets: []BudgetBucket{{Index: sec, Firsts: 1}}}})
+		if got := tb.Stats().BudgetDropped - before; got != tt.dropped {
+			t.Errorf("a site of %d bytes: dropped %d, want %d", tt.n, got, tt.dropped)
+		}
 	}
 }

@@ -75,8 +75,16 @@ func TestRecordCodecRoundTrip(t *testing.T) {
 }
 
 // TestRecordCodecBounds: one set of bounds, the same for Fits and the
-// decoder, one byte past each.
+// decoder, one byte past each; a value of exactly MaxValueLen fits and
+// round-trips (the other fields at their bounds are among codecSamples).
 func TestRecordCodecBounds(t *testing.T) {
+	atBound := Record{Kind: KindPolicy, HLC: 16, Origin: "o", Value: bytes.Repeat([]byte("v"), MaxValueLen)}
+	if !atBound.Fits() {
+		t.Error("a value of MaxValueLen does not fit")
+	}
+	if got, _, err := DecodeRecord(AppendRecord(nil, atBound)); err != nil || !bytes.Equal(got.Value, atBound.Value) {
+		t.Errorf("a value of MaxValueLen: DecodeRecord = %d bytes, %v", len(got.Value), err)
+	}
 	base := Record{Kind: KindBreaker, Upstream: "u", Phase: PhaseOpen, Origin: "o"}
 	for _, tc := range []struct {
 		name string
@@ -169,4 +177,18 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("rest grew")
 		}
 	})
+}
+
+// TestDecodeRecordEveryPrefixMalformed: every proper prefix of a record's
+// encoding is malformed, including the one that stops right before the
+// value's length (the last field of a record without a site).
+func TestDecodeRecordEveryPrefixMalformed(t *testing.T) {
+	for _, r := range codecSamples[:7] {
+		b := AppendRecord(nil, r)
+		for n := range len(b) {
+			if got, _, err := DecodeRecord(b[:n]); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%d of %d bytes of %q: %+v, %v; want ErrMalformed", n, len(b), r.Upstream, got, err)
+			}
+		}
+	}
 }

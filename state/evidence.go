@@ -72,8 +72,9 @@ func (t *Table) markDirty(b *breaker) {
 }
 
 // PendingEvidence appends to dst this node's own counts for every upstream
-// whose failures changed since the previous call, and returns it. A node
-// sends these every EvidenceInterval; it is empty when nothing failed.
+// whose failures changed since the previous call, once each, in key order
+// (proxy, then site), and returns it. A node sends these every
+// EvidenceInterval; it is empty when nothing failed.
 func (t *Table) PendingEvidence(dst []Evidence) []Evidence {
 	t.dirtyMu.Lock()
 	dirty := t.dirty

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/proxywhirl/retrycoord/policy"
 )
 
@@ -263,4 +265,40 @@ func mustEvidence(t *testing.T, tb *Table) Evidence {
 		t.Fatal("no own evidence")
 	}
 	return ev
+}
+
+// TestPendingEvidenceOncePerBreakerInKeyOrder: the evidence of several
+// breakers, each failing more than once, comes once per breaker, in key
+// order (proxy, then site), whatever the order they failed in.
+func TestPendingEvidenceOncePerBreakerInKeyOrder(t *testing.T) {
+	tb, _ := newTestTable(t, "a", policy.BreakerPolicy{FailureThreshold: 100, FleetThreshold: 100})
+	keys := []Key{
+		PairKey("http://b:1", "z.example"), ProxyKey("http://c:1"), PairKey("http://b:1", "a.example"),
+		SiteKey("m.example"), ProxyKey("http://a:1"), PairKey("http://a:1", "y.example"),
+	}
+	for range 2 {
+		for _, k := range keys {
+			tk, err := tb.AdmitAt(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.Level() != LevelProxy {
+				// Pairs and sites are created by their first failure.
+				tb.settleOrCreate(k, tk, OutcomeFailure, 0)
+				continue
+			}
+			tb.Settle(tk, OutcomeFailure, 0)
+		}
+	}
+	var got []Key
+	for _, ev := range tb.PendingEvidence(nil) {
+		got = append(got, ev.Key())
+	}
+	want := []Key{
+		SiteKey("m.example"), ProxyKey("http://a:1"), PairKey("http://a:1", "y.example"),
+		PairKey("http://b:1", "a.example"), PairKey("http://b:1", "z.example"), ProxyKey("http://c:1"),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("PendingEvidence keys (-want +got):\n%s", diff)
+	}
 }

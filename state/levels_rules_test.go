@@ -1,6 +1,8 @@
 package state
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -221,5 +223,47 @@ func TestSpreadForgetsTheOldest(t *testing.T) {
 	}
 	if got := tb.StateAt(SiteKey("x.com")); got != PhaseOpen {
 		t.Errorf("5 failures through 5 proxies in the window: site %v, want open", got)
+	}
+}
+
+// TestSpreadReplacesTheOldest: a roll-up's window remembers at most
+// maxSpread names; a new name replaces the one that failed longest ago,
+// wherever it sits, and a name noted again is not counted twice.
+func TestSpreadReplacesTheOldest(t *testing.T) {
+	const head = 1000
+	w := &window{head: head}
+	for i := range maxSpread { // n0 failed longest ago, n15 in the newest bucket
+		w.noteSpread(fmt.Sprintf("n%d", i), head-maxSpread+1+int64(i))
+	}
+	w.noteSpread("n3", head)
+	w.noteSpread("new", head)
+	n, names := w.spreadCount(2 * maxSpread)
+	if n != maxSpread || len(w.spread) != maxSpread {
+		t.Fatalf("spreadCount = %d, %d entries; want %d", n, len(w.spread), maxSpread)
+	}
+	if slices.Contains(names, "n0") || !slices.Contains(names, "new") || !slices.Contains(names, "n1") {
+		t.Errorf("names = %v, want n0 (the oldest) replaced by new", names)
+	}
+	w.noteSpread("newer", head)
+	if _, names = w.spreadCount(2 * maxSpread); slices.Contains(names, "n1") || !slices.Contains(names, "n2") {
+		t.Errorf("names = %v, want n1 (now the oldest) replaced by newer", names)
+	}
+}
+
+// TestStaleEvidenceLeavesNothingToKeep: evidence whose buckets are all
+// older than the window (one slot past its edge) creates a breaker that
+// counts nothing; idle, it is evicted like any pristine breaker.
+func TestStaleEvidenceLeavesNothingToKeep(t *testing.T) {
+	tb, clk := newTestTable(t, "n1", policy.BreakerPolicy{})
+	stale := clk.Now().UnixNano()/int64(time.Second) - windowSlots
+	if tb.MergeEvidence("n2", Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: stale, Failures: 3, Calls: 3}}}) {
+		t.Fatal("stale evidence tripped the breaker")
+	}
+	if got := tb.Reporters(ProxyKey(up)); got != 0 {
+		t.Errorf("Reporters = %d after stale evidence, want 0", got)
+	}
+	tb.EvictIdle()
+	if n := tb.EvictIdle(); n != 1 || tb.Len() != 0 {
+		t.Errorf("the breaker stale evidence created: evicted %d, %d left; want 1 and 0", n, tb.Len())
 	}
 }

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -267,33 +268,225 @@ func TestSiteEvidence(t *testing.T) {
 }
 
 // TestSiteCloseClosesItsPairs: a pair that opened while its site was
-// failing (blamed before the other proxies had shown the site's trouble)
-// closes with the site; a pair that opened long before stays open.
+// failing (blamed before the other proxies had shown the site's trouble),
+// or as early as a Window before the site opened, closes with the site,
+// not before; a pair that opened long before stays open.
 func TestSiteCloseClosesItsPairs(t *testing.T) {
+	// The pairs are found whether they were added since the index's maps
+	// were last promoted or a sweep promoted them.
+	for _, sweep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sweep=%v", sweep), func(t *testing.T) {
+			tb, clk := newTestTable(t, "n1", policy.BreakerPolicy{})
+			old := PairKey(proxyName(9), "x.com")
+			tb.TripAt(old, time.Hour, "banned long ago")
+			clk.Advance(5 * time.Minute)
+			edge := PairKey(proxyName(8), "x.com")
+			tb.TripAt(edge, time.Hour, "banned exactly a window before the site opened")
+			clk.Advance(tb.Policy().Window)
+			for range 5 { // through one proxy only: nothing to compare with, the pair is blamed
+				scoped(t, tb, proxyName(1), "x.com", OutcomeFailure, LevelPair)
+			}
+			pair := PairKey(proxyName(1), "x.com")
+			if got := tb.StateAt(pair); got != PhaseOpen {
+				t.Fatalf("pair = %v, want open", got)
+			}
+			for i := 2; i <= 6; i++ {
+				scoped(t, tb, proxyName(i), "x.com", OutcomeFailure, LevelPair)
+			}
+			if got := tb.StateAt(SiteKey("x.com")); got != PhaseOpen {
+				t.Fatalf("site = %v, want open", got)
+			}
+			if got := tb.StateAt(pair); got != PhaseOpen {
+				t.Errorf("the pair, while its site is open = %v, want open (it closes with the site)", got)
+			}
+			if sweep {
+				tb.EvictIdle()
+			}
+			if _, changed := tb.ResetAt(SiteKey("x.com")); !changed {
+				t.Fatal("the site did not close")
+			}
+			if got := tb.StateAt(pair); got != PhaseClosed {
+				t.Errorf("the pair that opened with the site = %v, want closed", got)
+			}
+			if got := tb.StateAt(edge); got != PhaseClosed {
+				t.Errorf("the pair that opened exactly a window before the site = %v, want closed", got)
+			}
+			if got := tb.StateAt(old); got != PhaseOpen {
+				t.Errorf("the pair that opened long before = %v, want open", got)
+			}
+		})
+	}
+}
+
+// TestSiteForgetsAPairThatClosed: a pair that opened and closed again
+// (its probe succeeded) no longer makes its site hot, so the site, once
+// idle, is evicted; the pair, having tripped, is kept.
+func TestSiteForgetsAPairThatClosed(t *testing.T) {
 	tb, clk := newTestTable(t, "n1", policy.BreakerPolicy{})
-	old := PairKey(proxyName(9), "x.com")
-	tb.TripAt(old, time.Hour, "banned long ago")
-	clk.Advance(5 * time.Minute)
-	for range 5 { // through one proxy only: nothing to compare with, the pair is blamed
+	pair := PairKey(proxyName(1), "x.com")
+	for range 5 {
 		scoped(t, tb, proxyName(1), "x.com", OutcomeFailure, LevelPair)
 	}
-	pair := PairKey(proxyName(1), "x.com")
 	if got := tb.StateAt(pair); got != PhaseOpen {
 		t.Fatalf("pair = %v, want open", got)
 	}
-	for i := 2; i <= 6; i++ {
-		scoped(t, tb, proxyName(i), "x.com", OutcomeFailure, LevelPair)
-	}
-	if got := tb.StateAt(SiteKey("x.com")); got != PhaseOpen {
-		t.Fatalf("site = %v, want open", got)
-	}
-	if _, changed := tb.ResetAt(SiteKey("x.com")); !changed {
-		t.Fatal("the site did not close")
+	clk.Advance(tb.Policy().OpenTimeout)
+	if lvl := scoped(t, tb, proxyName(1), "x.com", OutcomeSuccess, 0); lvl != 0 {
+		t.Fatalf("the probe was refused at %v", lvl)
 	}
 	if got := tb.StateAt(pair); got != PhaseClosed {
-		t.Errorf("the pair that opened with the site = %v, want closed", got)
+		t.Fatalf("pair after its probe succeeded = %v, want closed", got)
 	}
-	if got := tb.StateAt(old); got != PhaseOpen {
-		t.Errorf("the pair that opened long before = %v, want open", got)
+	clk.Advance(2 * time.Minute)
+	for range 3 {
+		tb.EvictIdle()
+	}
+	if got := tb.Len(); got != 1 || tb.lookup(pair, false) == nil {
+		t.Errorf("after idling %d breakers remain, want 1 (the pair that tripped)", got)
+	}
+}
+
+// TestEvictIdleEveryLevel: a pair's failure leaves a proxy, a pair and a
+// site behind. While the failure is in the window (exactly Window old
+// still is) the pair and the site stay; once it is out and nothing used
+// them, sweeps evict them too, each counted once in what EvictIdle
+// returns, and the site, told its pair went cold, holds nothing.
+func TestEvictIdleEveryLevel(t *testing.T) {
+	tb, clk := newTestTable(t, "a", policy.BreakerPolicy{})
+	scoped(t, tb, "http://p:1", "a.example", OutcomeFailure, LevelPair)
+	if got := tb.Len(); got != 3 {
+		t.Fatalf("Len() = %d after a pair's failure, want 3 (proxy, pair, site)", got)
+	}
+	clk.Advance(time.Minute)
+	if n := tb.EvictIdle() + tb.EvictIdle() + tb.EvictIdle(); n != 1 || tb.Len() != 2 {
+		t.Fatalf("failure Window old: evicted %d, %d left; want 1 (the proxy) and 2", n, tb.Len())
+	}
+	clk.Advance(time.Minute / bucketsPerWindow)
+	if n := tb.EvictIdle() + tb.EvictIdle() + tb.EvictIdle(); n != 2 {
+		t.Errorf("failure out of the window: evicted %d, want 2 (the pair and the site)", n)
+	}
+	if st := tb.Stats(); st.Breakers != 0 || st.Pairs != 0 || st.Evicted != 3 {
+		t.Errorf("Stats: %d breakers, %d pairs, %d evicted; want 0, 0, 3", st.Breakers, st.Pairs, st.Evicted)
+	}
+}
+
+// TestMaxPairsHoldsMaxPairs: a table holds exactly MaxPairs pairs before
+// it evicts; over it, it evicts the excess and a sixteenth of MaxPairs
+// more, so that a flood of new pairs does not sweep at every one. The
+// evicted pairs are forgotten everywhere: once idle, every breaker left
+// (the sites of evicted pairs included) is evicted too.
+func TestMaxPairsHoldsMaxPairs(t *testing.T) {
+	const max = 16
+	clk := newFakeClock()
+	tb, err := NewTable(Config{Now: clk.Now, MaxPairs: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range max {
+		scoped(t, tb, "http://p:1", fmt.Sprintf("s%d.example", i), OutcomeFailure, LevelPair)
+	}
+	if st := tb.Stats(); st.Pairs != max || st.PairsEvicted != 0 {
+		t.Fatalf("%d pairs: held %d, evicted %d; want %d and 0", max, st.Pairs, st.PairsEvicted, max)
+	}
+	scoped(t, tb, "http://p:1", "one-more.example", OutcomeFailure, LevelPair)
+	if st := tb.Stats(); st.Pairs != max-1 || st.PairsEvicted != 2 {
+		t.Errorf("one pair more: held %d, evicted %d; want %d and 2 (the excess and max/16)", st.Pairs, st.PairsEvicted, max-1)
+	}
+	clk.Advance(2 * time.Minute)
+	for range 3 {
+		tb.EvictIdle()
+	}
+	if st := tb.Stats(); st.Breakers != 0 || st.Pairs != 0 {
+		t.Errorf("all idle: %d breakers and %d pairs left, want none", st.Breakers, st.Pairs)
+	}
+}
+
+// TestPairBlamedWhenTheOthersOnlySucceeded: a pair that failed every call
+// while the site's only other call, through another proxy, succeeded is
+// blamed and opens at FailureThreshold, although the site's counts, taken
+// before the pair's last failure is added to them, hold as many calls as
+// the pair's.
+func TestPairBlamedWhenTheOthersOnlySucceeded(t *testing.T) {
+	tb, _ := newTestTable(t, "n1", policy.BreakerPolicy{})
+	scoped(t, tb, proxyName(1), "a.com", OutcomeFailure, LevelPair)
+	scoped(t, tb, proxyName(2), "a.com", OutcomeSuccess, 0)
+	for range 4 {
+		scoped(t, tb, proxyName(1), "a.com", OutcomeFailure, LevelPair)
+	}
+	if got := tb.StateAt(PairKey(proxyName(1), "a.com")); got != PhaseOpen {
+		t.Errorf("pair state = %v, want open", got)
+	}
+}
+
+// TestPairNoWorseThanTheOthersNotBlamed: a pair whose failure ratio for a
+// site is below that of the site's other calls is not blamed, although it
+// reaches FailureThreshold and MinFailureRate: five failures in nine calls
+// through one proxy, while the other proxy failed all four of its calls.
+func TestPairNoWorseThanTheOthersNotBlamed(t *testing.T) {
+	tb, _ := newTestTable(t, "n1", policy.BreakerPolicy{})
+	for range 4 {
+		scoped(t, tb, proxyName(2), "a.com", OutcomeFailure, LevelPair)
+	}
+	for i := range 9 {
+		outcome := OutcomeFailure
+		if i%2 == 1 {
+			outcome = OutcomeSuccess
+		}
+		scoped(t, tb, proxyName(1), "a.com", outcome, LevelPair)
+	}
+	if got := tb.StateAt(PairKey(proxyName(1), "a.com")); got != PhaseClosed {
+		t.Errorf("pair failing 5 of 9 calls, the other proxy 4 of 4: %v, want closed", got)
+	}
+}
+
+// TestOpenSiteFailsFast: while a site is open, a scoped call for it
+// through any proxy is refused at the site level and holds nothing; calls
+// for other sites go through.
+func TestOpenSiteFailsFast(t *testing.T) {
+	tb, clk := newTestTable(t, "n1", policy.BreakerPolicy{})
+	tb.TripAt(SiteKey("down.com"), time.Minute, "test")
+	for i := 1; i <= 3; i++ {
+		var s Scoped
+		lvl, err := tb.AdmitScoped(&s, proxyName(i), "down.com")
+		if !errors.Is(err, ErrOpen) || lvl != LevelSite {
+			t.Fatalf("through proxy %d: %v, %v; want ErrOpen at the site", i, lvl, err)
+		}
+		if s.Proxy.b != nil || s.Pair.b != nil || s.Site.b != nil {
+			t.Errorf("a refused call holds tickets: %+v", s)
+		}
+	}
+	if lvl := scoped(t, tb, proxyName(1), "up.com", OutcomeSuccess, 0); lvl != 0 {
+		t.Errorf("another site refused at %v", lvl)
+	}
+	// Once its open time ran out, one probe goes through.
+	clk.Advance(time.Minute)
+	if lvl := scoped(t, tb, proxyName(1), "down.com", OutcomeSuccess, 0); lvl != 0 {
+		t.Fatalf("the site's probe refused at %v", lvl)
+	}
+	if got := tb.StateAt(SiteKey("down.com")); got != PhaseClosed {
+		t.Errorf("site after its probe succeeded = %v, want closed", got)
+	}
+}
+
+// TestPairWorseThanTheOthersBlamed: a pair failing every call is blamed
+// when the site's other calls fail too, but less often: two of eight
+// through the other proxy.
+func TestPairWorseThanTheOthersBlamed(t *testing.T) {
+	tb, _ := newTestTable(t, "n1", policy.BreakerPolicy{})
+	for i := range 8 {
+		outcome := OutcomeSuccess
+		if i%2 == 0 && i < 4 {
+			outcome = OutcomeFailure
+		}
+		scoped(t, tb, proxyName(2), "a.com", outcome, LevelPair)
+	}
+	for range 5 {
+		scoped(t, tb, proxyName(1), "a.com", OutcomeFailure, LevelPair)
+	}
+	if got := tb.StateAt(PairKey(proxyName(1), "a.com")); got != PhaseOpen {
+		t.Errorf("pair failing 5 of 5 calls, the other proxy 2 of 8: %v, want open", got)
+	}
+	if got := tb.StateAt(PairKey(proxyName(2), "a.com")); got != PhaseClosed {
+		t.Errorf("the other pair: %v, want closed", got)
 	}
 }

@@ -145,3 +145,26 @@ func TestMinFailureRateBoundary(t *testing.T) {
 		}
 	}
 }
+
+// TestHalfASlowCallRuleIsOff: a slow-call rule needs both SlowCall and
+// SlowCallRate; either alone has no effect, so successes are not counted
+// before the first failure (a rate would need them) and five failures after
+// many successes still open the breaker, as with no slow-call rule at all.
+func TestHalfASlowCallRuleIsOff(t *testing.T) {
+	for _, p := range []policy.BreakerPolicy{
+		{},
+		{SlowCall: time.Second},
+		{SlowCallRate: 0.5},
+	} {
+		tb, _ := newTestTable(t, "a", p)
+		for range 50 {
+			succeed(t, tb, up, 2*time.Second)
+		}
+		for range 5 {
+			fail(t, tb, up)
+		}
+		if got := tb.State(up); got != PhaseOpen {
+			t.Errorf("SlowCall %v, SlowCallRate %v: 50 successes then 5 failures: %v, want open", p.SlowCall, p.SlowCallRate, got)
+		}
+	}
+}

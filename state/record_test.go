@@ -3,6 +3,7 @@ package state
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"testing/quick"
 	"time"
@@ -167,5 +168,47 @@ func TestHLC(t *testing.T) {
 	}
 	if h := c.Now(); h.Time().After(clk.Now().Add(2*time.Second + time.Millisecond)) {
 		t.Fatalf("clock jumped to %v", h.Time())
+	}
+}
+
+// TestMergeKeyBounds: a breaker record whose key is within the codec's
+// bounds (MaxKeyLen, MaxSiteLen) merges, one byte more does not; a site
+// with a space (which would make Key.String ambiguous) does not either.
+func TestMergeKeyBounds(t *testing.T) {
+	proxy := func(n int) string { return "http://" + strings.Repeat("p", n-len("http://")) }
+	site := func(n int) string { return strings.Repeat("s", n) }
+	for _, tt := range []struct {
+		name string
+		key  Key
+		want bool
+	}{
+		{"proxy of MaxKeyLen", ProxyKey(proxy(MaxKeyLen)), true},
+		{"proxy of MaxKeyLen+1", ProxyKey(proxy(MaxKeyLen + 1)), false},
+		{"site of MaxSiteLen", SiteKey(site(MaxSiteLen)), true},
+		{"site of MaxSiteLen+1", SiteKey(site(MaxSiteLen + 1)), false},
+		{"pair at both bounds", PairKey(proxy(MaxKeyLen), site(MaxSiteLen)), true},
+		{"site with a space", SiteKey("a b.example"), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tb, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+			rec := Record{Upstream: tt.key.Proxy, Site: tt.key.Site, Gen: 1, Phase: PhaseOpen, HLC: 1, Origin: "b", OpenFor: time.Minute}
+			if got := tb.Merge(rec, SourceGossip); got != tt.want {
+				t.Errorf("Merge = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestObserveExactlyMaxSkewAhead: a remote reading exactly MaxSkew ahead of
+// local wall time is followed, not clamped; one logical tick more is.
+func TestObserveExactlyMaxSkewAhead(t *testing.T) {
+	clk := newFakeClock()
+	c := NewClock(clk.Now, 2*time.Second)
+	limit := NewHLC(clk.Now().Add(2*time.Second).UnixMilli(), 0)
+	if c.Observe(limit) || c.Clamped() != 0 {
+		t.Errorf("a reading exactly MaxSkew ahead was clamped")
+	}
+	if !c.Observe(limit+1) || c.Clamped() != 1 {
+		t.Errorf("a reading past MaxSkew was not clamped")
 	}
 }

@@ -53,20 +53,17 @@ func (t *Table) rollUp(k Key, failed bool, tr *Transition, now int64) {
 		return
 	}
 	if failed {
-		t.noteSpread(SiteKey(k.Site), k.Proxy, now, false)
+		t.noteSpread(SiteKey(k.Site), k.Proxy, now)
 	}
 	if tr != nil && tr.Record.Phase == PhaseOpen && tr.From != PhaseOpen {
-		t.noteSpread(ProxyKey(k.Proxy), k.Site, now, true)
+		t.noteSpread(ProxyKey(k.Proxy), k.Site, now)
 	}
 }
 
-// noteSpread notes name on a roll-up breaker and judges it. A proxy is
-// created when needed (every proxy in use has one); a site is created by
-// its first failure.
-func (t *Table) noteSpread(k Key, name string, now int64, create bool) {
-	if !create && t.lookup(k, false) == nil {
-		create = true // a site is created by its first failing pair
-	}
+// noteSpread notes name on a roll-up breaker and judges it, creating the
+// breaker when needed: every proxy in use has one, and a site is created
+// by its first failing pair.
+func (t *Table) noteSpread(k Key, name string, now int64) {
 	e := t.env()
 	b := t.locked(k)
 	var tr *Transition

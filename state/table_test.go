@@ -220,3 +220,100 @@ func TestConcurrentAdmitSettle(t *testing.T) {
 		}
 	})
 }
+
+// TestLookupsLoseNoBreaker: however creations, eviction sweeps and lookups
+// of unknown keys interleave (the index promotes its maps as lookups miss
+// and on every sweep), every breaker created is found again, at each level.
+func TestLookupsLoseNoBreaker(t *testing.T) {
+	levels := []struct {
+		name string
+		key  func(i int) Key
+	}{
+		{"proxy", func(i int) Key { return ProxyKey(fmt.Sprintf("http://p%d:1", i)) }},
+		{"pair", func(i int) Key { return PairKey("http://p:1", fmt.Sprintf("s%d.example", i)) }},
+		{"site", func(i int) Key { return SiteKey(fmt.Sprintf("s%d.example", i)) }},
+	}
+	for _, lv := range levels {
+		t.Run(lv.name, func(t *testing.T) {
+			tb, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+			const n = 20
+			for i := range n {
+				tb.TripAt(lv.key(i), time.Minute, "")
+				if i%5 == 4 {
+					tb.EvictIdle() // promotes the index's maps; evicts no tripped breaker
+				}
+				for j := range i % 4 {
+					if got := tb.StateAt(lv.key(1000 + 10*i + j)); got != PhaseClosed {
+						t.Fatalf("StateAt(unknown) = %v, want closed", got)
+					}
+				}
+				for k := range i + 1 {
+					if got := tb.StateAt(lv.key(k)); got != PhaseOpen {
+						t.Fatalf("after %d trips: StateAt(%v) = %v, want open", i+1, lv.key(k), got)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRecordOfAPristineBreaker: a breaker that counted failures but never
+// moved has no record; one that merged a record of generation 0 (a close
+// from a node that never saw a trip) has one.
+func TestRecordOfAPristineBreaker(t *testing.T) {
+	tb, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+	fail(t, tb, up)
+	if rec, ok := tb.Record(up); ok {
+		t.Errorf("Record of a breaker that only failed once = %+v, true; want none", rec)
+	}
+	if rec, ok := tb.Record("http://unknown:1"); ok {
+		t.Errorf("Record of an unknown upstream = %+v, true; want none", rec)
+	}
+	closed := Record{Upstream: "http://other:1", Phase: PhaseClosed, HLC: NewHLC(1, 0), Origin: "b"}
+	if !tb.Merge(closed, SourceGossip) {
+		t.Fatal("a generation-0 close did not merge into a pristine breaker")
+	}
+	if rec, ok := tb.Record("http://other:1"); !ok || rec.HLC != closed.HLC {
+		t.Errorf("Record after a generation-0 close = %+v, %v; want it", rec, ok)
+	}
+}
+
+// TestMergeOfAnEqualFactChangesNothing: a fact merged again (a duplicate,
+// an echo) reports no change and is not published again, so a gossiping
+// node does not pass it on.
+func TestMergeOfAnEqualFactChangesNothing(t *testing.T) {
+	a, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+	b, _ := newTestTable(t, "b", policy.BreakerPolicy{})
+	rec := a.PutFact(KindPool, "http://p:1", []byte("v1"))
+	sub := b.Subscribe(8)
+	defer sub.Close()
+	if !b.Merge(rec, SourceGossip) {
+		t.Fatal("a new fact did not merge")
+	}
+	<-sub.C
+	if b.Merge(rec, SourceGossip) {
+		t.Error("the same fact merged again reports a change")
+	}
+	if n := len(sub.C); n != 0 {
+		t.Errorf("the same fact merged again published %d transitions", n)
+	}
+}
+
+// TestSubscriptionsIndependent: closing one subscription leaves the others
+// receiving; a buffer of 0 or less means DefaultSubscriptionBuffer.
+func TestSubscriptionsIndependent(t *testing.T) {
+	tb, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+	first, second, third := tb.Subscribe(0), tb.Subscribe(-1), tb.Subscribe(4)
+	defer first.Close()
+	defer third.Close()
+	if cap(first.C) != DefaultSubscriptionBuffer || cap(second.C) != DefaultSubscriptionBuffer {
+		t.Errorf("buffers of Subscribe(0) and (-1) = %d and %d, want %d", cap(first.C), cap(second.C), DefaultSubscriptionBuffer)
+	}
+	second.Close()
+	tb.Trip(up, time.Minute, "")
+	for i, s := range []*Subscription{first, third} {
+		if n := len(s.C); n != 1 {
+			t.Errorf("subscription %d still open got %d transitions, want 1", i, n)
+		}
+	}
+}
