@@ -283,3 +283,18 @@ func TestEvidenceBeyondMaxSkewIsDropped(t *testing.T) {
 	a.MergeEvidence("near", ev(3)) // 2s + one bucket of rounding
 	wantPhase(t, a, up, PhaseOpen)
 }
+
+// TestIdleSweepKeepsEvidenceAhead: evidence from a clock ahead of this
+// node's leaves the window by that clock, also when the window was idle
+// here: the idle sweep frees a window only once the origin's newest
+// bucket, not just this node's, is a whole window old.
+func TestIdleSweepKeepsEvidenceAhead(t *testing.T) {
+	a, clk := newTestTable(t, "a", policy.BreakerPolicy{}) // threshold 5, buckets of 1s
+	idx := clk.Now().UnixNano() / int64(time.Second)
+	// b's clock is 2s ahead: its bucket is two ahead of a's newest.
+	a.MergeEvidence("b", Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: idx + 2, Failures: 4, Calls: 4}}})
+	clk.Advance(62 * time.Second) // a's newest bucket is 62 old, b's 60
+	a.EvictIdle()
+	fail(t, a, up) // with b's four, the fleet's fifth
+	wantPhase(t, a, up, PhaseOpen)
+}
