@@ -75,6 +75,30 @@ func (g *guard) evaluate() bool {
 	return s
 }
 
+// due reports whether a batch of this node's evidence alone holds
+// PoisonMinUpstreams proxies with at least the own failures that make an
+// upstream count as failing (half FailureThreshold): the guard may have
+// to engage before the batch is sent. It reads only the batch.
+func (g *guard) due(evs []state.Evidence) bool {
+	mark := uint32(max(1, g.n.tb.Policy().FailureThreshold/2))
+	n := 0
+	for _, ev := range evs {
+		if ev.Site != "" {
+			continue // OwnFailing counts proxies only
+		}
+		var f uint32
+		for _, b := range ev.Buckets {
+			f += b.Failures
+		}
+		if f >= mark {
+			if n++; n >= g.n.cfg.PoisonMinUpstreams {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ownRecord reports whether a transition carries a breaker record this
 // node's own failures made and that is not closed: an open record (a trip)
 // or a half-open one (this node probing after its own trip, or after

@@ -168,3 +168,47 @@ func TestGossipIsNotEchoed(t *testing.T) {
 		t.Errorf("Published = %d, want 1 (the marker alone)", got)
 	}
 }
+
+// TestGuardEngagesBeforeABurstPastItsMark: the guard is re-evaluated at
+// most every guardEvalInterval on evidence alone, but a batch in which
+// PoisonMinUpstreams proxies reached the guard's mark (half
+// FailureThreshold of the node's own failures) is judged before it is
+// sent, however recent the last evaluation. (Issue 12 soak: node-6 sent
+// three failures of every upstream, at FailureThreshold 4 on the others,
+// 50 ms before it turned suspect; once, four opened every healthy
+// upstream fleet-wide.)
+func TestGuardEngagesBeforeABurstPastItsMark(t *testing.T) {
+	ms := startCluster(t, 2, clusterOpts{tweak: func(i int, c *Config) {
+		c.EvidenceInterval = time.Hour // flushed by hand below
+	}})
+	bad := ms[0].node
+	ups := testUpstreams("10.0.7", 4)
+	fail := func() {
+		for _, up := range ups {
+			tk, err := ms[0].tb.Admit(up)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms[0].tb.Settle(tk, state.OutcomeFailure, time.Millisecond)
+		}
+	}
+	var lastEval time.Time
+	fail()
+	bad.flushEvidence(nil, &lastEval) // one failure each: below the mark (2 of 5)
+	before := bad.Stats()
+	if before.Suspect || before.EvidenceSent != uint64(len(ups)) {
+		t.Fatalf("after one failure each: suspect %v, %d entries sent; want not suspect, %d", before.Suspect, before.EvidenceSent, len(ups))
+	}
+	// Two each: the mark. The interval since the last evaluation has not
+	// run out.
+	fail()
+	lastEval = time.Now().Add(time.Hour)
+	bad.flushEvidence(nil, &lastEval)
+	after := bad.Stats()
+	if !after.Suspect {
+		t.Fatal("four upstreams at the mark in one batch: the node is not suspect")
+	}
+	if n := after.EvidenceSent - before.EvidenceSent; n != 0 {
+		t.Fatalf("%d entries at the mark sent before the guard engaged", n)
+	}
+}

@@ -187,15 +187,7 @@ func (n *Node) tickLoop() {
 				n.sendBudget(budget)
 				clear(budget)
 			}
-			buf = n.tb.PendingEvidence(buf[:0])
-			if len(buf) == 0 {
-				continue
-			}
-			if len(buf) >= n.cfg.PoisonMinUpstreams && n.cfg.PoisonMinUpstreams > 0 && time.Since(lastEval) > guardEvalInterval {
-				lastEval = time.Now()
-				n.guard.evaluate()
-			}
-			n.sendEvidence(buf)
+			buf = n.flushEvidence(buf[:0], &lastEval)
 			clear(buf)
 		case <-rejoin.C:
 			n.rejoin()
@@ -216,6 +208,27 @@ func (n *Node) tickLoop() {
 			n.guard.prune(now)
 		}
 	}
+}
+
+// flushEvidence sends this node's pending evidence (appended to buf, which
+// it returns), first re-evaluating the poison guard when the batch is a
+// burst across upstreams: at most once per guardEvalInterval (lastEval),
+// and at once when the batch alone holds PoisonMinUpstreams proxies at the
+// guard's own-failure mark (guard.due), so that a broken node does not
+// send counts past that mark in the interval (issue 12, soak: node-6 sent
+// three failures each at FailureThreshold 4 with the interval not yet run
+// out).
+func (n *Node) flushEvidence(buf []state.Evidence, lastEval *time.Time) []state.Evidence {
+	buf = n.tb.PendingEvidence(buf)
+	if len(buf) == 0 {
+		return buf
+	}
+	if pm := n.cfg.PoisonMinUpstreams; pm > 0 && len(buf) >= pm && (time.Since(*lastEval) > guardEvalInterval || n.guard.due(buf)) {
+		*lastEval = time.Now()
+		n.guard.evaluate()
+	}
+	n.sendEvidence(buf)
+	return buf
 }
 
 // aliveNames returns the names of the alive members, this node included,

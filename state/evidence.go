@@ -109,7 +109,9 @@ func (t *Table) PendingEvidence(dst []Evidence) []Evidence {
 // window and trips the breaker when the fleet's failures reach
 // FleetThreshold from at least MinReporters nodes. Evidence of another
 // generation, for a breaker that is not closed, or naming this node, is
-// ignored. It reports whether the breaker tripped.
+// ignored. Each bucket keeps the index its origin gave it, also ahead of
+// this node's clock: buckets more than MaxSkew ahead are dropped and
+// counted (Stats.EvidenceAhead). It reports whether the breaker tripped.
 func (t *Table) MergeEvidence(origin string, ev Evidence) (tripped bool) {
 	if origin == t.node {
 		t.stats.evidenceSelf.Add(1)
@@ -132,7 +134,9 @@ func (t *Table) MergeEvidence(origin string, ev Evidence) (tripped bool) {
 	var failed bool
 	if b.phase() == PhaseClosed && ev.Gen == b.gen {
 		w := b.windowLocked(now, e.pol)
-		w.mergeEvidence(origin, ev.Buckets)
+		if n := w.mergeEvidence(origin, ev.Buckets, t.clock.maxSkew.Nanoseconds()/e.pol.bucketWidth+1); n > 0 {
+			t.stats.evidenceAhead.Add(uint64(n))
+		}
 		f, _, _ := w.fleet()
 		failed = f > 0
 		tr = b.judgeLocked(now, &e)

@@ -181,7 +181,7 @@ func evictIdleIn[K comparable](s *index[K], now int64, pol *compiledPolicy, cool
 	var keep map[K]*breaker
 	for key, b := range s.readMap() {
 		b.mu.Lock()
-		if b.win != nil && now/pol.bucketWidth-b.win.head >= windowSlots {
+		if b.win != nil && now/pol.bucketWidth-b.win.newest() >= windowSlots {
 			b.dropWindowLocked()
 			if b.key.Level() == LevelPair && b.hot && !b.hotLocked() {
 				b.hot = false

@@ -225,3 +225,76 @@ func TestStaleReporterNotCounted(t *testing.T) {
 	tb.MergeEvidence("d", Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: bucket(), Failures: 1, Calls: 1}}})
 	wantPhase(t, tb, up, PhaseOpen)
 }
+
+// TestEvidenceFromAClockAheadCountsOnce: a node whose clock is ahead (within
+// MaxSkew) numbers its buckets ahead of this node's newest. Its counts,
+// re-sent as they grow while this node's clock moves on, are still merged
+// by max per bucket: b's three failures in one bucket of its own, sent as
+// 1, 2 and 3 while a's newest bucket moved once, are three failures, not
+// the five a fold of b's bucket into a's newest one made of them (issue 12,
+// soak seed 2: node-6's three failures counted as four).
+func TestEvidenceFromAClockAheadCountsOnce(t *testing.T) {
+	a, clk := newTestTable(t, "a", policy.BreakerPolicy{}) // threshold 5, buckets of 1s from a whole second
+	b, err := NewTable(Config{Node: "b", Now: func() time.Time { return clk.Now().Add(1500 * time.Millisecond) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b fails at a's 0.6s, 0.9s and 1.2s (all in b's bucket 2: 2.1s to
+	// 2.7s; a's newest moves from bucket 0 to 1 in between), then at 2.1s
+	// (b's bucket 3).
+	var at time.Duration
+	for i, d := range []time.Duration{600, 300, 300, 900} {
+		at += d * time.Millisecond
+		clk.Advance(d * time.Millisecond)
+		fail(t, b, up)
+		for _, ev := range b.PendingEvidence(nil) {
+			if a.MergeEvidence("b", ev) {
+				t.Fatalf("a tripped at %v on b's evidence, sent as it grew: b has %d failures", at, i+1)
+			}
+		}
+	}
+	wantPhase(t, a, up, PhaseClosed)
+	fail(t, a, up) // the fleet's fifth failure
+	wantPhase(t, a, up, PhaseOpen)
+	if rec, _ := a.Record(up); rec.Reason != "fleet failure threshold reached" {
+		t.Fatalf("opened for %q, want the fleet's threshold", rec.Reason)
+	}
+	if n := a.Stats().EvidenceAhead; n != 0 {
+		t.Errorf("EvidenceAhead = %d, want 0 (b is within MaxSkew)", n)
+	}
+}
+
+// TestEvidenceBeyondMaxSkewIsDropped: buckets more than MaxSkew ahead of
+// this node's clock are dropped and counted, not folded into its newest
+// bucket (where each re-send would count again) nor kept until this node's
+// clock reaches them.
+func TestEvidenceBeyondMaxSkewIsDropped(t *testing.T) {
+	a, clk := newTestTable(t, "a", policy.BreakerPolicy{}) // MaxSkew 2s, buckets of 1s
+	idx := clk.Now().UnixNano() / int64(time.Second)
+	ev := func(ahead int64) Evidence {
+		return Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: idx + ahead, Failures: 4, Calls: 4}}}
+	}
+	a.MergeEvidence("far", ev(4))
+	fail(t, a, up)
+	wantPhase(t, a, up, PhaseClosed)
+	if n := a.Stats().EvidenceAhead; n != 1 {
+		t.Fatalf("EvidenceAhead = %d, want 1", n)
+	}
+	a.MergeEvidence("near", ev(3)) // 2s + one bucket of rounding
+	wantPhase(t, a, up, PhaseOpen)
+}
+
+// TestIdleSweepKeepsEvidenceAhead: evidence from a clock ahead of this
+// node's leaves the window by that clock, also when the window was idle
+// here: the idle sweep frees a window only once the origin's newest
+// bucket, not just this node's, is a whole window old.
+func TestIdleSweepKeepsEvidenceAhead(t *testing.T) {
+	a, clk := newTestTable(t, "a", policy.BreakerPolicy{}) // threshold 5, buckets of 1s
+	idx := clk.Now().UnixNano() / int64(time.Second)
+	// b's clock is 2s ahead: its bucket is two ahead of a's newest.
+	a.MergeEvidence("b", Evidence{Upstream: up, Buckets: []EvidenceBucket{{Index: idx + 2, Failures: 4, Calls: 4}}})
+	clk.Advance(62 * time.Second) // a's newest bucket is 62 old, b's 60
+	a.EvictIdle()
+	fail(t, a, up) // with b's four, the fleet's fifth
+	wantPhase(t, a, up, PhaseOpen)
+}

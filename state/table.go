@@ -72,13 +72,14 @@ type Table struct {
 	latency latencyBook // latency sketches per site (latency.go)
 
 	stats struct {
-		breakers     atomic.Int64
-		pairs        atomic.Int64
-		pairsEvicted atomic.Uint64
-		stale        atomic.Uint64
-		dropped      atomic.Uint64
-		evicted      atomic.Uint64
-		evidenceSelf atomic.Uint64
+		breakers      atomic.Int64
+		pairs         atomic.Int64
+		pairsEvicted  atomic.Uint64
+		stale         atomic.Uint64
+		dropped       atomic.Uint64
+		evicted       atomic.Uint64
+		evidenceSelf  atomic.Uint64
+		evidenceAhead atomic.Uint64
 	}
 }
 
@@ -450,6 +451,7 @@ type Stats struct {
 	PairsEvicted   uint64 // pairs removed because there were more than MaxPairs
 	SkewClamped    uint64 // remote HLCs clamped to local time + MaxSkew
 	EvidenceEchoes uint64 // evidence ignored because it named this node as origin
+	EvidenceAhead  uint64 // evidence buckets dropped: more than MaxSkew ahead of local time
 	BudgetDropped  uint64 // budget counts and latency sketches from others dropped (bounds, bad input)
 }
 
@@ -464,6 +466,7 @@ func (t *Table) Stats() Stats {
 		PairsEvicted:   t.stats.pairsEvicted.Load(),
 		SkewClamped:    t.clock.Clamped(),
 		EvidenceEchoes: t.stats.evidenceSelf.Load(),
+		EvidenceAhead:  t.stats.evidenceAhead.Load(),
 		BudgetDropped:  t.budgets.dropped.Load(),
 	}
 }

@@ -17,11 +17,34 @@ type bucket struct {
 
 // originCounts is another node's failure evidence for one breaker: its
 // cumulative failure and call counts per bucket, merged by taking the
-// maximum.
+// maximum. Buckets keep the index the origin gave them, so that a count
+// re-sent lands where it landed before. head is the newest index it holds
+// (never behind the window's head): a node whose clock is ahead sends
+// buckets ahead of this node's newest, and its ring covers the window as
+// that node counts it.
 type originCounts struct {
 	origin string
+	head   int64
 	counts [windowSlots]uint32
 	calls  [windowSlots]uint32
+}
+
+// advance moves the origin's newest bucket to idx, zeroing the buckets it
+// passes.
+func (r *originCounts) advance(idx int64) {
+	if idx <= r.head {
+		return
+	}
+	if idx-r.head >= windowSlots {
+		r.counts = [windowSlots]uint32{}
+		r.calls = [windowSlots]uint32{}
+	} else {
+		for i := r.head + 1; i <= idx; i++ {
+			s := slot(i)
+			r.counts[s], r.calls[s] = 0, 0
+		}
+	}
+	r.head = idx
 }
 
 // maxSpread bounds the names a roll-up remembers: enough to reach any
@@ -84,27 +107,33 @@ func (w *window) spreadCount(limit int) (n int, names []string) {
 
 func slot(idx int64) int64 { return ((idx % windowSlots) + windowSlots) % windowSlots }
 
-// advance moves the newest bucket to idx, zeroing the buckets it passes.
+// advance moves the newest bucket to idx, zeroing the buckets it passes,
+// this node's and every origin's.
 func (w *window) advance(idx int64) {
 	if idx <= w.head {
 		return
 	}
 	if idx-w.head >= windowSlots {
 		w.own = [windowSlots]bucket{}
-		for _, r := range w.remote {
-			r.counts = [windowSlots]uint32{}
-			r.calls = [windowSlots]uint32{}
-		}
 	} else {
 		for i := w.head + 1; i <= idx; i++ {
-			s := slot(i)
-			w.own[s] = bucket{}
-			for _, r := range w.remote {
-				r.counts[s], r.calls[s] = 0, 0
-			}
+			w.own[slot(i)] = bucket{}
 		}
 	}
 	w.head = idx
+	for _, r := range w.remote {
+		r.advance(idx)
+	}
+}
+
+// newest returns the newest bucket index the window holds counts for: its
+// head, or an origin's bucket ahead of it.
+func (w *window) newest() int64 {
+	n := w.head
+	for _, r := range w.remote {
+		n = max(n, r.head)
+	}
+	return n
 }
 
 // inWindow reports whether absolute bucket idx is still inside the window.
@@ -145,10 +174,15 @@ func (w *window) fleet() (failures, calls uint32, reporters int) {
 	return failures, calls, reporters
 }
 
-// mergeEvidence takes another node's cumulative counts; buckets ahead of the
-// newest (a fast clock) land in the newest, buckets behind the window are
-// dropped.
-func (w *window) mergeEvidence(origin string, buckets []EvidenceBucket) {
+// mergeEvidence takes another node's cumulative counts, each bucket at the
+// index the origin gave it, by maximum. Buckets up to ahead buckets ahead
+// of the newest (a clock ahead of this node's, within the skew allowed) are
+// kept at their index: folding them into the newest bucket would count a
+// failure twice once this node's clock reached its bucket and it was sent
+// again (issue 12, soak seed 2). Buckets further ahead, and buckets behind
+// the origin's window, are dropped; it returns how many were dropped for
+// being ahead.
+func (w *window) mergeEvidence(origin string, buckets []EvidenceBucket, ahead int64) (dropped int) {
 	var oc *originCounts
 	for _, r := range w.remote {
 		if r.origin == origin {
@@ -157,18 +191,23 @@ func (w *window) mergeEvidence(origin string, buckets []EvidenceBucket) {
 		}
 	}
 	if oc == nil {
-		oc = &originCounts{origin: origin}
+		oc = &originCounts{origin: origin, head: w.head}
 		w.remote = append(w.remote, oc)
 	}
 	for _, b := range buckets {
-		idx := min(b.Index, w.head)
-		if !w.inWindow(idx) {
+		if b.Index > w.head+ahead {
+			dropped++
 			continue
 		}
-		s := slot(idx)
+		oc.advance(b.Index)
+		if b.Index <= oc.head-windowSlots {
+			continue // behind the window
+		}
+		s := slot(b.Index)
 		oc.counts[s] = max(oc.counts[s], b.Failures)
 		oc.calls[s] = max(oc.calls[s], b.Calls)
 	}
+	return dropped
 }
 
 // evidence appends this node's own buckets with calls in them, oldest
