@@ -49,6 +49,7 @@ func TestMetrics(t *testing.T) {
 		`retrycoord_stale_settles_total`,
 		`retrycoord_evicted_breakers_total`,
 		`retrycoord_hlc_clamped_total`,
+		`retrycoord_evidence_ahead_dropped_total`,
 		`retrycoord_bad_facts_total 0`,
 		`retrycoord_build_info{node="local",version="v2"} 1`,
 		`retrycoord_gossip_messages_total{dir="in"} 7`,
