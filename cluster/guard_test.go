@@ -182,7 +182,9 @@ func TestGuardEngagesBeforeABurstPastItsMark(t *testing.T) {
 		c.EvidenceInterval = time.Hour // flushed by hand below
 	}})
 	bad := ms[0].node
-	ups := testUpstreams("10.0.7", 4)
+	// Exactly PoisonMinUpstreams upstreams reach the mark: the least
+	// that engages the guard.
+	ups := testUpstreams("10.0.7", bad.cfg.PoisonMinUpstreams)
 	fail := func() {
 		for _, up := range ups {
 			tk, err := ms[0].tb.Admit(up)
@@ -206,7 +208,7 @@ func TestGuardEngagesBeforeABurstPastItsMark(t *testing.T) {
 	bad.flushEvidence(nil, &lastEval)
 	after := bad.Stats()
 	if !after.Suspect {
-		t.Fatal("four upstreams at the mark in one batch: the node is not suspect")
+		t.Fatalf("%d upstreams at the mark in one batch: the node is not suspect", len(ups))
 	}
 	if n := after.EvidenceSent - before.EvidenceSent; n != 0 {
 		t.Fatalf("%d entries at the mark sent before the guard engaged", n)
