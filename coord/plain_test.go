@@ -313,14 +313,7 @@ func TestPlainCancel(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://origin.test/", nil)
-		errc := make(chan error, 1)
-		go func() {
-			resp, err := rt.RoundTrip(req)
-			if err == nil {
-				_ = resp.Body.Close()
-			}
-			errc <- err
-		}()
+		errc := roundTripInBackground(rt, req)
 		<-p.got // the proxy has the request: the client waits for the answer
 		cancel()
 		if err := <-errc; !errors.Is(err, context.Canceled) {
@@ -399,14 +392,7 @@ func TestPlainLeavesTheRestToNetHTTP(t *testing.T) {
 		req.Cancel = cancel
 		policyOnce, _ := WithRetryPolicy(req.Context(), policy.RetryPolicy{MaxAttempts: 1})
 		req = req.WithContext(policyOnce)
-		errc := make(chan error, 1)
-		go func() {
-			resp, err := rt.RoundTrip(req)
-			if err == nil {
-				_ = resp.Body.Close()
-			}
-			errc <- err
-		}()
+		errc := roundTripInBackground(rt, req)
 		<-p.got
 		close(cancel) // without net/http, nothing would heed it until the proxy closes
 		if err := <-errc; err == nil {
@@ -468,4 +454,18 @@ func idleCount(p *plainPool) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.idle)
+}
+
+// roundTripInBackground sends req through rt on a goroutine of its own
+// and delivers the error (the answer's body, if any, is closed).
+func roundTripInBackground(rt http.RoundTripper, req *http.Request) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := rt.RoundTrip(req)
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		errc <- err
+	}()
+	return errc
 }
