@@ -256,7 +256,12 @@ func (n *Node) sendEvidence(evs []state.Evidence) {
 		return
 	}
 	n.stats.evidenceSent.Add(uint64(len(evs)))
-	packets := packEvidence(n.name, evs, PacketBudget)
+	n.sendCounts(peers, packEvidence(n.name, evs, PacketBudget))
+}
+
+// sendCounts sends packets of counts (evidence, retry budgets, latency
+// sketches) to peers; their bytes are counted as evidence traffic.
+func (n *Node) sendCounts(peers []*memberlist.Node, packets [][]byte) {
 	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers)))
 	n.sendPackets(peers, packets)
 }
@@ -274,9 +279,7 @@ func (n *Node) sendBudget(counts []state.BudgetCount) {
 		return
 	}
 	n.stats.budgetSent.Add(uint64(len(counts)))
-	packets := packBudget(n.name, counts, PacketBudget)
-	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers))) // they travel with the evidence
-	n.sendPackets(peers, packets)
+	n.sendCounts(peers, packBudget(n.name, counts, PacketBudget))
 }
 
 // sendLatency sends this node's latency sketches to every alive member.
@@ -286,7 +289,5 @@ func (n *Node) sendLatency(sketches []state.LatencySketch) {
 		return
 	}
 	n.stats.sketchesSent.Add(uint64(len(sketches)))
-	packets := packLatency(n.name, sketches, PacketBudget)
-	n.traffic.evidence.Add(uint64(packetBytes(packets) * len(peers)))
-	n.sendPackets(peers, packets)
+	n.sendCounts(peers, packLatency(n.name, sketches, PacketBudget))
 }
