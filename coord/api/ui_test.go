@@ -85,6 +85,15 @@ func center(t *testing.T, b *browsertest.Browser, sel string) (x, y float64) {
 	return xy[0], xy[1]
 }
 
+// pick clicks what sel matches in the grid or the list (elements the view
+// replaces as it redraws) and waits for the details to show it selected.
+func pick(t *testing.T, b *browsertest.Browser, what, sel, kind, proxy, site string) {
+	t.Helper()
+	run(t, b, what+": find it", chromedp.WaitVisible(sel))
+	x, y := center(t, b, sel)
+	run(t, b, what, chromedp.MouseClickXY(x, y), chromedp.WaitVisible(selectedSel(kind, proxy, site)), chromedp.WaitVisible(`#trip`))
+}
+
 // cellSel selects the grid's cell of a proxy in the proxy-only column.
 func cellSel(key, phase string) string {
 	return fmt.Sprintf(`#grid .cell[data-proxy=%q][data-site=""][data-phase=%q]`, key, phase)
@@ -132,7 +141,7 @@ func TestUITripButtonNeedsToken(t *testing.T) {
 	b := openUI(t, f)
 	key := f.keys[0]
 	rowHead := fmt.Sprintf(`#grid .rowhead[data-proxy=%q]`, key)
-	run(t, b, "select the proxy", chromedp.Click(rowHead), chromedp.WaitVisible(`#trip`))
+	pick(t, b, "select the proxy", rowHead, "proxy", key, "")
 
 	// Without a token the node refuses, and the page says so.
 	run(t, b, "trip without a token",
@@ -385,31 +394,25 @@ func TestUITripsSitesAndPairs(t *testing.T) {
 			t.Errorf("hover of %s: %q, want it to say %q", []string{"the pair", "the proxy", "another proxy's pair"}[i], titles[i], want)
 		}
 	}
-	run(t, b, "the token, then trip the site from its column header",
+	run(t, b, "the token",
 		chromedp.SendKeys(`#token`, testToken),
 		chromedp.Click(`#token-save`),
-		chromedp.WaitVisible(`#token-form[data-set="1"]`),
-		chromedp.Click(colHead),
-		chromedp.WaitVisible(`#trip`),
-		chromedp.Click(`#trip`),
-		chromedp.WaitVisible(colHead+`[data-phase="open"]`))
+		chromedp.WaitVisible(`#token-form[data-set="1"]`))
+	pick(t, b, "select the site from its column header", colHead, "site", "", site)
+	run(t, b, "trip the site", chromedp.Click(`#trip`), chromedp.WaitVisible(colHead+`[data-phase="open"]`))
 	if st := tb.StateAt(state.SiteKey(site)); st != state.PhaseOpen {
 		t.Fatalf("after the site's trip button it is %v", st)
 	}
-	run(t, b, "trip a pair from its cell",
-		chromedp.Click(pair),
-		chromedp.Click(`#trip`),
-		chromedp.WaitVisible(pair+`[data-phase="open"]`))
+	pick(t, b, "select a pair from its cell", pair, "pair", f.keys[1], site)
+	run(t, b, "trip the pair", chromedp.Click(`#trip`), chromedp.WaitVisible(pair+`[data-phase="open"]`))
 	if st := tb.StateAt(state.PairKey(f.keys[1], site)); st != state.PhaseOpen {
 		t.Fatalf("after the pair's trip button it is %v", st)
 	}
 	if st := tb.StateAt(state.ProxyKey(f.keys[1])); st != state.PhaseClosed {
 		t.Fatalf("a pair's trip opened the proxy: %v", st)
 	}
-	run(t, b, "reset the site from its column header",
-		chromedp.Click(colHead),
-		chromedp.Click(`#reset`),
-		chromedp.WaitVisible(colHead+`[data-phase="closed"]`))
+	pick(t, b, "select the site again", colHead, "site", "", site)
+	run(t, b, "reset the site", chromedp.Click(`#reset`), chromedp.WaitVisible(colHead+`[data-phase="closed"]`))
 	if st := tb.StateAt(state.SiteKey(site)); st != state.PhaseClosed {
 		t.Fatalf("after the site's reset button it is %v", st)
 	}
