@@ -67,6 +67,33 @@ func do(expr string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// selectedSel matches the details once they show the breaker of kind
+// (proxy, pair or site) of proxy and site: what a click selected. A test
+// waits on it after a click, since the buttons stay visible from the last
+// selection.
+func selectedSel(kind, proxy, site string) string {
+	return fmt.Sprintf(`#detail[data-kind=%q][data-proxy=%q][data-site=%q]`, kind, proxy, site)
+}
+
+// center returns the middle of the element sel matches, scrolled into view,
+// in the page's coordinates: found and measured in one evaluation, so a
+// redraw that replaces the element in between cannot fail the click.
+func center(t *testing.T, b *browsertest.Browser, sel string) (x, y float64) {
+	t.Helper()
+	xy := eval[[]float64](t, b, fmt.Sprintf(`(e => { e.scrollIntoView({block: 'nearest', inline: 'nearest'});
+		const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })(document.querySelector(%q))`, sel))
+	return xy[0], xy[1]
+}
+
+// pick clicks what sel matches in the grid or the list (elements the view
+// replaces as it redraws) and waits for the details to show it selected.
+func pick(t *testing.T, b *browsertest.Browser, what, sel, kind, proxy, site string) {
+	t.Helper()
+	run(t, b, what+": find it", chromedp.WaitVisible(sel))
+	x, y := center(t, b, sel)
+	run(t, b, what, chromedp.MouseClickXY(x, y), chromedp.WaitVisible(selectedSel(kind, proxy, site)), chromedp.WaitVisible(`#trip`))
+}
+
 // cellSel selects the grid's cell of a proxy in the proxy-only column.
 func cellSel(key, phase string) string {
 	return fmt.Sprintf(`#grid .cell[data-proxy=%q][data-site=""][data-phase=%q]`, key, phase)
@@ -114,7 +141,7 @@ func TestUITripButtonNeedsToken(t *testing.T) {
 	b := openUI(t, f)
 	key := f.keys[0]
 	rowHead := fmt.Sprintf(`#grid .rowhead[data-proxy=%q]`, key)
-	run(t, b, "select the proxy", chromedp.Click(rowHead), chromedp.WaitVisible(`#trip`))
+	pick(t, b, "select the proxy", rowHead, "proxy", key, "")
 
 	// Without a token the node refuses, and the page says so.
 	run(t, b, "trip without a token",
@@ -154,6 +181,44 @@ func TestUITripButtonNeedsToken(t *testing.T) {
 	}
 	if errs := b.Errors(); len(errs) > 1 || (len(errs) == 1 && !strings.Contains(errs[0], "401")) {
 		t.Fatalf("the page logged errors other than the refused trip's 401: %q", errs)
+	}
+}
+
+// TestUIClickSurvivesRedraw: the view redraws the grid and the list of
+// breakers not closed by replacing their elements, on every update from
+// the node; a click whose press and release fall on either side of such a
+// redraw still selects what was clicked (the browser itself fires no click
+// when the element pressed is gone by the release).
+func TestUIClickSurvivesRedraw(t *testing.T) {
+	f := newFixture(t, Config{})
+	if _, err := f.cl.Trip(context.Background(), f.keys[1], time.Minute, "for the list"); err != nil {
+		t.Fatal(err)
+	}
+	b := openUI(t, f)
+	li := fmt.Sprintf(`#open li[data-proxy=%q]`, f.keys[1])
+	for _, c := range []struct{ what, sel, proxy string }{
+		{"a proxy's row header", fmt.Sprintf(`#grid .rowhead[data-proxy=%q]`, f.keys[0]), f.keys[0]},
+		{"a proxy's cell", cellSel(f.keys[2], "closed"), f.keys[2]},
+		{"a breaker in the list", li, f.keys[1]},
+	} {
+		run(t, b, c.what, chromedp.WaitVisible(c.sel))
+		x, y := center(t, b, c.sel)
+		run(t, b, "press, redraw, release on "+c.what,
+			do(fmt.Sprintf(`(document.querySelector(%q).dataset.pressed = '1', true)`, c.sel)),
+			chromedp.MouseEvent(chromedp.MousePressed, x, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+			do(`(rcview.redraw(), true)`),
+			chromedp.MouseEvent(chromedp.MouseReleased, x, y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
+		if n := eval[int](t, b, fmt.Sprintf(`document.querySelectorAll('%s[data-pressed]').length`, c.sel)); n != 0 {
+			t.Fatalf("%s: the element pressed is still there after the redraw: the test tests nothing", c.what)
+		}
+		run(t, b, "selected by the click on "+c.what, chromedp.WaitVisible(selectedSel("proxy", c.proxy, "")))
+	}
+	// A click with no pointer (the keyboard's, or a script's) selects too.
+	run(t, b, "a click with no pointer",
+		do(fmt.Sprintf(`(document.querySelector(%q).click(), true)`, fmt.Sprintf(`#grid .rowhead[data-proxy=%q]`, f.keys[2]))),
+		chromedp.WaitVisible(selectedSel("proxy", f.keys[2], "")))
+	if errs := b.Errors(); len(errs) > 0 {
+		t.Fatalf("the page logged errors: %q", errs)
 	}
 }
 
@@ -329,31 +394,25 @@ func TestUITripsSitesAndPairs(t *testing.T) {
 			t.Errorf("hover of %s: %q, want it to say %q", []string{"the pair", "the proxy", "another proxy's pair"}[i], titles[i], want)
 		}
 	}
-	run(t, b, "the token, then trip the site from its column header",
+	run(t, b, "the token",
 		chromedp.SendKeys(`#token`, testToken),
 		chromedp.Click(`#token-save`),
-		chromedp.WaitVisible(`#token-form[data-set="1"]`),
-		chromedp.Click(colHead),
-		chromedp.WaitVisible(`#trip`),
-		chromedp.Click(`#trip`),
-		chromedp.WaitVisible(colHead+`[data-phase="open"]`))
+		chromedp.WaitVisible(`#token-form[data-set="1"]`))
+	pick(t, b, "select the site from its column header", colHead, "site", "", site)
+	run(t, b, "trip the site", chromedp.Click(`#trip`), chromedp.WaitVisible(colHead+`[data-phase="open"]`))
 	if st := tb.StateAt(state.SiteKey(site)); st != state.PhaseOpen {
 		t.Fatalf("after the site's trip button it is %v", st)
 	}
-	run(t, b, "trip a pair from its cell",
-		chromedp.Click(pair),
-		chromedp.Click(`#trip`),
-		chromedp.WaitVisible(pair+`[data-phase="open"]`))
+	pick(t, b, "select a pair from its cell", pair, "pair", f.keys[1], site)
+	run(t, b, "trip the pair", chromedp.Click(`#trip`), chromedp.WaitVisible(pair+`[data-phase="open"]`))
 	if st := tb.StateAt(state.PairKey(f.keys[1], site)); st != state.PhaseOpen {
 		t.Fatalf("after the pair's trip button it is %v", st)
 	}
 	if st := tb.StateAt(state.ProxyKey(f.keys[1])); st != state.PhaseClosed {
 		t.Fatalf("a pair's trip opened the proxy: %v", st)
 	}
-	run(t, b, "reset the site from its column header",
-		chromedp.Click(colHead),
-		chromedp.Click(`#reset`),
-		chromedp.WaitVisible(colHead+`[data-phase="closed"]`))
+	pick(t, b, "select the site again", colHead, "site", "", site)
+	run(t, b, "reset the site", chromedp.Click(`#reset`), chromedp.WaitVisible(colHead+`[data-phase="closed"]`))
 	if st := tb.StateAt(state.SiteKey(site)); st != state.PhaseClosed {
 		t.Fatalf("after the site's reset button it is %v", st)
 	}

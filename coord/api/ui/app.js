@@ -7,7 +7,7 @@
 // kept in sessionStorage, which lasts as long as the tab.
 
 import { Model, SYMBOL, parseDuration } from './model.js';
-import { Grid, budgetText, describe, evidence, figuresText } from './grid.js';
+import { Grid, budgetText, describe, evidence, figuresText, listenPicks } from './grid.js';
 
 const REFRESH_MS = 5000;
 const TOKEN_KEY = 'retrycoord.token';
@@ -100,15 +100,12 @@ function drawOpen() {
         b.phase === 'open' && b.probe_at ? `probe ${until(b.probe_at)}` : '',
         b.probe_owner ? `probe owner ${b.probe_owner}` : '',
       ].filter(Boolean).join(' · ') }));
+    li.dataset.level = b.level || 'proxy';
     li.dataset.proxy = b.upstream || '';
     li.dataset.site = b.site || '';
     li.dataset.phase = b.phase;
     li.dataset.owner = b.probe_owner || '';
     li.dataset.reporters = b.reporters || 0;
-    li.addEventListener('click', () => {
-      selected = { kind: b.level, upstream: b.upstream || '', site: b.site || '' };
-      drawDetail();
-    });
     return li;
   }));
 }
@@ -150,6 +147,10 @@ function selectedBreaker() {
 
 function drawDetail() {
   const d = $('#detail');
+  // What is selected, for a test (or a style) to tell one selection from the last.
+  d.dataset.kind = selected ? selected.kind : '';
+  d.dataset.proxy = selected ? selected.upstream : '';
+  d.dataset.site = selected ? selected.site : '';
   if (!selected || selected.kind === 'none') {
     $('#actions').hidden = true;
     return;
@@ -300,6 +301,12 @@ $('#token-forget').addEventListener('click', () => {
   drawToken();
   say('token forgotten');
 });
+// A breaker in the list selects it, like its cell in the grid; the list is
+// redrawn every second while any is open, so clicks go through listenPicks.
+listenPicks($('#open'), node => {
+  const li = node.closest('li[data-level]');
+  return li && { kind: li.dataset.level, upstream: li.dataset.proxy, site: li.dataset.site };
+}, pick => { selected = pick; drawDetail(); });
 $('#trip').addEventListener('click', trip);
 $('#reset').addEventListener('click', reset);
 
@@ -307,6 +314,17 @@ $('#reset').addEventListener('click', reset);
 window.rcview = {
   model, grid,
   select(kind, upstream, site) { selected = { kind, upstream, site: site || '' }; drawDetail(); },
+  // redraw draws everything now, the grid's elements and the list's anew,
+  // as an update from the node would.
+  redraw() {
+    grid.drawn = -1;
+    grid.draw();
+    drawMembers();
+    drawOpen();
+    drawFeed();
+    drawBudgets();
+    drawDetail();
+  },
   // render shows a given snapshot from now on (the node's updates are no
   // longer applied) and resolves once it is drawn, with the time it took
   // in ms.

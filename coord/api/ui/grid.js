@@ -45,6 +45,33 @@ export function describe(b, what) {
   return s;
 }
 
+// listenPicks calls pick with what read finds under a click in container:
+// read(element) returns {kind, upstream, site}, or null for nothing to
+// pick. The view redraws by replacing elements (the grid on every snapshot
+// and transition, the list of breakers not closed every second), and the
+// browser fires no click when the element pressed is gone by the release:
+// a click during a redraw would be lost. So a click here is a press and a
+// release over the same thing, compared by what the elements show, not by
+// which elements they are. Clicks with no pointer (the keyboard, or
+// element.click()) are taken as they come.
+export function listenPicks(container, read, pick) {
+  let down = null;
+  const same = (a, b) => a.kind === b.kind && a.upstream === b.upstream && a.site === b.site;
+  container.addEventListener('pointerdown', e => { down = e.button === 0 ? read(e.target) : null; });
+  container.addEventListener('pointercancel', () => { down = null; });
+  container.addEventListener('pointerup', e => {
+    const d = down;
+    down = null;
+    const p = e.button === 0 && d ? read(e.target) : null;
+    if (p && same(p, d)) pick(p);
+  });
+  container.addEventListener('click', e => {
+    if (e.detail !== 0) return; // a pointer's: pointerup took it
+    const p = read(e.target);
+    if (p) pick(p);
+  });
+}
+
 export class Grid {
   constructor(el, model, onPick) {
     this.el = el;
@@ -56,10 +83,10 @@ export class Grid {
     this.pending = false;
     el.addEventListener('scroll', () => this.schedule(true), { passive: true });
     new ResizeObserver(() => this.schedule(true)).observe(el);
-    this.layer.addEventListener('click', e => {
-      const c = e.target.closest('[data-kind]');
-      if (c) this.onPick({ kind: c.dataset.kind, upstream: c.dataset.proxy || '', site: c.dataset.site || '' });
-    });
+    listenPicks(this.layer, node => {
+      const c = node.closest('[data-kind]');
+      return c && { kind: c.dataset.kind, upstream: c.dataset.proxy || '', site: c.dataset.site || '' };
+    }, pick => this.onPick(pick));
   }
 
   headH() { return this.proxyOnly() ? HEAD_H : SITE_HEAD_H; }
