@@ -214,3 +214,47 @@ func TestGuardEngagesBeforeABurstPastItsMark(t *testing.T) {
 		t.Fatalf("%d entries at the mark sent before the guard engaged", n)
 	}
 }
+
+// TestGuardReEvaluatedOnEvidenceOnceItsIntervalRanOut: a batch of evidence
+// across PoisonMinUpstreams upstreams or more re-evaluates the guard over
+// the whole table before it is sent once guardEvalInterval has run out
+// since the last evaluation, even when the batch alone holds fewer than
+// PoisonMinUpstreams upstreams at the guard's mark: failing upstreams
+// whose evidence left in earlier batches count too. Here two upstreams
+// reach the mark in one batch (too few to judge), then a third in the
+// next batch beside two below the mark: three of the five upstreams the
+// node calls fail, and the third's evidence must not leave.
+func TestGuardReEvaluatedOnEvidenceOnceItsIntervalRanOut(t *testing.T) {
+	ms := startCluster(t, 2, clusterOpts{tweak: func(i int, c *Config) {
+		c.EvidenceInterval = time.Hour // flushed by hand below
+	}})
+	bad := ms[0]
+	if pm := bad.node.cfg.PoisonMinUpstreams; pm != 3 {
+		t.Fatalf("PoisonMinUpstreams %d: the batches below are laid out for 3", pm)
+	}
+	mark := max(1, bad.tb.Policy().FailureThreshold/2)
+	ups := testUpstreams("10.0.20", 5)
+	var lastEval time.Time
+	fail(t, bad, ups[0], mark)
+	fail(t, bad, ups[1], mark)
+	bad.node.flushEvidence(nil, &lastEval) // two entries: fewer than PoisonMinUpstreams, not judged
+	before := bad.node.Stats()
+	if before.Suspect || before.EvidenceSent != 2 {
+		t.Fatalf("after two upstreams at the mark: suspect %v, %d entries sent; want not suspect, 2", before.Suspect, before.EvidenceSent)
+	}
+	fail(t, bad, ups[2], mark)
+	fail(t, bad, ups[3], 1)
+	fail(t, bad, ups[4], 1)
+	// The batch (three entries, one at the mark) does not engage the
+	// guard by itself; the interval since the last evaluation ran out long
+	// ago.
+	lastEval = time.Now().Add(-time.Hour)
+	bad.node.flushEvidence(nil, &lastEval)
+	after := bad.node.Stats()
+	if !after.Suspect {
+		t.Fatalf("three of five upstreams at the mark, the interval run out: the node is not suspect")
+	}
+	if n := after.EvidenceSent - before.EvidenceSent; n != 0 {
+		t.Fatalf("%d entries sent by a node whose guard should have engaged first", n)
+	}
+}
