@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -256,5 +257,42 @@ func TestGuardReEvaluatedOnEvidenceOnceItsIntervalRanOut(t *testing.T) {
 	}
 	if n := after.EvidenceSent - before.EvidenceSent; n != 0 {
 		t.Fatalf("%d entries sent by a node whose guard should have engaged first", n)
+	}
+}
+
+// TestPendingTripsAreBounded: under ConfirmTrips, trips awaiting a second
+// reporter are bounded: a member that reports more than maxPending trips,
+// each alone, holds at most maxPending of them (the rest are counted
+// unconfirmed and forgotten), and once the window has passed the
+// maintenance pass forgets the flood, so that trips are held, and
+// confirmed, again.
+func TestPendingTripsAreBounded(t *testing.T) {
+	ms := startCluster(t, 1, clusterOpts{tweak: func(_ int, c *Config) { c.ConfirmTrips = 2 }})
+	n := ms[0].node
+	now := time.Now()
+	trip := func(up, origin string) state.Record {
+		return state.Record{Kind: state.KindBreaker, Upstream: up, Gen: 1, Phase: state.PhaseOpen,
+			HLC: state.NewHLC(time.Now().UnixMilli(), 0), Origin: origin, OpenFor: time.Hour}
+	}
+	for i := range maxPending + 1 {
+		n.mergeRecord(trip(fmt.Sprintf("http://10.1.%d.%d:80", i/256, i%256), "flooder"), now, true)
+	}
+	n.guard.mu.Lock()
+	held := len(n.guard.pending)
+	n.guard.mu.Unlock()
+	if held != maxPending {
+		t.Fatalf("%d trips awaiting confirmation after %d reported alone, want the bound %d", held, maxPending+1, maxPending)
+	}
+	if got := n.Stats().TripsUnconfirmed; got != maxPending+1 {
+		t.Fatalf("TripsUnconfirmed = %d, want %d", got, maxPending+1)
+	}
+
+	later := now.Add(ms[0].tb.Policy().Window + time.Second)
+	n.maintain(later)
+	const up = "http://10.0.21.1:80"
+	n.mergeRecord(trip(up, "node-a"), later, true)
+	n.mergeRecord(trip(up, "node-b"), later, true)
+	if p := ms[0].tb.State(up); p != state.PhaseOpen {
+		t.Fatalf("a trip reported by two nodes after the flood was forgotten is %v, want open", p)
 	}
 }
