@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -212,5 +213,86 @@ func TestGuardEngagesBeforeABurstPastItsMark(t *testing.T) {
 	}
 	if n := after.EvidenceSent - before.EvidenceSent; n != 0 {
 		t.Fatalf("%d entries at the mark sent before the guard engaged", n)
+	}
+}
+
+// TestGuardReEvaluatedOnEvidenceOnceItsIntervalRanOut: a batch of evidence
+// across PoisonMinUpstreams upstreams or more re-evaluates the guard over
+// the whole table before it is sent once guardEvalInterval has run out
+// since the last evaluation, even when the batch alone holds fewer than
+// PoisonMinUpstreams upstreams at the guard's mark: failing upstreams
+// whose evidence left in earlier batches count too. Here two upstreams
+// reach the mark in one batch (too few to judge), then a third in the
+// next batch beside two below the mark: three of the five upstreams the
+// node calls fail, and the third's evidence must not leave.
+func TestGuardReEvaluatedOnEvidenceOnceItsIntervalRanOut(t *testing.T) {
+	ms := startCluster(t, 2, clusterOpts{tweak: func(i int, c *Config) {
+		c.EvidenceInterval = time.Hour // flushed by hand below
+	}})
+	bad := ms[0]
+	if pm := bad.node.cfg.PoisonMinUpstreams; pm != 3 {
+		t.Fatalf("PoisonMinUpstreams %d: the batches below are laid out for 3", pm)
+	}
+	mark := max(1, bad.tb.Policy().FailureThreshold/2)
+	ups := testUpstreams("10.0.20", 5)
+	var lastEval time.Time
+	fail(t, bad, ups[0], mark)
+	fail(t, bad, ups[1], mark)
+	bad.node.flushEvidence(nil, &lastEval) // two entries: fewer than PoisonMinUpstreams, not judged
+	before := bad.node.Stats()
+	if before.Suspect || before.EvidenceSent != 2 {
+		t.Fatalf("after two upstreams at the mark: suspect %v, %d entries sent; want not suspect, 2", before.Suspect, before.EvidenceSent)
+	}
+	fail(t, bad, ups[2], mark)
+	fail(t, bad, ups[3], 1)
+	fail(t, bad, ups[4], 1)
+	// The batch (three entries, one at the mark) does not engage the
+	// guard by itself; the interval since the last evaluation ran out long
+	// ago.
+	lastEval = time.Now().Add(-time.Hour)
+	bad.node.flushEvidence(nil, &lastEval)
+	after := bad.node.Stats()
+	if !after.Suspect {
+		t.Fatalf("three of five upstreams at the mark, the interval run out: the node is not suspect")
+	}
+	if n := after.EvidenceSent - before.EvidenceSent; n != 0 {
+		t.Fatalf("%d entries sent by a node whose guard should have engaged first", n)
+	}
+}
+
+// TestPendingTripsAreBounded: under ConfirmTrips, trips awaiting a second
+// reporter are bounded: a member that reports more than maxPending trips,
+// each alone, holds at most maxPending of them (the rest are counted
+// unconfirmed and forgotten), and once the window has passed the
+// maintenance pass forgets the flood, so that trips are held, and
+// confirmed, again.
+func TestPendingTripsAreBounded(t *testing.T) {
+	ms := startCluster(t, 1, clusterOpts{tweak: func(_ int, c *Config) { c.ConfirmTrips = 2 }})
+	n := ms[0].node
+	now := time.Now()
+	trip := func(up, origin string) state.Record {
+		return state.Record{Kind: state.KindBreaker, Upstream: up, Gen: 1, Phase: state.PhaseOpen,
+			HLC: state.NewHLC(time.Now().UnixMilli(), 0), Origin: origin, OpenFor: time.Hour}
+	}
+	for i := range maxPending + 1 {
+		n.mergeRecord(trip(fmt.Sprintf("http://10.1.%d.%d:80", i/256, i%256), "flooder"), now, true)
+	}
+	n.guard.mu.Lock()
+	held := len(n.guard.pending)
+	n.guard.mu.Unlock()
+	if held != maxPending {
+		t.Fatalf("%d trips awaiting confirmation after %d reported alone, want the bound %d", held, maxPending+1, maxPending)
+	}
+	if got := n.Stats().TripsUnconfirmed; got != maxPending+1 {
+		t.Fatalf("TripsUnconfirmed = %d, want %d", got, maxPending+1)
+	}
+
+	later := now.Add(ms[0].tb.Policy().Window + time.Second)
+	n.maintain(later)
+	const up = "http://10.0.21.1:80"
+	n.mergeRecord(trip(up, "node-a"), later, true)
+	n.mergeRecord(trip(up, "node-b"), later, true)
+	if p := ms[0].tb.State(up); p != state.PhaseOpen {
+		t.Fatalf("a trip reported by two nodes after the flood was forgotten is %v, want open", p)
 	}
 }

@@ -14,7 +14,9 @@ type Member struct {
 	// Addr is the member's gossip address, "host:port".
 	Addr string
 	// State is memberlist's view: alive, suspect (not answering probes),
-	// dead or left.
+	// dead or left. memberlist v0.7 leaves the state of the nodes it hands
+	// out at alive (hashicorp/memberlist#266), and a member leaves the list
+	// when it is declared dead or left, so this reads "alive" in practice.
 	State string
 	// Suspect reports that the member's poison guard suspects its own
 	// network: its trips and evidence are ignored.

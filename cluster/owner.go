@@ -44,7 +44,8 @@ func (p *peers) remove(name string) {
 }
 
 // setAlive restricts the candidates to the members memberlist reports alive
-// (not suspected by its failure detector).
+// (not suspected by its failure detector; memberlist v0.7 shows no
+// suspicion, so these are the members it has not declared dead or left).
 func (p *peers) setAlive(names []string) {
 	p.mu.Lock()
 	p.alive = make(map[string]bool, len(names))

@@ -200,14 +200,23 @@ func (n *Node) tickLoop() {
 				clear(sketches)
 			}
 		case now := <-maintain.C:
-			n.noteMembers()
-			n.peers.setAlive(n.aliveNames())
-			if n.guard.suspect.Load() {
-				n.guard.evaluate()
-			}
-			n.guard.prune(now)
+			n.maintain(now)
 		}
 	}
+}
+
+// maintain is the tick loop's pass every maintainInterval: it refreshes the
+// member count the Table splits budgets by and the probe candidates,
+// re-evaluates the poison guard while it suspects this node (so that the
+// node recovers without a trip of its own) and forgets unconfirmed trips
+// older than the window.
+func (n *Node) maintain(now time.Time) {
+	n.noteMembers()
+	n.peers.setAlive(n.aliveNames())
+	if n.guard.suspect.Load() {
+		n.guard.evaluate()
+	}
+	n.guard.prune(now)
 }
 
 // flushEvidence sends this node's pending evidence (appended to buf, which
