@@ -108,7 +108,7 @@ func (c *Coordinator) exec(ctx context.Context, method, site string, replayable 
 	}
 	r.onlyUnsent = !r.rp.MayRetry(method)
 	r.hedge = r.rp.Hedge.On && site != "" && replayable && policy.IsIdempotent(method)
-	r.res.RequestID = c.reqID.Add(1)
+	r.res.RequestID = c.reqID.next()
 	if r.rp.Timeout > 0 {
 		var cancel context.CancelFunc
 		r.rctx, cancel = context.WithTimeout(ctx, r.rp.Timeout)
