@@ -57,7 +57,7 @@ const (
 // The kept attempts stay exact: each shard keeps the AttemptRing of its
 // attempts that ended last, so together they hold the AttemptRing of all
 // that ended last, and Attempts merges the shards by the time each ended. The price is memory:
-// up to recShards rings (about 1.4 MB each once full) instead of one.
+// up to recShards rings (1.2 MB each once full) instead of one.
 type Recorder struct {
 	shards [recShards]recShard
 
