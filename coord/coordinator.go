@@ -84,7 +84,7 @@ type Coordinator struct {
 	backoff  func(policy.RetryPolicy) retry.Backoff
 	siteFn   func(*http.Request) string
 	keying   Keying
-	reqID    atomic.Uint64
+	reqID    requestIDs
 	badFacts atomic.Uint64
 	budget   budgetCounters
 

@@ -108,7 +108,7 @@ func (c *Coordinator) exec(ctx context.Context, method, site string, replayable 
 	}
 	r.onlyUnsent = !r.rp.MayRetry(method)
 	r.hedge = r.rp.Hedge.On && site != "" && replayable && policy.IsIdempotent(method)
-	r.res.RequestID = c.reqID.Add(1)
+	r.res.RequestID = c.reqID.next()
 	if r.rp.Timeout > 0 {
 		var cancel context.CancelFunc
 		r.rctx, cancel = context.WithTimeout(ctx, r.rp.Timeout)
@@ -280,7 +280,7 @@ func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time,
 				acancel()
 			}
 			c.rec.add(&Attempt{Time: c.now(), RequestID: r.res.RequestID, Attempt: n, Upstream: u.key, Site: r.site,
-				Class: ClassAbandoned, Reason: ReasonPanic, Delay: delay, Err: "panic"})
+				Class: ClassAbandoned, Reason: ReasonPanic, Delay: delay, Err: "panic"}, u)
 		}
 	}()
 	resp, err := r.fn(actx, u)
@@ -330,7 +330,7 @@ func (r *request) attempt(u *Upstream, tk *state.Scoped, n int, start time.Time,
 	if err != nil {
 		rec.Err = u.redact(err.Error())
 	}
-	c.rec.add(&rec)
+	c.rec.add(&rec, u)
 	a.class, a.reason = class, reason
 	if class == ClassSuccess {
 		if acancel != nil && resp.Body != nil {

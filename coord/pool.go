@@ -46,6 +46,8 @@ type Upstream struct {
 	region string
 	stats  stats
 	ref    state.ProxyRef // its breaker in the coordinator's Table
+	// recHint: where the Recorder aggregates its attempts this hour.
+	recHint atomic.Pointer[recHint]
 }
 
 // Key returns the upstream's key, "scheme://host:port", without credentials.

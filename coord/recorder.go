@@ -2,7 +2,6 @@ package coord
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/proxywhirl/retrycoord/state"
@@ -44,19 +43,23 @@ const (
 	MaxHours    = 168    // the largest hours a query accepts
 )
 
-// Recorder keeps what became of every attempt: a ring of the last
-// AttemptRing attempts, hourly aggregates for HoursKept hours (also per
-// upstream), and the last EventRing breaker events. Recording allocates
-// nothing in the steady state and takes two short locks that concurrent
-// attempts rarely share: the lock of the ring slot the attempt's sequence
-// number picks, and one of aggShards locks over the aggregates of the
-// upstream's shard. The ring stays exact: Attempts
-// returns the last attempts in the order they were numbered. A Recorder is
-// safe for concurrent use.
+// Recorder keeps what became of every attempt: the last AttemptRing
+// attempts, hourly aggregates for HoursKept hours (also per upstream), and
+// the last EventRing breaker events. A Recorder is safe for concurrent use.
+//
+// Recording an attempt allocates nothing in the steady state and takes one
+// short lock that concurrent attempts rarely share: the lock of the shard
+// its upstream hashes to (recShards of them), which holds both that
+// shard's ring of attempts and its hourly aggregates. Nothing is shared by
+// every attempt: no global sequence number, no global lock, so two cores
+// recording at once do not pass a cache line back and forth.
+//
+// The kept attempts stay exact: each shard keeps the AttemptRing of its
+// attempts that ended last, so together they hold the AttemptRing of all
+// that ended last, and Attempts merges the shards by the time each ended. The price is memory:
+// up to recShards rings (1.2 MB each once full) instead of one.
 type Recorder struct {
-	total  atomic.Uint64 // attempts ever recorded: the last sequence number handed out
-	ring   []attemptSlot // len AttemptRing; sequence s lives in ring[(s-1)%AttemptRing]
-	shards [aggShards]aggShard
+	shards [recShards]recShard
 
 	evMu   sync.Mutex // guards events and nextEv
 	events []Event    // ring, len EventRing once full
@@ -64,38 +67,40 @@ type Recorder struct {
 	now    func() time.Time // for queries
 }
 
-// aggShards is a power of two, far above the cores that record at once.
-const aggShards = 16
+// recShards is a power of two, well above the cores that record at once
+// on the machines we run on, and low enough that the rings (up to one of
+// AttemptRing attempts each) stay a few MB.
+const recShards = 8
 
-// shardOf returns the aggregate shard of an upstream key: FNV-1a, so that
-// an upstream's shard is the same in every run.
+// shardOf returns the shard of an upstream key: FNV-1a, so that an
+// upstream's shard is the same in every run.
 func shardOf(key string) uint32 {
 	h := uint32(2166136261)
 	for i := range len(key) {
 		h ^= uint32(key[i])
 		h *= 16777619
 	}
-	return h % aggShards
+	return h % recShards
 }
 
-// attemptSlot is one slot of the ring: the attempt numbered seq (0: never
-// written), under a lock of its own on the same cache lines.
-type attemptSlot struct {
-	mu  sync.Mutex // guards seq and a
-	seq uint64
-	a   Attempt
-}
-
-// aggShard holds the hourly aggregates of the upstreams that hash to it.
-type aggShard struct {
-	mu    sync.Mutex // guards hours
+// recShard holds the attempts and the hourly aggregates of the upstreams
+// that hash to it.
+type recShard struct {
+	mu    sync.Mutex // guards everything below
+	total uint64     // attempts ever recorded here
+	// ring: the last attempts to end here, oldest first from ring[start],
+	// in order of Time. Made at the shard's first attempt; once it holds
+	// AttemptRing, each attempt replaces the oldest.
+	ring  []Attempt
+	start int
 	hours [HoursKept]hourAgg
-	_     [64]byte
+	_     [64]byte // keep the next shard's lock off this shard's last line
 }
 
 // hourAgg aggregates one wall-clock hour.
 type hourAgg struct {
-	hour      int64 // unix hours; 0: unused
+	hour      int64  // unix hours; 0: unused
+	reset     uint64 // how many times this slot was reset for a new hour
 	requests  uint64
 	attempts  uint64
 	successes uint64
@@ -110,33 +115,51 @@ type proxyAgg struct {
 	latSum                              time.Duration
 }
 
+// recHint is what an Upstream remembers of where its attempts are
+// aggregated, so that recording skips hashing its key and looking it up in
+// the hour's map: valid for the Recorder r while slot hour h of shard
+// still has the reset count it had when pa was found.
+type recHint struct {
+	r     *Recorder
+	shard uint32
+	hour  int64
+	reset uint64
+	pa    *proxyAgg
+}
+
 const maxAttempts = 10
 
 func newRecorder(now func() time.Time) *Recorder {
-	return &Recorder{ring: make([]attemptSlot, AttemptRing), now: now}
+	return &Recorder{now: now}
 }
 
 func unixHour(t time.Time) int64 { return t.Unix() / 3600 }
 
-// add records one attempt.
-func (r *Recorder) add(a *Attempt) {
-	seq := r.total.Add(1)
-	i := (seq - 1) % AttemptRing
-	sl := &r.ring[i]
-	sl.mu.Lock()
-	if sl.seq < seq { // a writer 10,000 attempts later may have been quicker
-		sl.seq, sl.a = seq, *a
+// add records one attempt; u is the upstream it went through (nil: found
+// by a.Upstream), a.Upstream its key.
+func (r *Recorder) add(a *Attempt, u *Upstream) {
+	var hint *recHint
+	if u != nil {
+		if hint = u.recHint.Load(); hint != nil && hint.r != r {
+			hint = nil
+		}
 	}
-	sl.mu.Unlock()
-
+	var si uint32
+	if hint != nil {
+		si = hint.shard
+	} else {
+		si = shardOf(a.Upstream)
+	}
 	h := unixHour(a.Time)
-	sh := &r.shards[shardOf(a.Upstream)]
+	sh := &r.shards[si]
 	sh.mu.Lock()
+	sh.keep(a)
+
 	agg := &sh.hours[h%HoursKept]
 	if agg.hour != h {
-		p := agg.proxies
+		p, n := agg.proxies, agg.reset+1
 		clear(p)
-		*agg = hourAgg{hour: h, proxies: p}
+		*agg = hourAgg{hour: h, reset: n, proxies: p}
 		if agg.proxies == nil {
 			agg.proxies = make(map[string]*proxyAgg)
 		}
@@ -146,10 +169,17 @@ func (r *Recorder) add(a *Attempt) {
 	}
 	agg.attempts++
 	agg.latSum += a.Latency
-	pa := agg.proxies[a.Upstream]
-	if pa == nil {
-		pa = new(proxyAgg)
-		agg.proxies[a.Upstream] = pa
+	var pa *proxyAgg
+	if hint != nil && hint.hour == h && hint.reset == agg.reset {
+		pa = hint.pa
+	} else {
+		if pa = agg.proxies[a.Upstream]; pa == nil {
+			pa = new(proxyAgg)
+			agg.proxies[a.Upstream] = pa
+		}
+		if u != nil { // once per upstream and hour
+			u.recHint.Store(&recHint{r: r, shard: si, hour: h, reset: agg.reset, pa: pa})
+		}
 	}
 	pa.attempts++
 	pa.latSum += a.Latency
@@ -180,28 +210,92 @@ func (r *Recorder) event(ev Event) {
 	r.evMu.Unlock()
 }
 
-// Total returns how many attempts were ever recorded (or are being
-// recorded right now).
-func (r *Recorder) Total() uint64 { return r.total.Load() }
-
-// Attempts returns up to n of the most recent attempts, oldest first (n ≤ 0
-// or above what is kept: all that is kept). An attempt still being
-// recorded by another goroutine when Attempts reads its slot is left out.
-func (r *Recorder) Attempts(n int) []Attempt {
-	last := r.total.Load()
-	held := int(min(last, AttemptRing))
-	if n <= 0 || n > held {
-		n = held
+// Total returns how many attempts were ever recorded.
+func (r *Recorder) Total() uint64 {
+	var n uint64
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		n += sh.total
+		sh.mu.Unlock()
 	}
-	out := make([]Attempt, 0, n)
-	for seq := last - uint64(n) + 1; seq <= last; seq++ {
-		i := (seq - 1) % AttemptRing
-		sl := &r.ring[i]
-		sl.mu.Lock()
-		if sl.seq == seq {
-			out = append(out, sl.a)
+	return n
+}
+
+// Attempts returns the n attempts that ended last (n ≤ 0 or above what is
+// kept: all that is kept, at most AttemptRing), oldest first by the time
+// they ended. Attempts that ended at the same instant (a fake clock) come
+// in the order they were recorded when they share a shard. It holds every
+// shard's lock while it merges them, a millisecond or so for the full
+// AttemptRing.
+func (r *Recorder) Attempts(n int) []Attempt {
+	for i := range r.shards {
+		r.shards[i].mu.Lock()
+	}
+	defer func() {
+		for i := range r.shards {
+			r.shards[i].mu.Unlock()
 		}
-		sl.mu.Unlock()
+	}()
+	// next[i]: how many of shard i's kept attempts, newest first, are not
+	// yet taken.
+	var next [recShards]int
+	held := 0
+	for i := range r.shards {
+		next[i] = len(r.shards[i].ring)
+		held += next[i]
+	}
+	if n <= 0 || n > min(held, AttemptRing) {
+		n = min(held, AttemptRing)
+	}
+	out := make([]Attempt, n)
+	for k := n - 1; k >= 0; k-- { // newest first, from the back
+		best := -1
+		var bt time.Time
+		for i := range r.shards {
+			if next[i] == 0 {
+				continue
+			}
+			if t := r.shards[i].kept(next[i] - 1).Time; best < 0 || t.After(bt) {
+				best, bt = i, t
+			}
+		}
+		next[best]--
+		out[k] = *r.shards[best].kept(next[best])
 	}
 	return out
+}
+
+// keep puts a in the ring in its place by Time. Attempts reach the lock
+// in the order they ended but for a goroutine preempted in between, so
+// the place is nearly always the end; an attempt that ended before every
+// kept one when the ring is full is not among the last and is not kept.
+// The caller holds mu.
+func (sh *recShard) keep(a *Attempt) {
+	sh.total++
+	switch {
+	case len(sh.ring) < AttemptRing:
+		if sh.ring == nil { // the shard's first attempt: its ring, once
+			sh.ring = make([]Attempt, 0, AttemptRing)
+		}
+		sh.ring = append(sh.ring, *a)
+	case a.Time.Before(sh.ring[sh.start].Time):
+		return
+	default:
+		sh.ring[sh.start] = *a
+		sh.start = (sh.start + 1) % AttemptRing
+	}
+	for j := len(sh.ring) - 1; j > 0; j-- {
+		cur, prev := sh.kept(j), sh.kept(j-1)
+		if !cur.Time.Before(prev.Time) {
+			break
+		}
+		*cur, *prev = *prev, *cur
+	}
+}
+
+// kept returns the j-th oldest attempt the shard keeps (0 ≤ j < len(ring)).
+// The caller holds mu.
+func (sh *recShard) kept(j int) *Attempt {
+	return &sh.ring[(sh.start+j)%len(sh.ring)]
 }

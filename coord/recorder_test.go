@@ -20,7 +20,7 @@ func TestRecorderAggregates(t *testing.T) {
 	clk := newFakeClock()
 	r := newRecorder(clk.Now)
 	add := func(id uint64, n int, up string, class Class, reason Reason, lat time.Duration) {
-		r.add(&Attempt{Time: clk.Now(), RequestID: id, Attempt: n, Upstream: up, Class: class, Reason: reason, Latency: lat})
+		r.add(&Attempt{Time: clk.Now(), RequestID: id, Attempt: n, Upstream: up, Class: class, Reason: reason, Latency: lat}, nil)
 	}
 	add(1, 1, "a", ClassFailure, ReasonStatus, 10*time.Millisecond)
 	add(1, 2, "b", ClassSuccess, ReasonNone, 30*time.Millisecond)
@@ -72,7 +72,7 @@ func TestRecorderRings(t *testing.T) {
 	clk := newFakeClock()
 	r := newRecorder(clk.Now)
 	for i := range AttemptRing + 5 {
-		r.add(&Attempt{Time: clk.Now(), RequestID: uint64(i), Attempt: 1})
+		r.add(&Attempt{Time: clk.Now(), RequestID: uint64(i), Attempt: 1}, nil)
 	}
 	as := r.Attempts(0)
 	if len(as) != AttemptRing || as[0].RequestID != 5 || as[len(as)-1].RequestID != AttemptRing+4 {
@@ -166,11 +166,15 @@ func TestRecordedAttemptsCarryTheSite(t *testing.T) {
 }
 
 // TestRecorderRingIsExactUnderConcurrency records from several goroutines
-// at once, more than the ring holds, and checks that what Attempts returns
-// is exactly the last AttemptRing attempts: all of them, none twice, and of
-// each goroutine's attempts a suffix in the order it recorded them.
+// at once, into few shards and more than each keeps, and checks that what
+// Attempts returns is exactly the AttemptRing attempts that ended last, in
+// the order they ended. Each attempt has a time of its own, interleaved
+// across the writers, so the writers' attempts reach the recorder out of
+// the order they ended.
 func TestRecorderRingIsExactUnderConcurrency(t *testing.T) {
-	const writers, each = 8, AttemptRing / 4
+	const writers, each = 8, AttemptRing / 2
+	base := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	at := func(w, i int) time.Time { return base.Add(time.Duration(i*writers+w) * time.Microsecond) }
 	r := newRecorder(time.Now)
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -178,7 +182,7 @@ func TestRecorderRingIsExactUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				r.add(&Attempt{Time: time.Now(), RequestID: uint64(w*each + i), Attempt: 1, Upstream: fmt.Sprintf("http://u%d:1", i%50)})
+				r.add(&Attempt{Time: at(w, i), RequestID: uint64(w*each + i), Attempt: 1, Upstream: fmt.Sprintf("http://u%d:1", i%3)}, nil)
 			}
 		}()
 	}
@@ -190,29 +194,52 @@ func TestRecorderRingIsExactUnderConcurrency(t *testing.T) {
 	if len(as) != AttemptRing {
 		t.Fatalf("Attempts(0) holds %d, want %d", len(as), AttemptRing)
 	}
-	seen := map[uint64]bool{}
-	last := make([]int, writers) // each writer's last index seen, -1: none
-	for i := range last {
-		last[i] = -1
-	}
-	for _, a := range as {
-		if seen[a.RequestID] {
-			t.Fatalf("attempt %d returned twice", a.RequestID)
-		}
-		seen[a.RequestID] = true
+	// The attempts that ended last are those of times first..last, one
+	// per writer and step.
+	first := writers*each - AttemptRing
+	for k, a := range as {
 		w, i := int(a.RequestID)/each, int(a.RequestID)%each
-		if last[w] >= 0 && i != last[w]+1 {
-			t.Fatalf("writer %d: attempt %d follows %d: not the suffix in order", w, i, last[w])
+		if got, want := i*writers+w, first+k; got != want {
+			t.Fatalf("Attempts(0)[%d] is writer %d's attempt %d (time %d), want time %d", k, w, i, got, want)
 		}
-		last[w] = i
-	}
-	for w, i := range last {
-		if i != -1 && i != each-1 {
-			t.Errorf("writer %d: its last attempt kept is %d, want %d", w, i, each-1)
+		if !a.Time.Equal(at(w, i)) {
+			t.Fatalf("Attempts(0)[%d] has time %v, want %v", k, a.Time, at(w, i))
 		}
 	}
-	if got := r.Attempts(3); len(got) != 3 || got[2] != as[len(as)-1] {
+	if got := r.Attempts(3); len(got) != 3 || got[2] != as[len(as)-1] || got[0] != as[len(as)-3] {
 		t.Errorf("Attempts(3) = %+v, want the last three", got)
+	}
+}
+
+// TestRecorderKeepsTheLastToEnd: in one shard, attempts that reach the
+// recorder out of the order they ended are kept in the order they ended;
+// once the ring is full the oldest goes, and an attempt that ended before
+// every kept one is counted but not kept.
+func TestRecorderKeepsTheLastToEnd(t *testing.T) {
+	base := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	r := newRecorder(time.Now)
+	add := func(ms int) {
+		r.add(&Attempt{Time: base.Add(time.Duration(ms) * time.Millisecond), RequestID: uint64(ms), Attempt: 1, Upstream: "http://a:1"}, nil)
+	}
+	// 2, 1, 4, 3, …: every other attempt arrives after the one that ended
+	// after it.
+	n := AttemptRing + 2
+	for ms := 1; ms <= n; ms += 2 {
+		add(ms + 1)
+		add(ms)
+	}
+	add(0) // ended before every kept attempt
+	if got := r.Total(); got != uint64(n+1) {
+		t.Errorf("Total = %d, want %d", got, n+1)
+	}
+	as := r.Attempts(0)
+	if len(as) != AttemptRing {
+		t.Fatalf("Attempts(0) holds %d, want %d", len(as), AttemptRing)
+	}
+	for k, a := range as {
+		if want := uint64(n - AttemptRing + 1 + k); a.RequestID != want {
+			t.Fatalf("Attempts(0)[%d] ended at %d ms, want %d ms", k, a.RequestID, want)
+		}
 	}
 }
 
@@ -226,10 +253,10 @@ func TestRecorderSumsEveryShard(t *testing.T) {
 	for i := range ups {
 		up := fmt.Sprintf("http://10.0.0.%d:8080", i)
 		shards[shardOf(up)] = true
-		r.add(&Attempt{Time: clk.Now(), Attempt: 1, Upstream: up, Class: ClassFailure, Reason: ReasonStatus, Latency: time.Millisecond})
-		r.add(&Attempt{Time: clk.Now(), Attempt: 2, Upstream: up, Class: ClassSuccess, Latency: 3 * time.Millisecond})
+		r.add(&Attempt{Time: clk.Now(), Attempt: 1, Upstream: up, Class: ClassFailure, Reason: ReasonStatus, Latency: time.Millisecond}, nil)
+		r.add(&Attempt{Time: clk.Now(), Attempt: 2, Upstream: up, Class: ClassSuccess, Latency: 3 * time.Millisecond}, nil)
 	}
-	if len(shards) < aggShards/2 {
+	if len(shards) < recShards/2 {
 		t.Fatalf("the upstreams cover %d shards; the test needs several", len(shards))
 	}
 	s := r.Summary()
@@ -258,9 +285,82 @@ func TestRecorderSumsEveryShard(t *testing.T) {
 // attempt of a known upstream in the current hour allocates nothing.
 func TestRecorderAddAllocatesNothing(t *testing.T) {
 	r := newRecorder(time.Now)
-	a := &Attempt{Time: time.Now(), Attempt: 1, Upstream: "http://a:1", Class: ClassSuccess}
-	r.add(a)
-	if n := testing.AllocsPerRun(1000, func() { r.add(a) }); n != 0 {
+	u, err := ParseUpstream(PoolEntry{URL: "http://a:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Attempt{Time: time.Now(), Attempt: 1, Upstream: u.Key(), Class: ClassSuccess}
+	r.add(a, u)
+	if n := testing.AllocsPerRun(1000, func() { r.add(a, u) }); n != 0 {
 		t.Errorf("add allocates %.1f times, want 0", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { r.add(a, nil) }); n != 0 {
+		t.Errorf("add without the upstream allocates %.1f times, want 0", n)
+	}
+}
+
+// TestRecorderUpstreamHint: an upstream remembers where its attempts are
+// aggregated, and that memory must not outlive its hour, its recorder, or
+// its hour slot being reused. Each step checks ByProxy, which reads the
+// aggregates the way the admin API does.
+func TestRecorderUpstreamHint(t *testing.T) {
+	clk := newFakeClock()
+	r := newRecorder(clk.Now)
+	u, err := ParseUpstream(PoolEntry{URL: "http://a:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// other hashes to u's shard: it reuses u's hour slot a day later.
+	var other *Upstream
+	for i := 0; other == nil; i++ {
+		o, err := ParseUpstream(PoolEntry{URL: fmt.Sprintf("http://b%d:1", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shardOf(o.Key()) == shardOf(u.Key()) {
+			other = o
+		}
+	}
+	record := func(r *Recorder, u *Upstream) {
+		r.add(&Attempt{Time: clk.Now(), Attempt: 1, Upstream: u.Key(), Class: ClassSuccess}, u)
+	}
+	attempts := func(r *Recorder, hours int, u *Upstream) uint64 {
+		t.Helper()
+		ps, err := r.ByProxy(hours)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			if p.Upstream == u.Key() {
+				return p.Attempts
+			}
+		}
+		return 0
+	}
+
+	record(r, u)
+	r2 := newRecorder(clk.Now) // the same upstream in a second coordinator's recorder
+	record(r2, u)
+	if got, first := attempts(r2, 1, u), attempts(r, 1, u); got != 1 || first != 1 {
+		t.Errorf("a second recorder holds %d attempts and the first %d, want 1 and 1", got, first)
+	}
+	record(r, u)
+	if got := attempts(r, 1, u); got != 2 {
+		t.Fatalf("this hour: %d attempts, want 2", got)
+	}
+	clk.Advance(time.Hour)
+	record(r, u)
+	if got, all := attempts(r, 1, u), attempts(r, 2, u); got != 1 || all != 3 {
+		t.Errorf("the next hour: %d attempts (%d over two hours), want 1 (3)", got, all)
+	}
+
+	// A day later other reuses u's hour slot; then the clock steps back a
+	// day and u records in that slot again, made anew.
+	clk.Advance(HoursKept * time.Hour)
+	record(r, other)
+	clk.Advance(-HoursKept * time.Hour)
+	record(r, u)
+	if got := attempts(r, 1, u); got != 1 {
+		t.Errorf("after the slot was reused: %d attempts this hour, want 1", got)
 	}
 }

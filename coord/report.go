@@ -127,8 +127,8 @@ func (c *Coordinator) ReportAt(upstream, site string, class Class, status int, l
 	case ClassAbandoned:
 		reason = ReasonCanceled
 	}
-	c.rec.add(&Attempt{Time: c.now(), RequestID: c.reqID.Add(1), Attempt: 1, Upstream: key, Site: site,
-		Class: class, Reason: reason, Status: status, Latency: latency})
+	c.rec.add(&Attempt{Time: c.now(), RequestID: c.reqID.next(), Attempt: 1, Upstream: key, Site: site,
+		Class: class, Reason: reason, Status: status, Latency: latency}, nil)
 	if err != nil {
 		return fmt.Errorf("coord: report for %s: %w", key, err)
 	}
