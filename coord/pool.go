@@ -40,14 +40,22 @@ const MetaRegion = "region"
 // its outcome statistics are updated by every attempt through it. It is safe
 // for concurrent use.
 type Upstream struct {
+	// Read by every selection, written once (or once an hour): apart from
+	// stats, which every attempt through the upstream writes, so that a
+	// core choosing an upstream does not wait for the line another core
+	// just wrote an outcome to.
 	key    string
 	url    *url.URL // with credentials: for dialing only
 	meta   map[string]string
 	region string
-	stats  stats
 	ref    state.ProxyRef // its breaker in the coordinator's Table
-	// recHint: where the Recorder aggregates its attempts this hour.
-	recHint atomic.Pointer[recHint]
+	// recHints: per recorder shard, where the Recorder aggregates this
+	// upstream's attempts this hour.
+	recHints [recShards]atomic.Pointer[recHint]
+
+	_     [64]byte
+	stats stats
+	_     [64]byte
 }
 
 // Key returns the upstream's key, "scheme://host:port", without credentials.

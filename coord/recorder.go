@@ -49,15 +49,19 @@ const (
 //
 // Recording an attempt allocates nothing in the steady state and takes one
 // short lock that concurrent attempts rarely share: the lock of the shard
-// its upstream hashes to (recShards of them), which holds both that
-// shard's ring of attempts and its hourly aggregates. Nothing is shared by
-// every attempt: no global sequence number, no global lock, so two cores
-// recording at once do not pass a cache line back and forth.
+// its request's id picks (recShards of them), which holds both that
+// shard's ring of attempts and its hourly aggregates. Request ids come in
+// blocks that stay with one processor (requestIDs), and a block's ids all
+// pick one shard, so the requests running on one core record in one shard
+// and those on another core most likely in another: nothing is written by
+// every attempt — no global sequence number, no global lock — and two
+// cores recording at once do not pass cache lines back and forth.
 //
 // The kept attempts stay exact: each shard keeps the AttemptRing of its
 // attempts that ended last, so together they hold the AttemptRing of all
-// that ended last, and Attempts merges the shards by the time each ended. The price is memory:
-// up to recShards rings (1.2 MB each once full) instead of one.
+// that ended last, and Attempts merges the shards by the time each ended.
+// The price is memory: up to recShards rings (1.2 MB each once full)
+// instead of one.
 type Recorder struct {
 	shards [recShards]recShard
 
@@ -72,19 +76,13 @@ type Recorder struct {
 // AttemptRing attempts each) stay a few MB.
 const recShards = 8
 
-// shardOf returns the shard of an upstream key: FNV-1a, so that an
-// upstream's shard is the same in every run.
-func shardOf(key string) uint32 {
-	h := uint32(2166136261)
-	for i := range len(key) {
-		h ^= uint32(key[i])
-		h *= 16777619
-	}
-	return h % recShards
+// shardOf returns the shard of the attempts of request id: that of its
+// block of ids.
+func shardOf(id uint64) uint32 {
+	return uint32(((id - 1) / idBlockSize) % recShards)
 }
 
-// recShard holds the attempts and the hourly aggregates of the upstreams
-// that hash to it.
+// recShard holds some of the attempts and of the hourly aggregates.
 type recShard struct {
 	mu    sync.Mutex // guards everything below
 	total uint64     // attempts ever recorded here
@@ -115,13 +113,12 @@ type proxyAgg struct {
 	latSum                              time.Duration
 }
 
-// recHint is what an Upstream remembers of where its attempts are
-// aggregated, so that recording skips hashing its key and looking it up in
-// the hour's map: valid for the Recorder r while slot hour h of shard
-// still has the reset count it had when pa was found.
+// recHint is what an Upstream remembers, per shard, of where its attempts
+// are aggregated, so that recording skips looking it up in the hour's map:
+// valid for the Recorder r while the slot of hour h still has the reset
+// count it had when pa was found.
 type recHint struct {
 	r     *Recorder
-	shard uint32
 	hour  int64
 	reset uint64
 	pa    *proxyAgg
@@ -138,17 +135,12 @@ func unixHour(t time.Time) int64 { return t.Unix() / 3600 }
 // add records one attempt; u is the upstream it went through (nil: found
 // by a.Upstream), a.Upstream its key.
 func (r *Recorder) add(a *Attempt, u *Upstream) {
+	si := shardOf(a.RequestID)
 	var hint *recHint
 	if u != nil {
-		if hint = u.recHint.Load(); hint != nil && hint.r != r {
+		if hint = u.recHints[si].Load(); hint != nil && hint.r != r {
 			hint = nil
 		}
-	}
-	var si uint32
-	if hint != nil {
-		si = hint.shard
-	} else {
-		si = shardOf(a.Upstream)
 	}
 	h := unixHour(a.Time)
 	sh := &r.shards[si]
@@ -178,7 +170,7 @@ func (r *Recorder) add(a *Attempt, u *Upstream) {
 			agg.proxies[a.Upstream] = pa
 		}
 		if u != nil { // once per upstream and hour
-			u.recHint.Store(&recHint{r: r, shard: si, hour: h, reset: agg.reset, pa: pa})
+			u.recHints[si].Store(&recHint{r: r, hour: h, reset: agg.reset, pa: pa})
 		}
 	}
 	pa.attempts++
@@ -224,10 +216,9 @@ func (r *Recorder) Total() uint64 {
 
 // Attempts returns the n attempts that ended last (n ≤ 0 or above what is
 // kept: all that is kept, at most AttemptRing), oldest first by the time
-// they ended. Attempts that ended at the same instant (a fake clock) come
-// in the order they were recorded when they share a shard. It holds every
-// shard's lock while it merges them, a millisecond or so for the full
-// AttemptRing.
+// they ended; attempts that ended at the same instant (a fake clock) by
+// request id and attempt number. It holds every shard's lock while it
+// merges them, a millisecond or so for the full AttemptRing.
 func (r *Recorder) Attempts(n int) []Attempt {
 	for i := range r.shards {
 		r.shards[i].mu.Lock()
@@ -251,13 +242,13 @@ func (r *Recorder) Attempts(n int) []Attempt {
 	out := make([]Attempt, n)
 	for k := n - 1; k >= 0; k-- { // newest first, from the back
 		best := -1
-		var bt time.Time
+		var bt *Attempt
 		for i := range r.shards {
 			if next[i] == 0 {
 				continue
 			}
-			if t := r.shards[i].kept(next[i] - 1).Time; best < 0 || t.After(bt) {
-				best, bt = i, t
+			if a := r.shards[i].kept(next[i] - 1); best < 0 || before(bt, a) {
+				best, bt = i, a
 			}
 		}
 		next[best]--
@@ -279,7 +270,7 @@ func (sh *recShard) keep(a *Attempt) {
 			sh.ring = make([]Attempt, 0, AttemptRing)
 		}
 		sh.ring = append(sh.ring, *a)
-	case a.Time.Before(sh.ring[sh.start].Time):
+	case before(a, &sh.ring[sh.start]):
 		return
 	default:
 		sh.ring[sh.start] = *a
@@ -287,11 +278,24 @@ func (sh *recShard) keep(a *Attempt) {
 	}
 	for j := len(sh.ring) - 1; j > 0; j-- {
 		cur, prev := sh.kept(j), sh.kept(j-1)
-		if !cur.Time.Before(prev.Time) {
+		if !before(cur, prev) {
 			break
 		}
 		*cur, *prev = *prev, *cur
 	}
+}
+
+// before reports whether a ended before b: by Time, and for attempts that
+// ended at the same instant (a fake clock, a coarse one) by request id and
+// attempt number.
+func before(a, b *Attempt) bool {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c < 0
+	}
+	if a.RequestID != b.RequestID {
+		return a.RequestID < b.RequestID
+	}
+	return a.Attempt < b.Attempt
 }
 
 // kept returns the j-th oldest attempt the shard keeps (0 ≤ j < len(ring)).

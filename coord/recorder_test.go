@@ -166,7 +166,7 @@ func TestRecordedAttemptsCarryTheSite(t *testing.T) {
 }
 
 // TestRecorderRingIsExactUnderConcurrency records from several goroutines
-// at once, into few shards and more than each keeps, and checks that what
+// at once, into two shards and more than each keeps, and checks that what
 // Attempts returns is exactly the AttemptRing attempts that ended last, in
 // the order they ended. Each attempt has a time of its own, interleaved
 // across the writers, so the writers' attempts reach the recorder out of
@@ -182,7 +182,11 @@ func TestRecorderRingIsExactUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				r.add(&Attempt{Time: at(w, i), RequestID: uint64(w*each + i), Attempt: 1, Upstream: fmt.Sprintf("http://u%d:1", i%3)}, nil)
+				// Two shards (by request id) between eight writers: each
+				// shard gets more than it keeps. Status and Delay say whose
+				// attempt it is.
+				r.add(&Attempt{Time: at(w, i), RequestID: 1 + uint64(w%2)*idBlockSize, Attempt: 1, Upstream: fmt.Sprintf("http://u%d:1", i%3),
+					Status: w, Delay: time.Duration(i)}, nil)
 			}
 		}()
 	}
@@ -198,7 +202,7 @@ func TestRecorderRingIsExactUnderConcurrency(t *testing.T) {
 	// per writer and step.
 	first := writers*each - AttemptRing
 	for k, a := range as {
-		w, i := int(a.RequestID)/each, int(a.RequestID)%each
+		w, i := a.Status, int(a.Delay)
 		if got, want := i*writers+w, first+k; got != want {
 			t.Fatalf("Attempts(0)[%d] is writer %d's attempt %d (time %d), want time %d", k, w, i, got, want)
 		}
@@ -219,7 +223,8 @@ func TestRecorderKeepsTheLastToEnd(t *testing.T) {
 	base := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	r := newRecorder(time.Now)
 	add := func(ms int) {
-		r.add(&Attempt{Time: base.Add(time.Duration(ms) * time.Millisecond), RequestID: uint64(ms), Attempt: 1, Upstream: "http://a:1"}, nil)
+		// One request id: one shard. Delay names the attempt.
+		r.add(&Attempt{Time: base.Add(time.Duration(ms) * time.Millisecond), RequestID: 1, Attempt: 1, Upstream: "http://a:1", Delay: time.Duration(ms)}, nil)
 	}
 	// 2, 1, 4, 3, …: every other attempt arrives after the one that ended
 	// after it.
@@ -237,27 +242,29 @@ func TestRecorderKeepsTheLastToEnd(t *testing.T) {
 		t.Fatalf("Attempts(0) holds %d, want %d", len(as), AttemptRing)
 	}
 	for k, a := range as {
-		if want := uint64(n - AttemptRing + 1 + k); a.RequestID != want {
-			t.Fatalf("Attempts(0)[%d] ended at %d ms, want %d ms", k, a.RequestID, want)
+		if want := time.Duration(n - AttemptRing + 1 + k); a.Delay != want {
+			t.Fatalf("Attempts(0)[%d] ended at %d ms, want %d ms", k, a.Delay, want)
 		}
 	}
 }
 
-// TestRecorderSumsEveryShard spreads attempts over upstreams of different
-// aggregate shards and checks that every query adds all of them up.
+// TestRecorderSumsEveryShard spreads attempts over every shard (the
+// request ids of one block of ids after another) and checks that every
+// query adds all of them up, the upstreams' figures too.
 func TestRecorderSumsEveryShard(t *testing.T) {
 	clk := newFakeClock()
 	r := newRecorder(clk.Now)
 	shards := map[uint32]bool{}
 	const ups = 40
 	for i := range ups {
-		up := fmt.Sprintf("http://10.0.0.%d:8080", i)
-		shards[shardOf(up)] = true
-		r.add(&Attempt{Time: clk.Now(), Attempt: 1, Upstream: up, Class: ClassFailure, Reason: ReasonStatus, Latency: time.Millisecond}, nil)
-		r.add(&Attempt{Time: clk.Now(), Attempt: 2, Upstream: up, Class: ClassSuccess, Latency: 3 * time.Millisecond}, nil)
+		up := fmt.Sprintf("http://10.0.0.%d:8080", i%10)
+		id := uint64(i)*idBlockSize/3 + 1
+		shards[shardOf(id)] = true
+		r.add(&Attempt{Time: clk.Now(), RequestID: id, Attempt: 1, Upstream: up, Class: ClassFailure, Reason: ReasonStatus, Latency: time.Millisecond}, nil)
+		r.add(&Attempt{Time: clk.Now(), RequestID: id, Attempt: 2, Upstream: up, Class: ClassSuccess, Latency: 3 * time.Millisecond}, nil)
 	}
-	if len(shards) < recShards/2 {
-		t.Fatalf("the upstreams cover %d shards; the test needs several", len(shards))
+	if len(shards) != recShards {
+		t.Fatalf("the attempts cover %d shards; the test needs all %d", len(shards), recShards)
 	}
 	s := r.Summary()
 	if s.Requests != ups || s.Attempts != 2*ups || s.Successes != ups || s.Retried != ups || s.MeanLatency != 2*time.Millisecond {
@@ -271,12 +278,12 @@ func TestRecorderSumsEveryShard(t *testing.T) {
 		t.Errorf("TimeSeries(1) = %+v, %v", ts, err)
 	}
 	bp, err := r.ByProxy(1)
-	if err != nil || len(bp) != ups {
-		t.Fatalf("ByProxy(1) has %d upstreams (%v), want %d", len(bp), err, ups)
+	if err != nil || len(bp) != 10 {
+		t.Fatalf("ByProxy(1) has %d upstreams (%v), want 10", len(bp), err)
 	}
 	for _, p := range bp {
-		if p.Attempts != 2 || p.Successes != 1 || p.Failures != 1 {
-			t.Errorf("ByProxy %+v", p)
+		if p.Attempts != 8 || p.Successes != 4 || p.Failures != 4 {
+			t.Errorf("ByProxy %+v, want 8 attempts, 4 successes and 4 failures", p)
 		}
 	}
 }
@@ -310,16 +317,11 @@ func TestRecorderUpstreamHint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// other hashes to u's shard: it reuses u's hour slot a day later.
-	var other *Upstream
-	for i := 0; other == nil; i++ {
-		o, err := ParseUpstream(PoolEntry{URL: fmt.Sprintf("http://b%d:1", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if shardOf(o.Key()) == shardOf(u.Key()) {
-			other = o
-		}
+	// other records in u's shard (the same request id): it reuses u's hour
+	// slot a day later.
+	other, err := ParseUpstream(PoolEntry{URL: "http://b:1"})
+	if err != nil {
+		t.Fatal(err)
 	}
 	record := func(r *Recorder, u *Upstream) {
 		r.add(&Attempt{Time: clk.Now(), Attempt: 1, Upstream: u.Key(), Class: ClassSuccess}, u)
