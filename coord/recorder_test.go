@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -364,5 +365,24 @@ func TestRecorderUpstreamHint(t *testing.T) {
 	record(r, u)
 	if got := attempts(r, 1, u); got != 1 {
 		t.Errorf("after the slot was reused: %d attempts this hour, want 1", got)
+	}
+}
+
+// TestRecorderOrdersTiesByRequestAndAttempt: attempts that ended at the
+// same instant (a frozen clock) come out by request id, and a request's
+// own attempts in the order they were made.
+func TestRecorderOrdersTiesByRequestAndAttempt(t *testing.T) {
+	clk := newFakeClock()
+	r := newRecorder(clk.Now)
+	for _, a := range []Attempt{{RequestID: 7, Attempt: 1}, {RequestID: 7, Attempt: 2}, {RequestID: 3, Attempt: 1}, {RequestID: 7, Attempt: 3}} {
+		a.Time, a.Upstream = clk.Now(), "http://a:1"
+		r.add(&a, nil)
+	}
+	var got []string
+	for _, a := range r.Attempts(0) {
+		got = append(got, fmt.Sprintf("%d/%d", a.RequestID, a.Attempt))
+	}
+	if want := []string{"3/1", "7/1", "7/2", "7/3"}; !slices.Equal(got, want) {
+		t.Errorf("Attempts(0) = %v, want %v", got, want)
 	}
 }

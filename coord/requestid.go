@@ -32,12 +32,19 @@ func (s *requestIDs) next() uint64 {
 	if b == nil {
 		b = new(idBlock)
 	}
+	id := s.take(b)
+	s.blocks.Put(b)
+	return id
+}
+
+// take returns the next id of b, first filling b with a fresh block of
+// ids from the shared counter when it has none left.
+func (s *requestIDs) take(b *idBlock) uint64 {
 	if b.next == b.end {
 		end := s.last.Add(idBlockSize)
 		b.next, b.end = end-idBlockSize+1, end+1
 	}
 	id := b.next
 	b.next++
-	s.blocks.Put(b)
 	return id
 }

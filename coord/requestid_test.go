@@ -50,3 +50,22 @@ func TestRequestIDsOfOneGoroutineRise(t *testing.T) {
 		prev = id
 	}
 }
+
+// TestRequestIDBlocksDoNotOverlap takes ids from three blocks in turn, as
+// three processors would, without leaving the order to the scheduler or
+// to sync.Pool: every id is new, none is 0, and none lies beyond the ids
+// the shared counter has handed out.
+func TestRequestIDBlocksDoNotOverlap(t *testing.T) {
+	var ids requestIDs
+	var blocks [3]idBlock
+	seen := map[uint64]bool{}
+	for range 2*idBlockSize + 5 {
+		for i := range blocks {
+			id := ids.take(&blocks[i])
+			if id == 0 || seen[id] || id > ids.last.Load() {
+				t.Fatalf("block %d handed out id %d (seen before: %v; the counter is at %d)", i, id, seen[id], ids.last.Load())
+			}
+			seen[id] = true
+		}
+	}
+}
