@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/proxywhirl/retrycoord/cluster/faultnet"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/state"
 )
 
@@ -152,9 +153,8 @@ func benchPropagation(b *testing.B, size int, mode string) {
 	}
 	slices.Sort(lat)
 	ms2 := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	b.ReportMetric(ms2(pct(0.50)), "p50-ms")
-	b.ReportMetric(ms2(pct(0.99)), "p99-ms")
+	b.ReportMetric(ms2(testutil.Rank(lat, 0.50)), "p50-ms")
+	b.ReportMetric(ms2(testutil.Rank(lat, 0.99)), "p99-ms")
 	b.ReportMetric(ms2(lat[len(lat)-1]), "max-ms")
 	b.ReportMetric(float64(missed), "missed")
 	b.ReportMetric(float64(partial), "partial-views")

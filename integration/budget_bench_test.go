@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/proxywhirl/retrycoord/coord"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 	"github.com/proxywhirl/retrycoord/policy"
 )
 
@@ -202,7 +203,7 @@ func BenchmarkHedging(b *testing.B) {
 				if len(lat) == 0 {
 					return 0
 				}
-				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / float64(time.Millisecond)
+				return float64(testutil.Rank(lat, p)) / float64(time.Millisecond)
 			}
 			b.ReportMetric(q(0.50), "p50-ms")
 			b.ReportMetric(q(0.99), "p99-ms")

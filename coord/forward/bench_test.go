@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
 
 // BenchmarkForward compares the latency of sequential keep-alive requests
@@ -55,7 +56,7 @@ func benchLatency(b *testing.B, cl *http.Client, u string) {
 	}
 	slices.Sort(lat)
 	pct := func(q float64) float64 {
-		return float64(lat[min(int(q*float64(len(lat))), len(lat)-1)]) / float64(time.Microsecond)
+		return float64(testutil.Rank(lat, q)) / float64(time.Microsecond)
 	}
 	b.ReportMetric(pct(0.50), "p50-us")
 	b.ReportMetric(pct(0.99), "p99-us")

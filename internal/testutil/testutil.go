@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -34,4 +35,15 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 func VerifyTestMain(m *testing.M, opts ...goleak.Option) {
 	opts = append(opts, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"))
 	goleak.VerifyTestMain(m, opts...)
+}
+
+// Rank returns the nearest-rank q-quantile of sorted (ascending, not
+// empty): the smallest sample that at least q of the samples are at or
+// below. Of 100 samples, Rank(0.99) is the 99th smallest, not the largest
+// (which is Rank(1)); benchmarks report the largest as max apart.
+func Rank[T any](sorted []T, q float64) T {
+	// q·n rounded up, with the product's float error (0.07·100 is
+	// 7.000000000000001) kept from moving the rank up by one.
+	i := int(math.Ceil(q*float64(len(sorted))-1e-9)) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
 }
