@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/proxywhirl/retrycoord/coord"
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
 	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
@@ -66,6 +67,10 @@ func benchLatency(b *testing.B, cl *http.Client, u string) {
 // runs at once.
 const throughputClients = 64
 
+// interleaveRound is how many requests each path carries in turn in
+// BenchmarkForwardThroughput/interleaved before the other path's turn.
+const interleaveRound = 2000
+
 // BenchmarkForwardThroughput compares how many requests per second 64
 // concurrent keep-alive clients get through a local test proxy to a local
 // origin going straight to that proxy (direct) and through the forward
@@ -73,70 +78,138 @@ const throughputClients = 64
 // whole process's per request: client, test proxy and origin in both rows,
 // the forward proxy in via-agent too.
 //
+// The two rows run one after the other, and this shared host's speed
+// drifts by a third within seconds, so their ratio moves with it. The
+// interleaved row runs both paths in turns of interleaveRound requests
+// (half of b.N each) and reports via-agent's requests/s and CPU time per
+// request as a fraction of direct's over the same minutes
+// (via/direct-req/s, direct/via-cpu: above 1 would mean via-agent is the
+// faster).
+//
 //	go test -run '^$' -bench BenchmarkForwardThroughput -benchtime=5s ./coord/forward
 func BenchmarkForwardThroughput(b *testing.B) {
 	origin := testproxy.NewOrigin(b)
 	up := testproxy.NewProxy(b)
 	b.Run("direct", func(b *testing.B) {
-		benchThroughput(b, up.URL(), origin.URL)
+		benchThroughput(b, newClientFleet(b, up.URL(), origin.URL))
 	})
 	b.Run("via-agent", func(b *testing.B) {
 		c := newCoord(b, up.URL())
 		_, purl := serve(b, Config{Coordinator: c})
-		benchThroughput(b, purl, origin.URL)
-		if s := c.Recorder().Summary(); s.Requests > 0 {
-			b.ReportMetric(float64(s.Attempts)/float64(s.Requests), "attempts/req")
-			if len(s.Failures) > 0 {
-				b.Logf("failed attempts: %v", s.Failures)
-			}
+		benchThroughput(b, newClientFleet(b, purl, origin.URL))
+		reportAttempts(b, c)
+	})
+	b.Run("interleaved", func(b *testing.B) {
+		direct := newClientFleet(b, up.URL(), origin.URL)
+		c := newCoord(b, up.URL())
+		_, purl := serve(b, Config{Coordinator: c})
+		via := newClientFleet(b, purl, origin.URL)
+		var directRun, viaRun fleetRun
+		b.ReportAllocs()
+		b.ResetTimer()
+		for left := b.N; left > 0; {
+			n := min(left, 2*interleaveRound)
+			directRun.add(direct.run(b, n/2))
+			viaRun.add(via.run(b, n-n/2))
+			left -= n
 		}
+		b.StopTimer()
+		if directRun.reqs > 0 && viaRun.reqs > 0 {
+			b.ReportMetric(viaRun.perSecond()/directRun.perSecond(), "via/direct-req/s")
+			b.ReportMetric(directRun.cpuPerRequest()/viaRun.cpuPerRequest(), "direct/via-cpu")
+		}
+		reportAttempts(b, c)
 	})
 }
 
-func benchThroughput(b *testing.B, proxyURL, target string) {
-	cl := client(b, proxyURL, nil, true)
-	tr := cl.Transport.(*http.Transport)
-	tr.MaxIdleConnsPerHost = throughputClients
-	defer tr.CloseIdleConnections()
-	fetch := func() error {
-		resp, err := cl.Get(target)
-		if err != nil {
-			return err
+// reportAttempts reports the attempts per request c made, and logs failed
+// ones: every attempt through a healthy test proxy should succeed.
+func reportAttempts(b *testing.B, c *coord.Coordinator) {
+	if s := c.Recorder().Summary(); s.Requests > 0 {
+		b.ReportMetric(float64(s.Attempts)/float64(s.Requests), "attempts/req")
+		if len(s.Failures) > 0 {
+			b.Logf("failed attempts: %v", s.Failures)
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
 	}
-	// Warm one connection per client.
+}
+
+func benchThroughput(b *testing.B, f *clientFleet) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	r := f.run(b, b.N)
+	b.StopTimer()
+	b.ReportMetric(r.perSecond(), "req/s")
+	b.ReportMetric(float64(r.cpu)/float64(time.Microsecond)/float64(r.reqs), "cpu-us/req")
+}
+
+// clientFleet is throughputClients keep-alive clients getting one URL
+// through one proxy.
+type clientFleet struct {
+	cl     *http.Client
+	target string
+}
+
+// newClientFleet returns the fleet with one connection per client open.
+func newClientFleet(b *testing.B, proxyURL, target string) *clientFleet {
+	cl := client(b, proxyURL, nil, true)
+	cl.Transport.(*http.Transport).MaxIdleConnsPerHost = throughputClients
+	f := &clientFleet{cl: cl, target: target}
+	f.run(b, throughputClients)
+	return f
+}
+
+// fetch gets the target and reads the answer's body.
+func (f *clientFleet) fetch() error {
+	resp, err := f.cl.Get(f.target)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// fleetRun is what some requests of a fleet took: wall and process CPU
+// time.
+type fleetRun struct {
+	reqs      int
+	wall, cpu time.Duration
+}
+
+func (r *fleetRun) add(o fleetRun) {
+	r.reqs += o.reqs
+	r.wall += o.wall
+	r.cpu += o.cpu
+}
+
+func (r fleetRun) perSecond() float64 { return float64(r.reqs) / r.wall.Seconds() }
+
+func (r fleetRun) cpuPerRequest() float64 { return float64(r.cpu) / float64(r.reqs) }
+
+// run sends n requests with every client at once, each taking the next
+// request as soon as its last one is answered, and returns when all are
+// answered. A failed request fails b.
+func (f *clientFleet) run(b *testing.B, n int) fleetRun {
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range throughputClients {
+	cpu0, start := processCPU(), time.Now()
+	for range min(n, throughputClients) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := fetch(); err != nil {
-				b.Error(err)
+			for next.Add(1) <= int64(n) {
+				if err := f.fetch(); err != nil {
+					b.Error(err)
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	b.SetParallelism(max(1, throughputClients/runtime.GOMAXPROCS(0)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu0 := processCPU()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := fetch(); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/req")
+	return fleetRun{reqs: n, wall: time.Since(start), cpu: processCPU() - cpu0}
 }
 
 // processCPU returns the CPU time (user and system) this process used so
