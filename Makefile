@@ -8,6 +8,7 @@
 #   COMMIT    commit stamped into the binary by build     (default: short HEAD, else "unknown")
 #   MUTATE_PKG, MUTATE_FILES, MUTATE_RUN  packages, files and tests for mutate (default: policy state cluster coord, all files, all tests)
 #   SOAK_SEEDS, SOAK_DURATION seeds (a count or a list) and length of each soak-long run (10, 5m)
+#   STALL_TIME how long stalls measures                      (default 20s)
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -17,10 +18,11 @@ GO       ?= go
 PKG      ?= ./...
 BENCH    ?= .
 FUZZTIME ?= 30s
+STALL_TIME ?= 20s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: help test lint mutate soak-long fmt-check vet staticcheck tidy-check bench fuzz integration run demo build clean
+.PHONY: help test lint mutate soak-long fmt-check vet staticcheck tidy-check bench stalls fuzz integration run demo build clean
 
 help: ## list the targets
 	@echo "usage: make <target> [PKG=./...] [BENCH=.] [FUZZTIME=30s]"
@@ -56,6 +58,9 @@ tidy-check: ## fail if go.mod/go.sum are not tidy
 
 bench: ## run benchmarks (BENCH=regexp, PKG=./state)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(PKG)
+
+stalls: ## how late 1ms sleeps wake on this machine (STALL_TIME=20s): is it quiet enough for tail benchmarks?
+	$(GO) run ./internal/cmd/stallmeter -d $(STALL_TIME)
 
 fuzz: ## run every fuzz target for FUZZTIME each (PKG narrows the packages)
 	FUZZTIME='$(FUZZTIME)' bash scripts/fuzz.sh $(PKG)
