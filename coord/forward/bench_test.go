@@ -3,7 +3,10 @@ package forward
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -68,7 +71,7 @@ func benchLatency(b *testing.B, cl *http.Client, u string) {
 const throughputClients = 64
 
 // interleaveRound is how many requests each path carries in turn in
-// BenchmarkForwardThroughput/interleaved before the other path's turn.
+// BenchmarkForwardThroughput/interleaved before the next path's turn.
 const interleaveRound = 2000
 
 // BenchmarkForwardThroughput compares how many requests per second 64
@@ -80,11 +83,13 @@ const interleaveRound = 2000
 //
 // The two rows run one after the other, and this shared host's speed
 // drifts by a third within seconds, so their ratio moves with it. The
-// interleaved row runs both paths in turns of interleaveRound requests
-// (half of b.N each) and reports via-agent's requests/s and CPU time per
-// request as a fraction of direct's over the same minutes
-// (via/direct-req/s, direct/via-cpu: above 1 would mean via-agent is the
-// faster).
+// interleaved row runs three paths in turns of interleaveRound requests (a
+// third of b.N each) and reports the requests/s and CPU time per request
+// of the other two as fractions of direct's over the same minutes: via the
+// agent (via/direct-req/s, direct/via-cpu) and via stdlibProxy, the
+// forward proxy one writes with net/http alone (stdlib/direct-req/s,
+// direct/stdlib-cpu), a yardstick for what one more proxy hop costs in Go
+// before any coordination.
 //
 //	go test -run '^$' -bench BenchmarkForwardThroughput -benchtime=5s ./coord/forward
 func BenchmarkForwardThroughput(b *testing.B) {
@@ -104,22 +109,57 @@ func BenchmarkForwardThroughput(b *testing.B) {
 		c := newCoord(b, up.URL())
 		_, purl := serve(b, Config{Coordinator: c})
 		via := newClientFleet(b, purl, origin.URL)
-		var directRun, viaRun fleetRun
+		stdlib := newClientFleet(b, stdlibProxy(b, up.URL()), origin.URL)
+		var directRun, viaRun, stdlibRun fleetRun
 		b.ReportAllocs()
 		b.ResetTimer()
 		for left := b.N; left > 0; {
-			n := min(left, 2*interleaveRound)
-			directRun.add(direct.run(b, n/2))
-			viaRun.add(via.run(b, n-n/2))
+			n := min(left, 3*interleaveRound)
+			directRun.add(direct.run(b, n/3))
+			viaRun.add(via.run(b, n/3))
+			stdlibRun.add(stdlib.run(b, n-2*(n/3)))
 			left -= n
 		}
 		b.StopTimer()
 		if directRun.reqs > 0 && viaRun.reqs > 0 {
 			b.ReportMetric(viaRun.perSecond()/directRun.perSecond(), "via/direct-req/s")
 			b.ReportMetric(directRun.cpuPerRequest()/viaRun.cpuPerRequest(), "direct/via-cpu")
+			b.ReportMetric(stdlibRun.perSecond()/directRun.perSecond(), "stdlib/direct-req/s")
+			b.ReportMetric(directRun.cpuPerRequest()/stdlibRun.cpuPerRequest(), "direct/stdlib-cpu")
 		}
 		reportAttempts(b, c)
 	})
+}
+
+// stdlibProxy starts the forward proxy one writes with net/http alone in
+// front of upstream, and returns its URL: a Server whose handler sends
+// each absolute-form request on through a Transport whose Proxy is
+// upstream, and copies the answer back.
+func stdlibProxy(b *testing.B, upstream string) string {
+	up, err := url.Parse(upstream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := &http.Transport{Proxy: http.ProxyURL(up), DisableCompression: true, MaxIdleConnsPerHost: throughputClients}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		out := r.Clone(r.Context())
+		out.RequestURI = ""
+		if r.ContentLength == 0 {
+			out.Body = nil
+		}
+		resp, err := tr.RoundTrip(out)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		maps.Copy(w.Header(), resp.Header)
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	b.Cleanup(srv.Close)
+	b.Cleanup(tr.CloseIdleConnections)
+	return srv.URL
 }
 
 // reportAttempts reports the attempts per request c made, and logs failed
