@@ -79,7 +79,8 @@ const interleaveRound = 2000
 // origin going straight to that proxy (direct) and through the forward
 // proxy in front of it (via-agent), in the same run. allocs/op are the
 // whole process's per request: client, test proxy and origin in both rows,
-// the forward proxy in via-agent too.
+// the forward proxy in via-agent too (in interleaved, the mean of its
+// three paths).
 //
 // The two rows run one after the other, and this shared host's speed
 // drifts by a third within seconds, so their ratio moves with it. The
