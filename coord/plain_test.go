@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
@@ -357,22 +358,167 @@ func TestPlainAnswerHeaderBounded(t *testing.T) {
 	}
 }
 
+// TestPlainProxyAuthorization: a proxy URL's credentials go out as
+// Proxy-Authorization beside the request's own header fields, also for a
+// request made without a Header map.
 func TestPlainProxyAuthorization(t *testing.T) {
 	p := newRawProxy(t)
 	u, _ := url.Parse(p.url())
 	u.User = url.UserPassword("scraper", "s3cret")
 	_, rt := plainRT(t, u.String(), plainBase())
-	roundTrip(t, rt, http.MethodGet, "http://origin.test/")
+	req, _ := http.NewRequest(http.MethodGet, "http://origin.test/", nil)
+	req.Header.Set("X-Scraper", "kept")
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	target, _ := url.Parse("http://origin.test/bare")
+	resp, err = rt.RoundTrip(&http.Request{Method: http.MethodGet, URL: target}) // Header nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
 	want := "Basic " + "c2NyYXBlcjpzM2NyZXQ=" // base64("scraper:s3cret")
-	if got := p.request(0).Header.Get("Proxy-Authorization"); got != want {
-		t.Fatalf("Proxy-Authorization = %q, want %q", got, want)
+	for i := range 2 {
+		if got := p.request(i).Header.Get("Proxy-Authorization"); got != want {
+			t.Errorf("request %d: Proxy-Authorization = %q, want %q", i, got, want)
+		}
+	}
+	if got := p.request(0).Header.Get("X-Scraper"); got != "kept" {
+		t.Errorf("the request's own field X-Scraper = %q, want \"kept\"", got)
+	}
+	if req.Header.Get("Proxy-Authorization") != "" {
+		t.Error("the caller's request was given the credentials")
 	}
 }
 
+// TestPlainInformationalAnswers: up to five 1xx answers before the final
+// one are skipped, as net/http's Transport skips them; a sixth, or a 101
+// that the pool never asked for, fails the attempt.
+func TestPlainInformationalAnswers(t *testing.T) {
+	early := "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+	once, _ := WithRetryPolicy(context.Background(), policy.RetryPolicy{MaxAttempts: 1})
+	send := func(t *testing.T, raw string) (*http.Response, string, error) {
+		t.Helper()
+		p := newRawProxy(t, step{raw: raw})
+		_, rt := plainRT(t, p.url(), plainBase())
+		req, _ := http.NewRequestWithContext(once, http.MethodGet, "http://origin.test/", nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			return nil, "", err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return resp, "", nil // a 101's body is the connection: reading it would wait for the proxy
+		}
+		b, err := io.ReadAll(resp.Body)
+		return resp, string(b), err
+	}
+	t.Run("five skipped", func(t *testing.T) {
+		resp, body, err := send(t, strings.Repeat(early, 5)+ok200)
+		if err != nil || resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("after five 103s: %v, %v %q; want 200 \"ok\"", err, resp, body)
+		}
+	})
+	t.Run("a sixth fails", func(t *testing.T) {
+		if resp, _, err := send(t, strings.Repeat(early, 6)+ok200); err == nil {
+			t.Fatalf("after six 103s: %d, want an error", resp.StatusCode)
+		}
+	})
+	t.Run("101 unasked fails", func(t *testing.T) {
+		if resp, _, err := send(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n"); err == nil {
+			t.Fatalf("a 101 to a plain request: %d, want an error", resp.StatusCode)
+		}
+	})
+}
+
 // TestPlainLeavesTheRestToNetHTTP: what the pool does not do goes through
-// http.Transport as before: compression (it asks for gzip) and checking
-// header names (it refuses to send a bad one).
+// http.Transport as before: compression (it asks for gzip), checking
+// header names and methods (it refuses to send a bad one), https targets
+// (a CONNECT tunnel), bodies (it can rewind one for a resend and does
+// Expect: 100-continue), protocol upgrades (a 101 whose body is the
+// connection) and the caller's httptrace hooks.
 func TestPlainLeavesTheRestToNetHTTP(t *testing.T) {
+	once, _ := WithRetryPolicy(context.Background(), policy.RetryPolicy{MaxAttempts: 1})
+	t.Run("https target", func(t *testing.T) {
+		p := newRawProxy(t, step{raw: "HTTP/1.1 200 Connection established\r\n\r\n"})
+		_, rt := plainRT(t, p.url(), plainBase())
+		req, _ := http.NewRequestWithContext(once, http.MethodGet, "https://origin.test/", nil)
+		if resp, err := rt.RoundTrip(req); err == nil {
+			_ = resp.Body.Close() // the raw proxy speaks no TLS: the handshake fails
+		}
+		if got := p.request(0); got.Method != http.MethodConnect || got.Host != "origin.test:443" {
+			t.Fatalf("the proxy got %s %s, want CONNECT origin.test:443", got.Method, got.Host)
+		}
+	})
+	t.Run("body", func(t *testing.T) {
+		p := newRawProxy(t)
+		_, rt := plainRT(t, p.url(), plainBase())
+		roundTrip(t, rt, http.MethodGet, "http://origin.test/first") // the pool's connection, idle after
+		req, _ := http.NewRequest(http.MethodPost, "http://origin.test/form", strings.NewReader("a=1"))
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if conns, _ := p.counts(); conns != 2 {
+			t.Fatalf("a POST after a GET took %d connections in all, want 2: the POST on net/http's own", conns)
+		}
+		if got := p.request(1); got.Method != http.MethodPost || got.ContentLength != 3 {
+			t.Fatalf("the proxy got %s with Content-Length %d, want POST with 3", got.Method, got.ContentLength)
+		}
+	})
+	t.Run("upgrade", func(t *testing.T) {
+		p := newRawProxy(t, step{raw: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n"})
+		_, rt := plainRT(t, p.url(), plainBase())
+		req, _ := http.NewRequestWithContext(once, http.MethodGet, "http://origin.test/socket", nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "x-test")
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("an upgrade answered 101: %v", err)
+		}
+		defer resp.Body.Close()
+		if _, ok := resp.Body.(io.Writer); resp.StatusCode != http.StatusSwitchingProtocols || !ok {
+			t.Fatalf("answer %d with a body of %T, want 101 with the connection as its body", resp.StatusCode, resp.Body)
+		}
+	})
+	t.Run("httptrace", func(t *testing.T) {
+		p := newRawProxy(t)
+		_, rt := plainRT(t, p.url(), plainBase())
+		var gotConn bool
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			GotConn: func(httptrace.GotConnInfo) { gotConn = true },
+		})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://origin.test/", nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if !gotConn {
+			t.Fatal("the caller's GotConn hook was not called")
+		}
+	})
+	t.Run("bad method", func(t *testing.T) {
+		p := newRawProxy(t)
+		_, rt := plainRT(t, p.url(), plainBase())
+		// A policy that retries every method: the request is not sent
+		// at most once, which would take it to net/http on that ground.
+		anyMethod, _ := WithRetryPolicy(context.Background(), policy.RetryPolicy{MaxAttempts: 2, RetryNonIdempotent: true})
+		req, _ := http.NewRequestWithContext(anyMethod, http.MethodGet, "http://origin.test/", nil)
+		req.Method = "GET /other HTTP/1.1\r\nX:" // a request line of its own smuggled in
+		resp, err := rt.RoundTrip(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			t.Fatal("a request with a bad method was sent")
+		}
+		if conns, _ := p.counts(); conns != 0 {
+			t.Fatalf("the proxy got %d connections, want 0: nothing should be written", conns)
+		}
+	})
 	t.Run("compression", func(t *testing.T) {
 		p := newRawProxy(t)
 		base := plainBase()
@@ -446,6 +592,58 @@ func TestPlainIdleTimeout(t *testing.T) {
 		}
 		if _, err := server.Write([]byte("x")); err == nil {
 			t.Fatal("the expired connection is still open")
+		}
+	})
+}
+
+// TestPlainIdleLimits: no more than MaxIdleConnsPerHost connections wait
+// idle (the one over is closed); with IdleConnTimeout 0 an idle connection
+// waits for as long as it takes, and CloseIdleConnections closes it.
+func TestPlainIdleLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u, _ := url.Parse("http://proxy.test:3128")
+		base := plainBase()
+		base.MaxIdleConnsPerHost = 1
+		base.IdleConnTimeout = 0
+		p := newPlainPool(base, u)
+		var servers []net.Conn
+		p.dial = func(context.Context, string, string) (net.Conn, error) {
+			client, server := net.Pipe()
+			servers = append(servers, server)
+			return client, nil
+		}
+		defer func() {
+			for _, s := range servers {
+				_ = s.Close()
+			}
+		}()
+		first, err := p.get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := p.get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		first.release(true, func() bool { return true })
+		second.release(true, func() bool { return true })
+		if n := idleCount(p); n != 1 {
+			t.Fatalf("%d idle connections with MaxIdleConnsPerHost 1, want 1", n)
+		}
+		if _, err := servers[1].Write([]byte("x")); err == nil {
+			t.Fatal("the connection over the idle limit is still open")
+		}
+		time.Sleep(24 * time.Hour)
+		synctest.Wait()
+		if n := idleCount(p); n != 1 {
+			t.Fatalf("%d idle connections a day later with IdleConnTimeout 0, want 1", n)
+		}
+		p.closeIdle()
+		if n := idleCount(p); n != 0 {
+			t.Fatalf("%d idle connections after closeIdle, want 0", n)
+		}
+		if _, err := servers[0].Write([]byte("x")); err == nil {
+			t.Fatal("closeIdle left the idle connection open")
 		}
 	})
 }
