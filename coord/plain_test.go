@@ -188,6 +188,24 @@ func TestPlainKeepsTheConnectionAlive(t *testing.T) {
 	}
 }
 
+// TestPlainLongBodyReadInPieces: a body that takes many reads arrives
+// whole, and its connection serves the next request once it is read to
+// its end (not before: a piece read is not the end).
+func TestPlainLongBodyReadInPieces(t *testing.T) {
+	long := strings.Repeat("0123456789abcdef", 4<<10) // 64 KiB: io.ReadAll starts with 512 bytes
+	p := newRawProxy(t, step{raw: "HTTP/1.1 200 OK\r\nContent-Length: 65536\r\n\r\n" + long})
+	_, rt := plainRT(t, p.url(), plainBase())
+	if _, body := roundTrip(t, rt, http.MethodGet, "http://origin.test/long"); body != long {
+		t.Fatalf("the body came as %d bytes, want the 65536 sent", len(body))
+	}
+	if _, body := roundTrip(t, rt, http.MethodGet, "http://origin.test/next"); body != "ok" {
+		t.Fatalf("the next request: body %q, want \"ok\"", body)
+	}
+	if conns, _ := p.counts(); conns != 1 {
+		t.Fatalf("two requests took %d connections, want 1", conns)
+	}
+}
+
 // TestPlainBodilessAnswers: answers that have no body whatever their
 // header says (to HEAD, 204, 304, 1xx) are not read past, so the next
 // answer on the connection is read right.
