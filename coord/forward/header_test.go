@@ -2,6 +2,7 @@ package forward
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -25,10 +26,26 @@ func TestRemoveHop(t *testing.T) {
 }
 
 func TestAddVia(t *testing.T) {
-	h := http.Header{"Via": {"1.0 fred", "1.1 p.example"}}
-	addVia(h, 1, 0)
-	if got, want := h.Get("Via"), "1.0 fred, 1.1 p.example, 1.0 retrycoord"; got != want {
-		t.Errorf("Via %q, want %q", got, want)
+	tests := []struct {
+		prior        []string
+		major, minor int
+		want         string
+	}{
+		{[]string{"1.0 fred", "1.1 p.example"}, 1, 0, "1.0 fred, 1.1 p.example, 1.0 retrycoord"},
+		{[]string{"1.0 fred"}, 1, 1, "1.0 fred, 1.1 retrycoord"}, // kept before ours on the fast protocol too
+		{nil, 1, 1, "1.1 retrycoord"},
+		{nil, 1, 0, "1.0 retrycoord"}, // no leading ", " without a prior Via
+		{nil, 2, 0, "2.0 retrycoord"},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		if tt.prior != nil {
+			h["Via"] = slices.Clone(tt.prior)
+		}
+		addVia(h, tt.major, tt.minor)
+		if got := h["Via"]; len(got) != 1 || got[0] != tt.want {
+			t.Errorf("Via %q after %q at HTTP/%d.%d, want [%q]", got, tt.prior, tt.major, tt.minor, tt.want)
+		}
 	}
 }
 
