@@ -528,14 +528,7 @@ func TestPlainLeavesTheRestToNetHTTP(t *testing.T) {
 		anyMethod, _ := WithRetryPolicy(context.Background(), policy.RetryPolicy{MaxAttempts: 2, RetryNonIdempotent: true})
 		req, _ := http.NewRequestWithContext(anyMethod, http.MethodGet, "http://origin.test/", nil)
 		req.Method = "GET /other HTTP/1.1\r\nX:" // a request line of its own smuggled in
-		resp, err := rt.RoundTrip(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			t.Fatal("a request with a bad method was sent")
-		}
-		if conns, _ := p.counts(); conns != 0 {
-			t.Fatalf("the proxy got %d connections, want 0: nothing should be written", conns)
-		}
+		refusedUnwritten(t, rt, p, req, "a bad method")
 	})
 	t.Run("compression", func(t *testing.T) {
 		p := newRawProxy(t)
@@ -571,14 +564,7 @@ func TestPlainLeavesTheRestToNetHTTP(t *testing.T) {
 		_, rt := plainRT(t, p.url(), plainBase())
 		req, _ := http.NewRequest(http.MethodGet, "http://origin.test/", nil)
 		req.Header["Bad Name"] = []string{"v"}
-		resp, err := rt.RoundTrip(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			t.Fatal("a request with a bad header name was sent")
-		}
-		if conns, _ := p.counts(); conns != 0 {
-			t.Fatalf("the proxy got %d connections, want 0: nothing should be written", conns)
-		}
+		refusedUnwritten(t, rt, p, req, "a bad header name")
 	})
 }
 
@@ -670,6 +656,20 @@ func idleCount(p *plainPool) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.idle)
+}
+
+// refusedUnwritten sends req through rt and fails t unless it is refused
+// with an error before anything reaches the proxy p.
+func refusedUnwritten(t *testing.T, rt http.RoundTripper, p *rawProxy, req *http.Request, what string) {
+	t.Helper()
+	resp, err := rt.RoundTrip(req)
+	if err == nil {
+		_ = resp.Body.Close()
+		t.Fatalf("a request with %s was sent", what)
+	}
+	if conns, _ := p.counts(); conns != 0 {
+		t.Fatalf("the proxy got %d connections for a request with %s, want 0: nothing should be written", conns, what)
+	}
 }
 
 // roundTripInBackground sends req through rt on a goroutine of its own
