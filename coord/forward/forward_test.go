@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -268,40 +267,6 @@ func TestPutBodyReplayed(t *testing.T) {
 	defer mu.Unlock()
 	if diff := cmp.Diff([]string{"payload", "payload"}, bodies); diff != "" {
 		t.Errorf("bodies the origin saw (-want +got):\n%s", diff)
-	}
-}
-
-func TestEventStreamFlushed(t *testing.T) {
-	// The fake upstream proxy answers itself, flushing (testproxy does not
-	// flush what it forwards).
-	release := make(chan struct{})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		_, _ = io.WriteString(w, "data: one\n\n")
-		_ = http.NewResponseController(w).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		_, _ = io.WriteString(w, "data: two\n\n")
-	}))
-	t.Cleanup(up.Close)
-	_, purl := serve(t, Config{Coordinator: newCoord(t, up.URL)})
-	resp, err := client(t, purl, nil, true).Get("http://example.test/events")
-	if err != nil {
-		close(release)
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	line, err := br.ReadString('\n') // arrives before the upstream is released
-	close(release)
-	if err != nil || line != "data: one\n" {
-		t.Fatalf("first line %q, %v", line, err)
-	}
-	rest, _ := io.ReadAll(br)
-	if string(rest) != "\ndata: two\n\n" {
-		t.Errorf("rest %q", rest)
 	}
 }
 

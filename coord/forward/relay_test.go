@@ -88,45 +88,62 @@ func TestTrailersRelayed(t *testing.T) {
 	}
 }
 
-// TestUnknownLengthBodyStreamed: a body of unknown length (chunked, not an
-// event stream) reaches the client as it comes, not once the upstream has
-// finished: the first piece is read while the upstream still holds the
-// rest. The upstream gives up waiting after 10s and notes it, so that a
-// proxy that buffers fails the test instead of hanging it.
-func TestUnknownLengthBodyStreamed(t *testing.T) {
-	release := make(chan struct{})
-	var gaveUpWaiting atomic.Bool
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, "first\n")
-		_ = http.NewResponseController(w).Flush()
-		select {
-		case <-release:
-		case <-time.After(10 * time.Second):
-			gaveUpWaiting.Store(true)
-		case <-r.Context().Done():
-		}
-		_, _ = io.WriteString(w, "second\n")
-	}))
-	t.Cleanup(up.Close)
-	_, purl := serve(t, Config{Coordinator: newCoord(t, up.URL)})
-	resp, err := client(t, purl, nil, true).Get("http://example.test/log")
-	if err != nil {
-		close(release)
-		t.Fatal(err)
+// TestStreamedBodiesFlushed: an event stream, whatever its length, and any
+// body of unknown length (chunked) reach the client as they come, not once
+// the upstream has finished: the first piece is read while the upstream
+// still holds the rest. The fake upstream proxy answers itself, flushing
+// (testproxy does not flush what it forwards), and gives up waiting after
+// 10s, noting it, so that a proxy that buffers fails the test instead of
+// hanging it.
+func TestStreamedBodiesFlushed(t *testing.T) {
+	tests := []struct {
+		name, contentType string
+		knownLength       bool
+	}{
+		{"event stream", "text/event-stream", false},
+		{"event stream of known length", "text/event-stream; charset=utf-8", true},
+		{"chunked text", "text/plain", false},
 	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	line, err := br.ReadString('\n')
-	close(release)
-	if err != nil || line != "first\n" {
-		t.Fatalf("first line %q, %v", line, err)
-	}
-	if gaveUpWaiting.Load() {
-		t.Fatal("the first line arrived only once the upstream had finished: the body was buffered")
-	}
-	if rest, _ := io.ReadAll(br); string(rest) != "second\n" {
-		t.Errorf("rest %q, want \"second\\n\"", rest)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			release := make(chan struct{})
+			var gaveUpWaiting atomic.Bool
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tt.contentType)
+				if tt.knownLength {
+					w.Header().Set("Content-Length", "22") // both events
+				}
+				_, _ = io.WriteString(w, "data: one\n\n")
+				_ = http.NewResponseController(w).Flush()
+				select {
+				case <-release:
+				case <-time.After(10 * time.Second):
+					gaveUpWaiting.Store(true)
+				case <-r.Context().Done():
+				}
+				_, _ = io.WriteString(w, "data: two\n\n")
+			}))
+			t.Cleanup(up.Close)
+			_, purl := serve(t, Config{Coordinator: newCoord(t, up.URL)})
+			resp, err := client(t, purl, nil, true).Get("http://example.test/events")
+			if err != nil {
+				close(release)
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			line, err := br.ReadString('\n')
+			close(release)
+			if err != nil || line != "data: one\n" {
+				t.Fatalf("first line %q, %v", line, err)
+			}
+			if gaveUpWaiting.Load() {
+				t.Fatal("the first line arrived only once the upstream had finished: the body was buffered")
+			}
+			if rest, _ := io.ReadAll(br); string(rest) != "\ndata: two\n\n" {
+				t.Errorf("rest %q", rest)
+			}
+		})
 	}
 }
 
