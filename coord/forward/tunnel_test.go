@@ -121,7 +121,7 @@ func TestTunnelHalfClose(t *testing.T) {
 
 // TestConnectGarbageAnswerIs502: an upstream that answers CONNECT with
 // something that is not HTTP fails the attempt; once every attempt has,
-// the client gets a 502 that says so.
+// the client gets a 502 that says so and why.
 func TestConnectGarbageAnswerIs502(t *testing.T) {
 	up := fakeConnectProxy(t, func(c net.Conn, _ *bufio.Reader) {
 		_, _ = io.WriteString(c, "SSH-2.0-OpenSSH_9.2\r\n\r\n")
@@ -129,7 +129,8 @@ func TestConnectGarbageAnswerIs502(t *testing.T) {
 	_, purl := serve(t, Config{Coordinator: newCoord(t, up)})
 	resp, _, _ := openTunnel(t, purl, "example.test:443", "")
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "gave up") {
-		t.Fatalf("got %d %q, want 502 saying it gave up", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "gave up") ||
+		!strings.Contains(string(body), "malformed HTTP") {
+		t.Fatalf("got %d %q, want 502 saying it gave up, and why", resp.StatusCode, body)
 	}
 }
