@@ -107,9 +107,26 @@ func get(t testing.TB, cl *http.Client, u string) (*http.Response, string) {
 }
 
 // rawConnect sends "CONNECT target" to the proxy at proxyURL with the
-// given extra header lines and returns the answer and the connection
-// (closed by t.Cleanup).
+// given extra header lines and returns the answer, its body when it is
+// not a 200, and the connection (closed by t.Cleanup).
 func rawConnect(t testing.TB, proxyURL, target, extra string) (*http.Response, string, net.Conn) {
+	t.Helper()
+	resp, conn, _ := openTunnel(t, proxyURL, target, extra, "")
+	var body string
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+	}
+	return resp, body, conn
+}
+
+// openTunnel sends "CONNECT target" to the proxy at proxyURL with the
+// given extra header lines and, in the same write, early: bytes of the
+// tunnel that follow the request. It returns the answer and the
+// connection (closed by t.Cleanup) with the reader the answer was read
+// from, which may hold the tunnel's first bytes. The exchange has 10s;
+// the connection has no deadline after it.
+func openTunnel(t testing.TB, proxyURL, target, extra, early string) (*http.Response, *net.TCPConn, *bufio.Reader) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", hostOf(proxyURL), 5*time.Second)
 	if err != nil {
@@ -117,20 +134,16 @@ func rawConnect(t testing.TB, proxyURL, target, extra string) (*http.Response, s
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n"+extra+"\r\n"); err != nil {
+	if _, err := io.WriteString(conn, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n"+extra+"\r\n"+early); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodConnect})
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
 	if err != nil {
 		t.Fatalf("reading CONNECT answer: %v", err)
 	}
-	var body string
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-	}
 	_ = conn.SetDeadline(time.Time{})
-	return resp, body, conn
+	return resp, conn.(*net.TCPConn), br
 }
 
 func hostOf(u string) string {

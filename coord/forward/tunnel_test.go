@@ -45,29 +45,10 @@ func fakeConnectProxy(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) st
 	return "http://" + ln.Addr().String()
 }
 
-// openTunnel sends CONNECT target to the proxy at purl, with early (bytes
-// of the tunnel sent in the same write as the request) and returns the
-// answer and the connection with its reader.
-func openTunnel(t *testing.T, purl, target, early string) (*http.Response, *net.TCPConn, *bufio.Reader) {
-	t.Helper()
-	conn, err := net.Dial("tcp", hostOf(purl))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	if _, err := io.WriteString(conn, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n"+early); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
-	if err != nil {
-		t.Fatalf("reading the CONNECT answer: %v", err)
-	}
-	// Not a timing: what the tests wait for comes at once or never, and
-	// never should fail the test rather than hang it.
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	return resp, conn.(*net.TCPConn), br
-}
+// readDeadline bounds what a tunnel test waits to read: it comes at once
+// or never, and never should fail the test rather than hang it (not a
+// timing).
+func readDeadline(c net.Conn) { _ = c.SetReadDeadline(time.Now().Add(10 * time.Second)) }
 
 // TestTunnelKeepsBytesPastTheAnswers: bytes that came with an answer are
 // the tunnel's first: what the upstream sent right after its 200 (a
@@ -81,7 +62,8 @@ func TestTunnelKeepsBytesPastTheAnswers(t *testing.T) {
 		_, _ = io.Copy(c, br) // echo
 	})
 	_, purl := serve(t, Config{Coordinator: newCoord(t, up)})
-	resp, _, br := openTunnel(t, purl, "mail.test:25", "EARLY\n")
+	resp, conn, br := openTunnel(t, purl, "mail.test:25", "", "EARLY\n")
+	readDeadline(conn)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("CONNECT answered %d, want 200", resp.StatusCode)
 	}
@@ -104,7 +86,8 @@ func TestTunnelHalfClose(t *testing.T) {
 		_, _ = io.WriteString(c, "got: "+string(got)+"\n")
 	})
 	_, purl := serve(t, Config{Coordinator: newCoord(t, up)})
-	resp, conn, br := openTunnel(t, purl, "files.test:443", "")
+	resp, conn, br := openTunnel(t, purl, "files.test:443", "", "")
+	readDeadline(conn)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("CONNECT answered %d, want 200", resp.StatusCode)
 	}
@@ -127,7 +110,7 @@ func TestConnectGarbageAnswerIs502(t *testing.T) {
 		_, _ = io.WriteString(c, "SSH-2.0-OpenSSH_9.2\r\n\r\n")
 	})
 	_, purl := serve(t, Config{Coordinator: newCoord(t, up)})
-	resp, _, _ := openTunnel(t, purl, "example.test:443", "")
+	resp, _, _ := openTunnel(t, purl, "example.test:443", "", "")
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "gave up") ||
 		!strings.Contains(string(body), "malformed HTTP") {
