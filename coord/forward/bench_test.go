@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -84,13 +85,14 @@ const interleaveRound = 2000
 //
 // The two rows run one after the other, and this shared host's speed
 // drifts by a third within seconds, so their ratio moves with it. The
-// interleaved row runs three paths in turns of interleaveRound requests (a
-// third of b.N each) and reports the requests/s and CPU time per request
-// of the other two as fractions of direct's over the same minutes: via the
-// agent (via/direct-req/s, direct/via-cpu) and via stdlibProxy, the
+// interleaved row runs four paths in turns of interleaveRound requests (a
+// quarter of b.N each) and reports the requests/s and CPU time per request
+// of the other three as fractions of direct's over the same minutes: via
+// the agent (via/direct-req/s, direct/via-cpu); via stdlibProxy, the
 // forward proxy one writes with net/http alone (stdlib/direct-req/s,
 // direct/stdlib-cpu), a yardstick for what one more proxy hop costs in Go
-// before any coordination.
+// before any coordination; and via byteRelay, which parses nothing
+// (relay/direct-req/s, direct/relay-cpu): the most any hop can reach.
 //
 //	go test -run '^$' -bench BenchmarkForwardThroughput -benchtime=5s ./coord/forward
 func BenchmarkForwardThroughput(b *testing.B) {
@@ -111,22 +113,26 @@ func BenchmarkForwardThroughput(b *testing.B) {
 		_, purl := serve(b, Config{Coordinator: c})
 		via := newClientFleet(b, purl, origin.URL)
 		stdlib := newClientFleet(b, stdlibProxy(b, up.URL()), origin.URL)
-		var directRun, viaRun, stdlibRun fleetRun
+		relay := newClientFleet(b, byteRelay(b, up.Addr()), origin.URL)
+		var directRun, viaRun, stdlibRun, relayRun fleetRun
 		b.ReportAllocs()
 		b.ResetTimer()
 		for left := b.N; left > 0; {
-			n := min(left, 3*interleaveRound)
-			directRun.add(direct.run(b, n/3))
-			viaRun.add(via.run(b, n/3))
-			stdlibRun.add(stdlib.run(b, n-2*(n/3)))
+			n := min(left, 4*interleaveRound)
+			directRun.add(direct.run(b, n/4))
+			viaRun.add(via.run(b, n/4))
+			stdlibRun.add(stdlib.run(b, n/4))
+			relayRun.add(relay.run(b, n-3*(n/4)))
 			left -= n
 		}
 		b.StopTimer()
-		if directRun.reqs > 0 && viaRun.reqs > 0 {
+		if directRun.reqs > 0 && viaRun.reqs > 0 && stdlibRun.reqs > 0 {
 			b.ReportMetric(viaRun.perSecond()/directRun.perSecond(), "via/direct-req/s")
 			b.ReportMetric(directRun.cpuPerRequest()/viaRun.cpuPerRequest(), "direct/via-cpu")
 			b.ReportMetric(stdlibRun.perSecond()/directRun.perSecond(), "stdlib/direct-req/s")
 			b.ReportMetric(directRun.cpuPerRequest()/stdlibRun.cpuPerRequest(), "direct/stdlib-cpu")
+			b.ReportMetric(relayRun.perSecond()/directRun.perSecond(), "relay/direct-req/s")
+			b.ReportMetric(directRun.cpuPerRequest()/relayRun.cpuPerRequest(), "direct/relay-cpu")
 		}
 		reportAttempts(b, c)
 	})
@@ -161,6 +167,67 @@ func stdlibProxy(b *testing.B, upstream string) string {
 	b.Cleanup(srv.Close)
 	b.Cleanup(tr.CloseIdleConnections)
 	return srv.URL
+}
+
+// byteRelay starts a relay in front of upstream (host:port) that parses
+// nothing: each connection accepted gets a connection of its own to
+// upstream, and two goroutines copy bytes between them until either side
+// closes. It is no proxy a fleet could use (it cannot choose, count or
+// retry), only the floor of what a hop costs on this host: two reads and
+// two writes a request, the hand-offs between goroutines, and no HTTP. It
+// returns the relay's URL; its goroutines are gone once b has ended.
+func byteRelay(b *testing.B, upstream string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
+	pipe := func(dst, src net.Conn) {
+		defer wg.Done()
+		_, _ = io.Copy(dst, src)
+		_ = dst.Close()
+		_ = src.Close()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				b.Error(err)
+				_ = c.Close()
+				continue
+			}
+			track(c)
+			track(u)
+			wg.Add(2)
+			go pipe(u, c)
+			go pipe(c, u)
+		}
+	}()
+	b.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return "http://" + ln.Addr().String()
 }
 
 // reportAttempts reports the attempts per request c made, and logs failed
