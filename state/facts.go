@@ -27,30 +27,50 @@ func (t *Table) writeFact(r Record) Record {
 	return r
 }
 
+// factEntry is a fact as the table holds it: the record, and the seq of
+// the merge that stored it.
+type factEntry struct {
+	rec Record
+	seq uint64
+}
+
 // Fact returns the current fact of a kind and key, and false when there is
 // none or it was deleted.
 func (t *Table) Fact(kind Kind, key string) (Record, bool) {
 	t.factsMu.Lock()
-	r, ok := t.facts[factKey{kind, key}]
+	f, ok := t.facts[factKey{kind, key}]
 	t.factsMu.Unlock()
-	if !ok || r.Deleted {
+	if !ok || f.rec.Deleted {
 		return Record{}, false
 	}
-	return r, true
+	return f.rec, true
 }
 
 // Facts returns every live (not deleted) fact of a kind, sorted by key.
 func (t *Table) Facts(kind Kind) []Record {
-	var out []Record
+	out, _ := t.FactsSince(kind, 0)
+	return slices.DeleteFunc(out, func(r Record) bool { return r.Deleted })
+}
+
+// FactsSince returns the facts of a kind, tombstones included, that
+// changed after the merge numbered seq (0: every fact the table holds),
+// sorted by key, and the number of the last merge, to pass as seq next
+// time. Every fact the table stores takes the next number, so a reader
+// that passes back what it was given sees each change once at least, in
+// its latest form, however many transitions its subscription dropped:
+// the way to keep up with facts when missing one is not an option (a
+// node's pool).
+func (t *Table) FactsSince(kind Kind, seq uint64) (changed []Record, last uint64) {
 	t.factsMu.Lock()
-	for k, r := range t.facts {
-		if k.kind == kind && !r.Deleted {
-			out = append(out, r)
+	for k, f := range t.facts {
+		if k.kind == kind && f.seq > seq {
+			changed = append(changed, f.rec)
 		}
 	}
+	last = t.factSeq
 	t.factsMu.Unlock()
-	slices.SortFunc(out, func(a, b Record) int { return strings.Compare(a.Upstream, b.Upstream) })
-	return out
+	slices.SortFunc(changed, func(a, b Record) int { return strings.Compare(a.Upstream, b.Upstream) })
+	return changed, last
 }
 
 func (t *Table) mergeFact(r Record, src Source) bool {
@@ -59,11 +79,12 @@ func (t *Table) mergeFact(r Record, src Source) bool {
 	r.Gen, r.Phase, r.OpenFor = 0, 0, 0
 	t.factsMu.Lock()
 	cur, ok := t.facts[k]
-	if ok && Compare(r, cur) <= 0 {
+	if ok && Compare(r, cur.rec) <= 0 {
 		t.factsMu.Unlock()
 		return false
 	}
-	t.facts[k] = r
+	t.factSeq++
+	t.facts[k] = factEntry{rec: r, seq: t.factSeq}
 	t.factsMu.Unlock()
 	t.publish(&Transition{Record: r, Source: src})
 	return true

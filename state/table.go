@@ -62,8 +62,9 @@ type Table struct {
 	subsMu sync.Mutex // guards subs (copy on write)
 	subs   atomic.Pointer[[]*Subscription]
 
-	factsMu sync.Mutex // guards facts
-	facts   map[factKey]Record
+	factsMu sync.Mutex // guards facts and factSeq
+	facts   map[factKey]factEntry
+	factSeq uint64 // facts merged so far: the seq of the last one
 
 	dirtyMu sync.Mutex // guards dirty
 	dirty   []*breaker // upstreams whose own failures changed since PendingEvidence
@@ -119,7 +120,7 @@ func NewTable(cfg Config) (*Table, error) {
 		node:   cmp.Or(cfg.Node, "local"),
 		now:    cfg.Now,
 		logger: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		facts:  make(map[factKey]Record),
+		facts:  make(map[factKey]factEntry),
 	}
 	t.maxPairs = cmp.Or(cfg.MaxPairs, DefaultMaxPairs)
 	if t.maxPairs < 0 {
@@ -431,8 +432,8 @@ func (t *Table) Snapshot() []Record {
 		b.mu.Unlock()
 	}
 	t.factsMu.Lock()
-	for _, r := range t.facts {
-		out = append(out, r)
+	for _, f := range t.facts {
+		out = append(out, f.rec)
 	}
 	t.factsMu.Unlock()
 	return out

@@ -278,6 +278,74 @@ func TestRecordOfAPristineBreaker(t *testing.T) {
 	}
 }
 
+// TestFactsSince: a reader that passes back the number it was given sees
+// every fact that changed since, in its latest form and tombstones
+// included, and only those; a merge that changes nothing and facts of
+// another kind do not count; a subscription that dropped transitions
+// misses nothing this way.
+func TestFactsSince(t *testing.T) {
+	a, clkA := newTestTable(t, "a", policy.BreakerPolicy{})
+	b, _ := newTestTable(t, "b", policy.BreakerPolicy{})
+	sub := b.Subscribe(1)
+	defer sub.Close()
+	keys := func(rs []Record) []string {
+		var out []string
+		for _, r := range rs {
+			k := r.Upstream + "=" + string(r.Value)
+			if r.Deleted {
+				k = r.Upstream + " deleted"
+			}
+			out = append(out, k)
+		}
+		return out
+	}
+
+	all, seq := b.FactsSince(KindPool, 0)
+	if len(all) != 0 || seq != 0 {
+		t.Fatalf("an empty table: FactsSince(0) = %v, %d", all, seq)
+	}
+	p1 := a.PutFact(KindPool, "http://p1:1", []byte("v1"))
+	p2 := a.PutFact(KindPool, "http://p2:1", []byte("v1"))
+	b.Merge(p2, SourceGossip)
+	b.Merge(p1, SourceGossip)
+	b.Merge(a.PutFact(KindPolicy, "", []byte("{}")), SourceGossip)
+	got, seq := b.FactsSince(KindPool, seq)
+	if want := []string{"http://p1:1=v1", "http://p2:1=v1"}; !slices.Equal(keys(got), want) {
+		t.Fatalf("first read = %v, want %v (sorted by key)", keys(got), want)
+	}
+
+	// Nothing changed: nothing to read, the number stays.
+	b.Merge(p1, SourceGossip)
+	if got, again := b.FactsSince(KindPool, seq); len(got) != 0 || again != seq {
+		t.Fatalf("after an echo: %v, %d; want nothing, %d", keys(got), again, seq)
+	}
+
+	// p1 changes twice and p2 is removed: one read gives the latest of
+	// each, although the subscription (one slot) dropped some of them.
+	clkA.Advance(time.Millisecond)
+	b.Merge(a.PutFact(KindPool, "http://p1:1", []byte("v2")), SourceGossip)
+	clkA.Advance(time.Millisecond)
+	b.Merge(a.PutFact(KindPool, "http://p1:1", []byte("v3")), SourceGossip)
+	b.Merge(a.DeleteFact(KindPool, "http://p2:1"), SourceGossip)
+	b.Merge(a.PutFact(KindPool, "http://p3:1", []byte("v1")), SourceGossip)
+	if sub.Dropped() == 0 {
+		t.Fatal("the subscription of one slot dropped nothing: the case is not tested")
+	}
+	got, seq2 := b.FactsSince(KindPool, seq)
+	if want := []string{"http://p1:1=v3", "http://p2:1 deleted", "http://p3:1=v1"}; !slices.Equal(keys(got), want) {
+		t.Fatalf("second read = %v, want %v", keys(got), want)
+	}
+	if seq2 <= seq {
+		t.Fatalf("the number went from %d to %d", seq, seq2)
+	}
+	if got, _ := b.FactsSince(KindPool, seq2); len(got) != 0 {
+		t.Fatalf("a third read with nothing new = %v", keys(got))
+	}
+	if live := keys(b.Facts(KindPool)); !slices.Equal(live, []string{"http://p1:1=v3", "http://p3:1=v1"}) {
+		t.Fatalf("Facts leaves tombstones out: got %v", live)
+	}
+}
+
 // TestMergeOfAnEqualFactChangesNothing: a fact merged again (a duplicate,
 // an echo) reports no change and is not published again, so a gossiping
 // node does not pass it on.
