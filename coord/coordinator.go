@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,6 +88,7 @@ type Coordinator struct {
 	reqID    requestIDs
 	badFacts atomic.Uint64
 	budget   budgetCounters
+	poolSeq  uint64 // the table's fact merges applied to the pool so far (New, then only Run)
 
 	runMu   sync.Mutex // guards running, closed, cancel, done
 	running bool
@@ -146,29 +148,44 @@ func New(cfg Config) (*Coordinator, error) {
 	c.pol.Store(cd)
 	c.sel.tb = c.tb
 	c.rec = newRecorder(c.now)
+	ups := make([]*Upstream, 0, len(cfg.Pool))
 	for _, e := range cfg.Pool {
 		u, err := ParseUpstream(e)
 		if err != nil {
 			return nil, err
 		}
-		c.pool.put(u, cd.sel.Window)
+		ups = append(ups, u)
 	}
-	c.syncFacts()
+	c.pool.apply(ups, nil, cd.sel.Window)
+	c.syncPolicy()
+	// The pool facts the table holds already, but not its tombstones: a
+	// removal older than this node leaves its own pool alone. From here
+	// on, Run applies every change.
+	recs, seq := c.tb.FactsSince(state.KindPool, 0)
+	c.applyPoolFacts(slices.DeleteFunc(recs, func(r state.Record) bool { return r.Deleted }))
+	c.poolSeq = seq
 	return c, nil
 }
 
-// syncFacts applies the table's live pool and policy facts. Removals are
-// seen only as they arrive (Run), since the table keeps no live fact for
-// them.
-func (c *Coordinator) syncFacts() {
+// syncPolicy puts the table's policy fact in force if it differs from the
+// document in force.
+func (c *Coordinator) syncPolicy() {
 	if rec, ok := c.tb.Fact(state.KindPolicy, ""); ok && !bytes.Equal(rec.Value, c.policyValue()) {
 		if err := c.applyPolicyFact(rec); err != nil {
 			c.logger.Warn("policy fact ignored", logkey.Err, err)
 		}
 	}
-	for _, rec := range c.tb.Facts(state.KindPool) {
-		c.applyPoolFact(rec)
-	}
+}
+
+// catchUpPool applies the pool facts that changed in the table since the
+// last catch-up (or New), additions and removals, in one batch. It reads
+// them from the table rather than from the transitions Run receives, so
+// that a burst of facts larger than Run's subscription (a node joining a
+// fleet whose pool is 100,000 proxies) loses none. Only Run calls it.
+func (c *Coordinator) catchUpPool() {
+	recs, seq := c.tb.FactsSince(state.KindPool, c.poolSeq)
+	c.poolSeq = seq
+	c.applyPoolFacts(recs)
 }
 
 // policyValue is the JSON of the document in force, or nil.
@@ -254,25 +271,38 @@ func (c *Coordinator) Upstream(key string) *Upstream { return c.pool.load().byKe
 // BadFacts returns how many pool and policy facts could not be decoded.
 func (c *Coordinator) BadFacts() uint64 { return c.badFacts.Load() }
 
-func (c *Coordinator) applyPoolFact(rec state.Record) {
-	if rec.Deleted {
-		c.pool.remove(rec.Upstream)
-		return
-	}
-	e, err := parseEntryValue(rec.Value)
-	if err == nil {
-		var u *Upstream
-		if u, err = ParseUpstream(e); err == nil && u.key != rec.Upstream {
-			err = fmt.Errorf("coord: pool fact key %q does not match its URL", rec.Upstream)
+// applyPoolFacts applies pool facts, one per key at most, to the pool in
+// one batch: tombstones remove, the others add or replace. A fact that
+// cannot be decoded is counted and logged, and changes nothing.
+func (c *Coordinator) applyPoolFacts(recs []state.Record) {
+	var puts []*Upstream
+	var removes []string
+	for _, rec := range recs {
+		if rec.Deleted {
+			removes = append(removes, rec.Upstream)
+			continue
 		}
+		e, err := parseEntryValue(rec.Value)
 		if err == nil {
-			c.pool.put(u, c.pol.Load().sel.Window)
-			return
+			var u *Upstream
+			if u, err = ParseUpstream(e); err == nil && u.key != rec.Upstream {
+				err = fmt.Errorf("coord: pool fact key %q does not match its URL", rec.Upstream)
+			}
+			if err == nil {
+				puts = append(puts, u)
+				continue
+			}
 		}
+		c.badFacts.Add(1)
+		c.logger.Warn("pool fact ignored", logkey.Upstream, rec.Upstream, logkey.Origin, rec.Origin, logkey.Err, err)
 	}
-	c.badFacts.Add(1)
-	c.logger.Warn("pool fact ignored", logkey.Upstream, rec.Upstream, logkey.Origin, rec.Origin, logkey.Err, err)
+	c.pool.apply(puts, removes, c.pol.Load().sel.Window)
 }
+
+// runBuffer is how many transitions Run's subscription holds. Beyond it
+// they are dropped: Run records fewer breaker events, and catches up with
+// the pool and the policy from the table, which holds every fact.
+const runBuffer = 4096
 
 // ErrRunning is returned by Run when the Coordinator is already running
 // or closed.
@@ -293,15 +323,18 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	c.running, c.cancel, c.done = true, cancel, make(chan struct{})
-	sub := c.tb.Subscribe(4096)
+	sub := c.tb.Subscribe(runBuffer)
 	done := c.done
 	c.runMu.Unlock()
 	defer close(done)
-	c.syncFacts() // facts merged between New and Subscribe
+	// Facts merged between New and Subscribe.
+	c.syncPolicy()
+	c.catchUpPool()
 	defer cancel()
 	defer sub.Close()
 	evict := time.NewTicker(c.tb.Policy().Window)
 	defer evict.Stop()
+	var dropped uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -310,21 +343,36 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			c.handle(tr)
+			pool := c.handle(tr)
+			// What else is waiting, so that a burst of pool facts is
+			// applied as one batch.
+			for range len(sub.C) {
+				pool = c.handle(<-sub.C) || pool
+			}
+			if d := sub.Dropped(); d != dropped {
+				// Some transitions were lost: the table still holds
+				// every fact.
+				dropped, pool = d, true
+				c.syncPolicy()
+			}
+			if pool {
+				c.catchUpPool()
+			}
 		case <-evict.C:
 			c.tb.EvictIdle()
 		}
 	}
 }
 
-func (c *Coordinator) handle(tr state.Transition) {
+// handle takes one transition: a remote policy fact is put in force, a
+// breaker transition recorded as an event. It reports whether tr is a
+// pool fact, which Run applies with the others waiting (catchUpPool).
+func (c *Coordinator) handle(tr state.Transition) (pool bool) {
 	rec := tr.Record
 	remote := tr.Source == state.SourceGossip || tr.Source == state.SourceLedger
 	switch rec.Kind {
 	case state.KindPool:
-		if remote {
-			c.applyPoolFact(rec)
-		}
+		return true
 	case state.KindPolicy:
 		if remote {
 			if err := c.applyPolicyFact(rec); err != nil {
@@ -337,6 +385,7 @@ func (c *Coordinator) handle(tr state.Transition) {
 			Gen: rec.Gen, Source: tr.Source, Origin: rec.Origin, Reason: rec.Reason,
 		})
 	}
+	return false
 }
 
 // Close stops Run and waits for it to return. It is idempotent and always
