@@ -66,7 +66,8 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 // the fleet already holds instead (guard.withholdOwn).
 func (d *delegate) LocalState(join bool) []byte {
 	n := (*Node)(d)
-	buf := encodeRecords(n.guard.withholdOwn(n.tb.Snapshot(), time.Now()))
+	now := time.Now()
+	buf := encodeRecords(n.pushPullRecords(n.guard.withholdOwn(n.tb.Snapshot(), now), join, now))
 	n.traffic.pushPull.Add(uint64(len(buf)))
 	return buf
 }

@@ -50,6 +50,9 @@ type Node struct {
 	seeds   []string
 	keys    keyManager // the gossip keyring (keys.go)
 
+	rotation   factRotation // where push/pull goes on sending facts over its budget (pushpull.go)
+	factBudget atomic.Int64 // replaces that budget in tests; 0 in use
+
 	joining atomic.Int32 // Joins under way: they, not their push/pull, make the node ready
 	rejoins rejoins      // what to re-join after a partition (rejoin.go)
 	hasLeft atomic.Bool  // Leave was called: no more re-joins

@@ -19,6 +19,7 @@ type Stats struct {
 
 	MessagesReceived uint64 // messages taken from memberlist (packets and gossip)
 	PushPulls        uint64 // periodic push/pull exchanges whose state this node merged (either end; joins not counted)
+	PushPullFactsCut uint64 // push/pull states this node sent with only part of its facts: they were over the budget (pushpull.go)
 	InboxDropped     uint64 // messages dropped: the inbound queue was full
 	Malformed        uint64 // messages that did not decode
 	UnknownKind      uint64 // messages, or records, of a kind this node does not know
@@ -62,7 +63,7 @@ type counters struct {
 	received, inboxDropped, malformed, unknownKind, unknownVersion atomic.Uint64
 	changed, stale, suspectIgnored, withheld, unconfirmed          atomic.Uint64
 	evidenceSent, evidenceMerged, evidenceTripped                  atomic.Uint64
-	pushPulls                                                      atomic.Uint64
+	pushPulls, pushPullFactsCut                                    atomic.Uint64
 	budgetSent, budgetMerged, sketchesSent, sketchesMerged         atomic.Uint64
 	propagation                                                    [13]atomic.Uint64
 }
@@ -79,7 +80,7 @@ func (c *counters) snapshot() Stats {
 	s := Stats{
 		Published:   c.published.Load(),
 		PacketsSent: c.packetsSent.Load(), ReliableSends: c.reliableSends.Load(), SendErrors: c.sendErrors.Load(),
-		MessagesReceived: c.received.Load(), PushPulls: c.pushPulls.Load(), InboxDropped: c.inboxDropped.Load(), Malformed: c.malformed.Load(),
+		MessagesReceived: c.received.Load(), PushPulls: c.pushPulls.Load(), PushPullFactsCut: c.pushPullFactsCut.Load(), InboxDropped: c.inboxDropped.Load(), Malformed: c.malformed.Load(),
 		UnknownKind: c.unknownKind.Load(), UnknownVersion: c.unknownVersion.Load(),
 		RecordsChanged: c.changed.Load(), RecordsStale: c.stale.Load(), SuspectIgnored: c.suspectIgnored.Load(),
 		TripsWithheld: c.withheld.Load(), TripsUnconfirmed: c.unconfirmed.Load(),

@@ -50,6 +50,7 @@ func (c clusterStats) CollectStats() []api.Stat {
 		counter("retrycoord_gossip_reliable_sends_total", "Batches sent reliably (bursts).", s.ReliableSends),
 		counter("retrycoord_gossip_send_errors_total", "Sends memberlist refused.", s.SendErrors),
 		counter("retrycoord_gossip_messages_received_total", "Messages received from other nodes.", s.MessagesReceived),
+		counter("retrycoord_gossip_pushpull_facts_cut_total", "Push/pull states sent with part of the pool and policy facts: they were over the budget, the rest goes in later exchanges.", s.PushPullFactsCut),
 		counter("retrycoord_gossip_inbox_dropped_total", "Messages dropped because the inbound queue was full.", s.InboxDropped),
 		counter("retrycoord_gossip_malformed_total", "Messages that did not decode.", s.Malformed),
 		counter("retrycoord_gossip_unknown_kind_total", "Messages or records of an unknown kind.", s.UnknownKind),
