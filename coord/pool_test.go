@@ -168,6 +168,9 @@ func TestPolicyFacts(t *testing.T) {
 	if diff := cmp.Diff(7, c.pol.Load().retry.MaxAttempts); diff != "" {
 		t.Errorf("compiled MaxAttempts (-want +got):\n%s", diff)
 	}
+	// One the ledger brings is put in force as well.
+	c.Table().Merge(other.PutFact(state.KindPolicy, "", []byte(`{"version":1,"retry":{"max_attempts":6}}`)), state.SourceLedger)
+	testutil.Eventually(t, 5*time.Second, "the ledger's policy", func() bool { return c.Document().Retry.MaxAttempts == 6 })
 }
 
 func TestRunAndClose(t *testing.T) {
