@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -25,22 +26,26 @@ func oldFacts(t *testing.T, n int) []state.Record {
 	return out
 }
 
+// encodedSize is what facts take in a push/pull state, as the codec
+// writes them.
+func encodedSize(facts []state.Record) int { return len(encodeRecords(facts)) - headerLen }
+
 // TestPushPullFactsOverBudget: facts over the budget go in turns — every
-// exchange within the budget and with every breaker, every fact again
-// within (facts' bytes ÷ budget) exchanges, a fact written now in each of
-// the next exchanges — and each such exchange is counted. Within the
-// budget, every fact goes.
+// exchange within the budget (encoded) but using at least half of it, and
+// with every breaker; no fact again before every other has gone, so every
+// fact within (facts' bytes ÷ half the budget) exchanges; a fact written
+// now in each of the next exchanges, while many written now leave the
+// older ones going in turns — and each such exchange is counted. Within
+// the budget, every fact goes.
 func TestPushPullFactsOverBudget(t *testing.T) {
 	m := startMember(t, "a", clusterOpts{}, nil, nil)
 	defer m.close()
 	d := (*delegate)(m.node)
 	facts := oldFacts(t, 300)
-	total, biggest := 0, 0
 	for _, f := range facts {
 		m.tb.Merge(f, state.SourceLedger)
-		total += factSize(f)
-		biggest = max(biggest, factSize(f))
 	}
+	total := encodedSize(facts)
 	for i := range 3 {
 		m.tb.Trip(fmt.Sprintf("http://tripped%d:1", i), time.Minute, "test")
 	}
@@ -57,35 +62,39 @@ func TestPushPullFactsOverBudget(t *testing.T) {
 
 	const budget = 4096
 	m.node.factBudget.Store(budget)
-	exchange := func() (breakers int, facts map[string]bool) {
+	exchange := func() (breakers int, facts []state.Record) {
 		t.Helper()
-		facts = map[string]bool{}
-		size := 0
 		for _, r := range decodeOrFail(t, d.LocalState(false)) {
 			if r.IsBreaker() {
 				breakers++
-				continue
+			} else {
+				facts = append(facts, r)
 			}
-			facts[r.Upstream] = true
-			size += factSize(r)
 		}
-		if size > budget {
+		if size := encodedSize(facts); size > budget {
 			t.Fatalf("an exchange carries %d bytes of facts, over the budget of %d", size, budget)
 		}
 		return breakers, facts
 	}
-	need := total/(budget-biggest) + 1
+	need := (total + budget/2 - 1) / (budget / 2)
 	seen := map[string]bool{}
 	for i := range need {
 		breakers, got := exchange()
 		if breakers != 3 {
 			t.Fatalf("exchange %d carries %d breakers, want 3", i, breakers)
 		}
-		if len(got) < (budget-biggest)/biggest {
-			t.Fatalf("exchange %d carries %d facts: the budget is not used", i, len(got))
+		if size := encodedSize(got); size < budget/2 {
+			t.Fatalf("exchange %d carries %d bytes of facts: less than half the budget", i, size)
 		}
-		for k := range got {
-			seen[k] = true
+		fresh := 0
+		for _, r := range got {
+			if !seen[r.Upstream] {
+				fresh++
+				seen[r.Upstream] = true
+			}
+		}
+		if fresh < len(got) && len(seen) < len(facts) {
+			t.Fatalf("exchange %d sends %d facts again while %d have not gone yet", i, len(got)-fresh, len(facts)-len(seen))
 		}
 	}
 	if len(seen) != len(facts) {
@@ -99,9 +108,33 @@ func TestPushPullFactsOverBudget(t *testing.T) {
 	// turn only.
 	m.tb.PutFact(state.KindPool, "http://10.0.0.77:8080", []byte(`{"url":"http://10.0.0.77:8080"}`))
 	for i := range 3 {
-		if _, got := exchange(); !got["http://10.0.0.77:8080"] {
+		_, got := exchange()
+		if !slices.ContainsFunc(got, func(r state.Record) bool { return r.Upstream == "http://10.0.0.77:8080" }) {
 			t.Fatalf("exchange %d after a fact was written does not carry it", i)
 		}
+	}
+
+	// Many written now go first up to half of an exchange: the older ones
+	// still go in turns, every one within twice the exchanges.
+	for i := range 100 {
+		u := fmt.Sprintf("http://10.1.0.%d:8080", i)
+		m.tb.PutFact(state.KindPool, u, []byte(`{"url":"`+u+`","meta":{"region":"eu"}}`))
+	}
+	old := map[string]bool{}
+	for _, f := range facts {
+		old[f.Upstream] = true
+	}
+	seenOld := map[string]bool{}
+	for range 2 * need {
+		_, got := exchange()
+		for _, r := range got {
+			if old[r.Upstream] {
+				seenOld[r.Upstream] = true
+			}
+		}
+	}
+	if len(seenOld) != len(old) {
+		t.Fatalf("with many facts written now, %d exchanges carried %d of the %d older facts", 2*need, len(seenOld), len(old))
 	}
 }
 
