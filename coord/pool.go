@@ -216,8 +216,8 @@ func (p *pool) remove(key string) bool { return p.apply(nil, []string{key}, 0) }
 // apply removes the upstreams with the given keys, then puts each of puts
 // in order (a later one with the same key wins), as remove and put would
 // one by one, but makes one new snapshot for all of them: a pool of n
-// loaded one upstream at a time would copy and sort n snapshots, which is
-// minutes at 100,000 upstreams. The new snapshot's list is the old one
+// loaded one upstream at a time would copy and sort n snapshots: 10 s for
+// 10,000 upstreams, some 20 minutes for 100,000. The new snapshot's list is the old one
 // with the removed left out and the replaced swapped in place, merged
 // with the added, sorted among themselves. It reports whether anything
 // changed.
@@ -275,7 +275,8 @@ func (p *pool) apply(puts []*Upstream, removes []string, window int) bool {
 	return true
 }
 
-// mergeSorted merges b into a, both sorted by cmp, appending to a.
+// mergeSorted returns a and b, both sorted by cmp, merged into a new
+// slice (a itself when b is empty).
 func mergeSorted[T any](a, b []T, cmp func(x, y T) int) []T {
 	if len(b) == 0 {
 		return a
