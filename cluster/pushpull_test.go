@@ -155,3 +155,15 @@ func TestFactsOverBudgetReachAnotherNode(t *testing.T) {
 		t.Fatal("node 0 never cut its facts to the budget: the case is not tested")
 	}
 }
+
+// TestFactRotationWrapsAround: when the fact the last exchange stopped at
+// is gone and was the last in order, the next exchange starts again from
+// the first.
+func TestFactRotationWrapsAround(t *testing.T) {
+	facts := oldFacts(t, 3)
+	fr := &factRotation{kind: state.KindPool, key: "http://10.0.9.9:8080"} // after every fact, and not one of them
+	got := fr.take(facts, factSize(facts[0])+factSize(facts[1]), time.Now())
+	if len(got) != 2 || got[0].Upstream != facts[0].Upstream || got[1].Upstream != facts[1].Upstream {
+		t.Fatalf("take after a cursor past the end = %v, want the first two facts", got)
+	}
+}
