@@ -40,8 +40,9 @@ type factRotation struct {
 	key  string
 }
 
-// pushPullRecords returns what LocalState sends: the breakers of recs and
-// their facts, the facts within budget (0: the default for join).
+// pushPullRecords returns what LocalState sends of recs: every breaker
+// record, and the facts within the budget (pushPullFactBudget, or
+// joinFactBudget for a join; factBudget in tests).
 func (n *Node) pushPullRecords(recs []state.Record, join bool, now time.Time) []state.Record {
 	budget := int(n.factBudget.Load())
 	if budget == 0 {
