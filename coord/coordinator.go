@@ -309,9 +309,10 @@ const runBuffer = 4096
 var ErrRunning = errors.New("coord: already running or closed")
 
 // Run subscribes to the table until ctx ends or Close is called. It
-// applies pool and policy facts that arrive from gossip or the ledger,
-// records breaker events, and evicts idle breakers about once per breaker
-// Window. It returns nil when stopped; a second Run is ErrRunning. Do and
+// applies pool and policy facts that arrive from gossip or the ledger (the
+// pool's in batches, read from the table, so that none is lost when the
+// subscription overflows), records breaker events, and evicts idle
+// breakers about once per breaker Window. It returns nil when stopped; a second Run is ErrRunning. Do and
 // Transport work without Run, but then no remote fact is applied and no
 // event is recorded. Run relays nothing: the cluster and the ledger read
 // the table themselves.
