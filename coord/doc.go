@@ -70,8 +70,9 @@
 // The initial Config.Pool is this node's own; Add, Remove and SetDocument
 // also write facts to the Table, which the cluster and the ledger send out
 // like any change of the table, and Run applies the pool and policy facts
-// other nodes write. New takes its pool, and Run the pool facts, as one
-// batch each: a pool of 100,000 loads in under a second. A pool fact's
+// other nodes write. New takes its pool as one batch, and Run all the pool
+// facts that changed since it last looked: a pool of 100,000 loads in
+// under a second either way. A pool fact's
 // value is the JSON {"url", "meta"} with the URL's credentials, so that
 // other nodes can dial it: encrypt gossip and protect the ledger.
 //
