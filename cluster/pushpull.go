@@ -51,18 +51,24 @@ func (n *Node) pushPullRecords(recs []state.Record, join bool, now time.Time) []
 			budget = joinFactBudget
 		}
 	}
-	var out, facts []state.Record
-	size := 0
+	size, nfacts := 0, 0
+	for _, r := range recs {
+		if !r.IsBreaker() {
+			size += factSize(r)
+			nfacts++
+		}
+	}
+	if size <= budget {
+		return recs // every breaker and every fact
+	}
+	out := make([]state.Record, 0, len(recs)-nfacts)
+	facts := make([]state.Record, 0, nfacts)
 	for _, r := range recs {
 		if r.IsBreaker() {
 			out = append(out, r)
 		} else {
 			facts = append(facts, r)
-			size += factSize(r)
 		}
-	}
-	if size <= budget {
-		return append(out, facts...)
 	}
 	n.stats.pushPullFactsCut.Add(1)
 	return append(out, n.rotation.take(facts, budget, now)...)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -432,6 +433,7 @@ func (t *Table) Snapshot() []Record {
 		b.mu.Unlock()
 	}
 	t.factsMu.Lock()
+	out = slices.Grow(out, len(t.facts)) // a shared pool's facts can be 100,000
 	for _, f := range t.facts {
 		out = append(out, f.rec)
 	}
