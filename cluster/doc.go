@@ -18,7 +18,9 @@
 //     PacketBudget (bursts go by TCP, a few peers at a time); the same record
 //     is queued for gossip as a named broadcast (kind + key), and receivers
 //     re-queue only what changed their table; push/pull anti-entropy
-//     exchanges every non-pristine record; every RejoinInterval (1s) the
+//     exchanges every non-pristine breaker record and the facts (pool,
+//     policy) within a budget, the rest in turns (pushpull.go); every
+//     RejoinInterval (1s) the
 //     seeds and the members memberlist lost are pinged and, when they
 //     answer, joined (a full state exchange), and a lost member that comes
 //     back is synced with at once, so that a healed partition converges

@@ -368,6 +368,9 @@ func (c *Coordinator) Run(ctx context.Context) error {
 // handle takes one transition: a remote policy fact is put in force, a
 // breaker transition recorded as an event. It reports whether tr is a
 // pool fact, which Run applies with the others waiting (catchUpPool).
+// This node's own pool facts count too, although Add and Remove changed
+// the pool already: a catch-up that read a fact just before the operator
+// changed it again must be followed by one that reads the change.
 func (c *Coordinator) handle(tr state.Transition) (pool bool) {
 	rec := tr.Record
 	remote := tr.Source == state.SourceGossip || tr.Source == state.SourceLedger
