@@ -73,6 +73,14 @@ func (t *Table) FactsSince(kind Kind, seq uint64) (changed []Record, last uint64
 	return changed, last
 }
 
+// FactSeq returns the number of the last merge of a fact: FactsSince with
+// it returns what changes from now on.
+func (t *Table) FactSeq() uint64 {
+	t.factsMu.Lock()
+	defer t.factsMu.Unlock()
+	return t.factSeq
+}
+
 func (t *Table) mergeFact(r Record, src Source) bool {
 	k := factKey{r.kind(), r.Upstream}
 	r.Kind = k.kind
@@ -84,8 +92,9 @@ func (t *Table) mergeFact(r Record, src Source) bool {
 		return false
 	}
 	t.factSeq++
-	t.facts[k] = factEntry{rec: r, seq: t.factSeq}
+	seq := t.factSeq
+	t.facts[k] = factEntry{rec: r, seq: seq}
 	t.factsMu.Unlock()
-	t.publish(&Transition{Record: r, Source: src})
+	t.publish(&Transition{Record: r, Source: src, Seq: seq})
 	return true
 }

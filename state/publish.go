@@ -14,17 +14,28 @@ type Transition struct {
 	Record Record
 	From   Phase
 	Source Source
+	// Seq is a fact's merge number (FactsSince): every fact the table
+	// stores takes the next one, and each is published once. 0 for a
+	// breaker.
+	Seq uint64
 }
 
 // Subscription receives every change to a Table on C, in the order each
 // breaker made them. It never slows the table down: when C is full a
-// transition is dropped and counted. A Subscription is safe for concurrent
-// use.
+// transition is dropped, counted, and signalled on Missed. A Subscription
+// is safe for concurrent use.
 type Subscription struct {
 	// C delivers the transitions. It is closed by Close.
 	C <-chan Transition
+	// Missed is signalled after a transition was dropped and counted in
+	// Dropped; it holds one signal however many were dropped since it was
+	// last read, and is never closed. A reader that must not miss a fact
+	// selects on it beside C and catches up from the table (FactsSince):
+	// a drop is noticed even when nothing follows it on C.
+	Missed <-chan struct{}
 
 	c       chan Transition
+	missed  chan struct{}
 	t       *Table
 	dropped atomic.Uint64
 	closed  atomic.Bool
@@ -40,8 +51,8 @@ func (t *Table) Subscribe(buffer int) *Subscription {
 	if buffer <= 0 {
 		buffer = DefaultSubscriptionBuffer
 	}
-	s := &Subscription{c: make(chan Transition, buffer), t: t}
-	s.C = s.c
+	s := &Subscription{c: make(chan Transition, buffer), missed: make(chan struct{}, 1), t: t}
+	s.C, s.Missed = s.c, s.missed
 	t.subsMu.Lock()
 	var next []*Subscription
 	if cur := t.subs.Load(); cur != nil {
@@ -89,6 +100,10 @@ func (t *Table) publish(tr *Transition) {
 			default:
 				s.dropped.Add(1)
 				t.stats.dropped.Add(1)
+				select {
+				case s.missed <- struct{}{}:
+				default: // one signal is waiting already
+				}
 				t.logger.Debug("transition dropped: subscription full", logkey.Upstream, tr.Record.Upstream)
 			}
 		}

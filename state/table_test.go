@@ -39,6 +39,80 @@ func TestSubscription(t *testing.T) {
 	tb.Trip(up, 0, "after close") // must not panic on a closed subscription
 }
 
+// TestSubscriptionMissedSignalsEveryDrop: Missed holds nothing until a
+// transition is dropped, then one signal however many were, and signals
+// again for a drop after it was read, each time after Dropped counted it.
+func TestSubscriptionMissedSignalsEveryDrop(t *testing.T) {
+	tb, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+	sub := tb.Subscribe(1)
+	defer sub.Close()
+	missed := func() bool {
+		select {
+		case <-sub.Missed:
+			return true
+		default:
+			return false
+		}
+	}
+	tb.PutFact(KindPool, "http://p1:1", nil) // fills C
+	if missed() {
+		t.Fatal("Missed signalled with nothing dropped")
+	}
+	tb.PutFact(KindPool, "http://p2:1", nil)
+	tb.PutFact(KindPool, "http://p3:1", nil)
+	if !missed() {
+		t.Fatal("Missed not signalled after two drops")
+	}
+	if sub.Dropped() != 2 {
+		t.Fatalf("Dropped = %d when Missed was read, want 2", sub.Dropped())
+	}
+	if missed() {
+		t.Fatal("Missed signalled twice for drops before it was read")
+	}
+	tb.PutFact(KindPool, "http://p4:1", nil)
+	if !missed() || sub.Dropped() != 3 {
+		t.Fatalf("after a third drop: Missed not signalled or Dropped = %d, want 3", sub.Dropped())
+	}
+	<-sub.C
+	tb.PutFact(KindPool, "http://p5:1", nil) // room again: delivered
+	if missed() {
+		t.Fatal("Missed signalled for a delivered transition")
+	}
+}
+
+// TestTransitionSeqNumbersEveryFact: each fact stored is published with
+// the next merge number, the one FactsSince counts by; an echo that
+// changes nothing takes none, a breaker has none, and FactSeq is the last.
+func TestTransitionSeqNumbersEveryFact(t *testing.T) {
+	a, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+	b, _ := newTestTable(t, "b", policy.BreakerPolicy{})
+	sub := b.Subscribe(16)
+	defer sub.Close()
+	if b.FactSeq() != 0 {
+		t.Fatalf("FactSeq of an empty table = %d", b.FactSeq())
+	}
+	p1 := a.PutFact(KindPool, "http://p1:1", []byte("v1"))
+	b.Merge(p1, SourceGossip)
+	b.Merge(p1, SourceGossip) // an echo: not stored, not published
+	b.Trip(up, time.Minute, "x")
+	b.PutFact(KindPolicy, "", []byte("{}"))
+	b.DeleteFact(KindPool, "http://p2:1")
+	var got []string
+	for range 4 {
+		tr := <-sub.C
+		got = append(got, fmt.Sprintf("%v:%d", tr.Record.Kind, tr.Seq))
+	}
+	if want := []string{"pool:1", "breaker:0", "policy:2", "pool:3"}; !slices.Equal(got, want) {
+		t.Fatalf("published kinds:seq = %v, want %v", got, want)
+	}
+	if b.FactSeq() != 3 {
+		t.Fatalf("FactSeq = %d, want 3", b.FactSeq())
+	}
+	if since, last := b.FactsSince(KindPool, 1); len(since) != 1 || !since[0].Deleted || last != 3 {
+		t.Fatalf("FactsSince(pool, 1) = %v, %d; want the tombstone of p2, 3", since, last)
+	}
+}
+
 func TestSnapshotLoadsIntoAFreshTable(t *testing.T) {
 	a, _ := newTestTable(t, "a", policy.BreakerPolicy{})
 	a.Trip("http://p1:1", time.Minute, "x")
