@@ -335,7 +335,6 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	defer sub.Close()
 	evict := time.NewTicker(c.tb.Policy().Window)
 	defer evict.Stop()
-	var dropped uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -350,15 +349,14 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			for range len(sub.C) {
 				pool = c.handle(<-sub.C) || pool
 			}
-			if d := sub.Dropped(); d != dropped {
-				// Some transitions were lost: the table still holds
-				// every fact.
-				dropped, pool = d, true
-				c.syncPolicy()
-			}
 			if pool {
 				c.catchUpPool()
 			}
+		case <-sub.Missed:
+			// Some transitions were lost: the table still holds every
+			// fact.
+			c.syncPolicy()
+			c.catchUpPool()
 		case <-evict.C:
 			c.tb.EvictIdle()
 		}
