@@ -36,20 +36,44 @@ func metaSuspect(meta []byte) bool {
 	return len(meta) >= 2 && meta[0] == metaVersion && meta[1]&metaFlagSuspect != 0
 }
 
-// NotifyMsg copies a message and hands it to the receiver; when the inbound
-// queue is full it is dropped and counted.
+// NotifyMsg copies a message and hands it to the receiver. When the inbound
+// queue is full, a message that fits in a packet is dropped and counted:
+// gossip sends each record several times, and push/pull carries them all.
+// A larger one came on a stream — a burst sent reliably, one copy only, which
+// the burst's own gossip may have crowded out of the queue — and waits up to
+// defaultStreamWait for room: memberlist reads each stream in a goroutine of its
+// own, so the wait holds back that stream alone.
 func (d *delegate) NotifyMsg(buf []byte) {
 	n := (*Node)(d)
 	if len(buf) == 0 {
 		n.stats.malformed.Add(1)
 		return
 	}
+	msg := append([]byte(nil), buf...)
 	select {
-	case n.inbox <- append([]byte(nil), buf...):
+	case n.inbox <- msg:
+		return
 	default:
-		n.stats.inboxDropped.Add(1)
 	}
+	if len(buf) > PacketBudget {
+		if n.inboxWait != nil {
+			n.inboxWait()
+		}
+		wait := time.NewTimer(n.streamWait)
+		defer wait.Stop()
+		select {
+		case n.inbox <- msg:
+			return
+		case <-n.done:
+		case <-wait.C:
+		}
+	}
+	n.stats.inboxDropped.Add(1)
 }
+
+// defaultStreamWait bounds how long a message that came on a stream waits
+// for room in a full inbound queue.
+const defaultStreamWait = 2 * time.Second
 
 // GetBroadcasts returns queued named broadcasts to piggyback on gossip.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {

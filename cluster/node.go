@@ -40,6 +40,10 @@ type Node struct {
 	inbox  chan []byte         // NotifyMsg → receiver
 	metaCh chan struct{}       // guard → metaLoop: the node metadata changed
 
+	// factsSeen is how far the sender has seen the Table's facts; set by
+	// Start, then the send loop's alone.
+	factsSeen factSeqs
+
 	peers   peers
 	view    memberView // members, copied from memberlist's events (members.go)
 	addr    string     // "host:port", set by Start before any reader starts
@@ -50,8 +54,10 @@ type Node struct {
 	seeds   []string
 	keys    keyManager // the gossip keyring (keys.go)
 
-	rotation   factRotation // where push/pull goes on sending facts over its budget (pushpull.go)
-	factBudget atomic.Int64 // replaces that budget in tests; 0 in use
+	rotation   factRotation  // where push/pull goes on sending facts over its budget (pushpull.go)
+	factBudget atomic.Int64  // replaces that budget in tests; 0 in use
+	inboxWait  func()        // tests: called when a stream's message starts waiting for room (delegate.go)
+	streamWait time.Duration // how long it waits: defaultStreamWait, longer in tests
 
 	joining atomic.Int32 // Joins under way: they, not their push/pull, make the node ready
 	rejoins rejoins      // what to re-join after a partition (rejoin.go)
@@ -115,6 +121,7 @@ func New(cfg Config) (*Node, error) {
 		done:   make(chan struct{}),
 		seeds:  slices.Clone(cfg.Seeds),
 	}
+	n.streamWait = defaultStreamWait
 	n.keys.ring = kr
 	n.peers.init(n.name)
 	n.view.init()
@@ -179,6 +186,9 @@ func (n *Node) Start() error {
 	// changes (a merged record comes back with SourceGossip and is not
 	// sent again).
 	n.sub = n.tb.Subscribe(cfg.QueueSize)
+	// Read after subscribing: a fact numbered up to here is in the table
+	// or on its way to the subscription (catchUpFacts).
+	n.factsSeen = factSeqs{upTo: n.tb.FactSeq()}
 	n.wg.Add(2)
 	go n.receiveLoop()
 	go n.sendLoop()

@@ -25,6 +25,13 @@ const (
 // batch goes directly to every alive member. Changes merged from gossip or
 // the ledger are not sent again (gossip re-queues what changed the table
 // itself, in merge).
+//
+// When the subscription drops changes (a burst larger than QueueSize), the
+// sender catches up with this node's own facts from the Table, which holds
+// every one (catchUpFacts): a pool of thousands added at once reaches the
+// fleet in the same way as one entry, not only through push/pull's turns.
+// Dropped breaker transitions are not sent again: the breaker's state
+// goes whole in every push/pull, and its next transition supersedes it.
 func (n *Node) sendLoop() {
 	defer n.wg.Done()
 	batch := make([]state.Transition, 0, 64)
@@ -32,6 +39,9 @@ func (n *Node) sendLoop() {
 		select {
 		case <-n.done:
 			return
+		case <-n.sub.Missed:
+			n.catchUpFacts()
+			continue
 		case tr, ok := <-n.sub.C:
 			if !ok {
 				return
@@ -50,9 +60,101 @@ func (n *Node) sendLoop() {
 				break drain
 			}
 		}
+		for _, tr := range batch {
+			if tr.Seq > 0 {
+				n.factsSeen.saw(tr.Seq)
+			}
+		}
+		if n.factsSeen.gaps() > maxFactGaps {
+			n.catchUpFacts() // a gap that no drop explains: bound what is kept
+		}
 		n.disseminate(batch)
 	}
 }
+
+// factKinds are the kinds of fact a node shares.
+var factKinds = [...]state.Kind{state.KindPool, state.KindPolicy}
+
+// catchUpFacts sends this node's own facts that changed after every fact
+// the sender saw (factsSeen) — those its subscription may have dropped,
+// and some it did send, again — in batches of maxBatch, as the sender sends
+// a burst; facts merged from others are their origins' to send.
+func (n *Node) catchUpFacts() {
+	since, last := n.factsSeen.upTo, uint64(1<<64-1)
+	var out []state.Transition
+	for _, kind := range factKinds {
+		recs, l := n.tb.FactsSince(kind, since)
+		// The smaller number: a fact of a kind read first that merged
+		// before the second read is read next time.
+		last = min(last, l)
+		for _, r := range recs {
+			if r.Origin == n.tb.Node() {
+				out = append(out, state.Transition{Record: r, Source: state.SourceManual})
+			}
+		}
+	}
+	n.factsSeen.caughtUp(last)
+	n.stats.factsCaughtUp.Add(uint64(len(out)))
+	for len(out) > 0 {
+		k := min(len(out), maxBatch)
+		n.disseminate(out[:k])
+		out = out[k:]
+	}
+}
+
+// maxFactGaps bounds the facts factSeqs holds beyond a gap before the
+// sender catches up without a drop signalled.
+const maxFactGaps = 4 * maxBatch
+
+// factSeqs is how far the sender has seen the Table's facts by their merge
+// numbers (state.Transition.Seq): every fact numbered up to upTo reached
+// it, through the subscription or a catch-up. Numbers above a gap (a fact
+// merged but not yet published, or one dropped) wait in ahead until the
+// gap closes. It belongs to the send loop.
+type factSeqs struct {
+	upTo  uint64
+	ahead map[uint64]struct{}
+}
+
+// saw notes a fact's number.
+func (f *factSeqs) saw(seq uint64) {
+	switch {
+	case seq <= f.upTo:
+	case seq == f.upTo+1:
+		f.upTo = seq
+		f.advance()
+	default:
+		if f.ahead == nil {
+			f.ahead = make(map[uint64]struct{})
+		}
+		f.ahead[seq] = struct{}{}
+	}
+}
+
+// caughtUp notes that every fact up to last was read from the table.
+func (f *factSeqs) caughtUp(last uint64) {
+	f.upTo = max(f.upTo, last)
+	for seq := range f.ahead {
+		if seq <= f.upTo {
+			delete(f.ahead, seq)
+		}
+	}
+	f.advance()
+}
+
+// advance moves upTo over the numbers in ahead that follow it.
+func (f *factSeqs) advance() {
+	for {
+		if _, ok := f.ahead[f.upTo+1]; !ok {
+			return
+		}
+		delete(f.ahead, f.upTo+1)
+		f.upTo++
+	}
+}
+
+// gaps returns how many numbers wait beyond a gap.
+func (f *factSeqs) gaps() int { return len(f.ahead) }
 
 // outbound reports whether a transition of the Table is this node's to
 // send: its own findings and its operator's changes, not what it merged.

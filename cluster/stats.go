@@ -13,6 +13,7 @@ type Stats struct {
 
 	Published      uint64 // local and manual changes the sender took from the Table to send
 	PublishDropped uint64 // changes of the Table the node's subscription missed: it was full
+	FactsCaughtUp  uint64 // own facts sent again from the Table after the subscription dropped changes (sender.go)
 	PacketsSent    uint64 // best-effort fan-out and evidence packets sent
 	ReliableSends  uint64 // batches sent by SendReliable (bursts)
 	SendErrors     uint64 // sends memberlist refused
@@ -59,13 +60,13 @@ var propagationBounds = []time.Duration{
 }
 
 type counters struct {
-	published, packetsSent, reliableSends, sendErrors              atomic.Uint64
-	received, inboxDropped, malformed, unknownKind, unknownVersion atomic.Uint64
-	changed, stale, suspectIgnored, withheld, unconfirmed          atomic.Uint64
-	evidenceSent, evidenceMerged, evidenceTripped                  atomic.Uint64
-	pushPulls, pushPullFactsCut                                    atomic.Uint64
-	budgetSent, budgetMerged, sketchesSent, sketchesMerged         atomic.Uint64
-	propagation                                                    [13]atomic.Uint64
+	published, packetsSent, reliableSends, sendErrors, factsCaughtUp atomic.Uint64
+	received, inboxDropped, malformed, unknownKind, unknownVersion   atomic.Uint64
+	changed, stale, suspectIgnored, withheld, unconfirmed            atomic.Uint64
+	evidenceSent, evidenceMerged, evidenceTripped                    atomic.Uint64
+	pushPulls, pushPullFactsCut                                      atomic.Uint64
+	budgetSent, budgetMerged, sketchesSent, sketchesMerged           atomic.Uint64
+	propagation                                                      [13]atomic.Uint64
 }
 
 func (c *counters) observe(d time.Duration) {
@@ -78,7 +79,7 @@ func (c *counters) observe(d time.Duration) {
 
 func (c *counters) snapshot() Stats {
 	s := Stats{
-		Published:   c.published.Load(),
+		Published: c.published.Load(), FactsCaughtUp: c.factsCaughtUp.Load(),
 		PacketsSent: c.packetsSent.Load(), ReliableSends: c.reliableSends.Load(), SendErrors: c.sendErrors.Load(),
 		MessagesReceived: c.received.Load(), PushPulls: c.pushPulls.Load(), PushPullFactsCut: c.pushPullFactsCut.Load(), InboxDropped: c.inboxDropped.Load(), Malformed: c.malformed.Load(),
 		UnknownKind: c.unknownKind.Load(), UnknownVersion: c.unknownVersion.Load(),

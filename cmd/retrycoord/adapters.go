@@ -46,6 +46,7 @@ func (c clusterStats) CollectStats() []api.Stat {
 		gauge("retrycoord_gossip_broadcast_queue", "Named broadcasts waiting to be gossiped.", float64(s.BroadcastQueue)),
 		counter("retrycoord_gossip_published_total", "Records handed to the cluster for sending.", s.Published),
 		counter("retrycoord_gossip_publish_dropped_total", "Records dropped because the send queue was full.", s.PublishDropped),
+		counter("retrycoord_gossip_facts_caught_up_total", "Own facts (pool entries, the policy) sent again from the table after the send queue dropped changes.", s.FactsCaughtUp),
 		counter("retrycoord_gossip_packets_sent_total", "Best-effort fan-out and evidence packets sent.", s.PacketsSent),
 		counter("retrycoord_gossip_reliable_sends_total", "Batches sent reliably (bursts).", s.ReliableSends),
 		counter("retrycoord_gossip_send_errors_total", "Sends memberlist refused.", s.SendErrors),
