@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/proxywhirl/retrycoord/coord"
 	"github.com/proxywhirl/retrycoord/coord/api"
 )
 
@@ -195,7 +196,7 @@ func newPoolCommand(o *adminOptions) *cobra.Command {
 			}
 			return writePool(cmd.OutOrStdout(), []api.Upstream{u})
 		},
-	}, &cobra.Command{
+	}, newPoolLoadCommand(o), &cobra.Command{
 		Use:   "rm UPSTREAM",
 		Short: "Remove an upstream from every node's pool",
 		Args:  cobra.ExactArgs(1),
@@ -209,5 +210,69 @@ func newPoolCommand(o *adminOptions) *cobra.Command {
 			return nil
 		},
 	})
+	return cmd
+}
+
+func newPoolLoadCommand(o *adminOptions) *cobra.Command {
+	var replace bool
+	cmd := &cobra.Command{
+		Use:   "load FILE|- [--replace]",
+		Short: "Add every upstream of a pool file to every node's pool, as one change",
+		Long: "Reads a pool file (the format of agent --pool-file: one proxy URL a line, then\n" +
+			"key=value metadata; # starts a comment) from FILE, or standard input for -, and\n" +
+			"sends it as one change: each upstream is added, or replaces the one with its key,\n" +
+			"and the fleet takes them all at once. With --replace, the upstreams of this\n" +
+			"node's pool that the file does not hold are removed in the same change. A bad\n" +
+			"line fails the whole load, naming the line, and nothing changes.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r := cmd.InOrStdin()
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
+			}
+			lines, err := parsePoolFile(r)
+			if err != nil {
+				return fmt.Errorf("pool load %s: %w", args[0], err)
+			}
+			cl := o.client(false)
+			req := api.PoolUpdateRequest{Add: make([]api.AddRequest, len(lines))}
+			inFile := make(map[string]bool, len(lines))
+			for i, l := range lines {
+				req.Add[i] = api.AddRequest{URL: l.URL, Meta: l.Meta}
+				u, err := coord.ParseUpstream(coord.PoolEntry{URL: l.URL})
+				if err != nil { // parsePoolFile parsed it already
+					return err
+				}
+				inFile[u.Key()] = true
+			}
+			if replace {
+				pool, err := cl.Pool(cmd.Context())
+				if err != nil {
+					return adminError(err)
+				}
+				for _, u := range pool {
+					if !inFile[u.Upstream] {
+						req.Remove = append(req.Remove, u.Upstream)
+					}
+				}
+			}
+			done, err := cl.UpdatePool(cmd.Context(), req)
+			if err != nil {
+				return adminError(err)
+			}
+			if o.json {
+				return o.printJSON(cmd.OutOrStdout(), done)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "added %d, replaced %d, unchanged %d, removed %d\n",
+				done.Added, done.Replaced, done.Unchanged, done.Removed)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&replace, "replace", false, "also remove the upstreams of this node's pool that the file does not hold")
 	return cmd
 }

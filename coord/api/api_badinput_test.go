@@ -32,6 +32,7 @@ func TestAPIBadInput(t *testing.T) {
 	esc := url.PathEscape(k0)
 	unknown := url.PathEscape("http://10.9.9.9:3128")
 	huge := `{"reason":"` + strings.Repeat("a", MaxBody) + `"}`
+	hugePool := `{"remove":["` + strings.Repeat("a", MaxPoolBody) + `"]}`
 	const good = testToken
 	report := func(extra string) string {
 		return `{"upstream":"` + k0 + `","outcome":"failure"` + extra + `}`
@@ -58,6 +59,12 @@ func TestAPIBadInput(t *testing.T) {
 		{name: "pool meta a list", method: "POST", path: "/v1/pool", body: `{"url":"http://127.0.0.1:9","meta":["a"]}`, want: 400, code: CodeBadRequest},
 		{name: "pool meta value a number", method: "POST", path: "/v1/pool", body: `{"url":"http://127.0.0.1:9","meta":{"region":1}}`, want: 400, code: CodeBadRequest},
 		{name: "pool url not a proxy", method: "POST", path: "/v1/pool", body: `{"url":"http://127.0.0.1:9/path"}`, want: 400, code: CodeBadRequest},
+		{name: "pool update add an object", method: "PATCH", path: "/v1/pool", body: `{"add":{"url":"http://127.0.0.1:9"}}`, want: 400, code: CodeBadRequest},
+		{name: "pool update remove a string", method: "PATCH", path: "/v1/pool", body: `{"remove":"` + k0 + `"}`, want: 400, code: CodeBadRequest},
+		{name: "pool update entry without url", method: "PATCH", path: "/v1/pool", body: `{"add":[{"url":"http://127.0.0.1:9"},{"meta":{"region":"eu"}}],"remove":["` + k0 + `"]}`, want: 400, code: CodeBadRequest},
+		{name: "pool update bad entry last", method: "PATCH", path: "/v1/pool", body: `{"add":[{"url":"http://127.0.0.1:9"},{"url":"gopher://u:hunter2@127.0.0.1:9"}],"remove":["` + k0 + `"]}`, want: 400, code: CodeBadRequest},
+		{name: "pool update added and removed", method: "PATCH", path: "/v1/pool", body: `{"add":[{"url":"http://u:hunter2@127.0.0.1:9"}],"remove":["` + k0 + `","http://127.0.0.1:9"]}`, want: 400, code: CodeBadRequest},
+		{name: "pool update unknown field", method: "PATCH", path: "/v1/pool", body: `{"add":[{"url":"http://127.0.0.1:9"}],"replace":true}`, want: 400, code: CodeBadRequest},
 		{name: "select exclude a string", method: "POST", path: "/v1/select", body: `{"exclude":"` + k0 + `"}`, want: 400, code: CodeBadRequest},
 		{name: "select region a number", method: "POST", path: "/v1/select", body: `{"region":5}`, want: 400, code: CodeBadRequest},
 		{name: "report status a string", method: "POST", path: "/v1/report", body: report(`,"status":"502"`), want: 400, code: CodeBadRequest},
@@ -75,6 +82,7 @@ func TestAPIBadInput(t *testing.T) {
 		{name: "pool huge", method: "POST", path: "/v1/pool", body: huge, want: 413, code: CodeTooLarge},
 		{name: "select huge", method: "POST", path: "/v1/select", body: huge, want: 413, code: CodeTooLarge},
 		{name: "report huge", method: "POST", path: "/v1/report", body: huge, want: 413, code: CodeTooLarge},
+		{name: "pool update huge", method: "PATCH", path: "/v1/pool", body: hugePool, want: 413, code: CodeTooLarge},
 		// Unknown fields.
 		{name: "trip unknown field", method: "POST", path: trip, body: `{"for":"5m","colour":"red"}`, want: 400, code: CodeBadRequest},
 		{name: "pool unknown field", method: "POST", path: "/v1/pool", body: `{"url":"http://127.0.0.1:9","weight":2}`, want: 400, code: CodeBadRequest},
@@ -126,7 +134,7 @@ func TestAPIBadInput(t *testing.T) {
 		{name: "GET trip", method: "GET", path: trip, want: 405, code: CodeMethodNotAllowed},
 		{name: "DELETE policy", method: "DELETE", path: "/v1/policy", want: 405, code: CodeMethodNotAllowed},
 		{name: "PUT policy", method: "PUT", path: "/v1/policy", body: `{}`, want: 405, code: CodeMethodNotAllowed},
-		{name: "PATCH pool", method: "PATCH", path: "/v1/pool", body: `{}`, want: 405, code: CodeMethodNotAllowed},
+		{name: "PUT pool", method: "PUT", path: "/v1/pool", body: `{}`, want: 405, code: CodeMethodNotAllowed},
 		{name: "GET select", method: "GET", path: "/v1/select", want: 405, code: CodeMethodNotAllowed},
 		{name: "GET report", method: "GET", path: "/v1/report", want: 405, code: CodeMethodNotAllowed},
 		{name: "POST pool entry", method: "POST", path: "/v1/pool/" + esc, want: 405, code: CodeMethodNotAllowed},
@@ -138,6 +146,7 @@ func TestAPIBadInput(t *testing.T) {
 		{name: "patch basic auth", method: "PATCH", path: "/v1/policy", body: `{"retry":{"max_attempts":5}}`, auth: "Basic " + testToken, want: 401, code: CodeUnauthorized},
 		{name: "pool bearer without token", method: "POST", path: "/v1/pool", body: `{"url":"http://127.0.0.1:9"}`, auth: "Bearer ", want: 401, code: CodeUnauthorized},
 		{name: "pool token alone", method: "POST", path: "/v1/pool", body: `{"url":"http://127.0.0.1:9"}`, auth: testToken, want: 401, code: CodeUnauthorized},
+		{name: "pool update no token", anon: true, method: "PATCH", path: "/v1/pool", body: `{"remove":["` + k0 + `"]}`, want: 401, code: CodeUnauthorized},
 		{name: "remove no token", anon: true, method: "DELETE", path: "/v1/pool/" + esc, want: 401, code: CodeUnauthorized},
 		{name: "select no token", anon: true, method: "POST", path: "/v1/select", body: `{}`, want: 401, code: CodeUnauthorized},
 		{name: "report wrong token", method: "POST", path: "/v1/report", body: report(""), token: "wrong", want: 401, code: CodeUnauthorized},

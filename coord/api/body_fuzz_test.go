@@ -104,6 +104,7 @@ var bodyRoutes = []struct{ method, path string }{
 	{"POST", "/v1/pool"},
 	{"POST", "/v1/select"},
 	{"POST", "/v1/report"},
+	{"PATCH", "/v1/pool"},
 }
 
 // fuzzPool is the pool of every FuzzAPIBodies input: nothing is dialed, so
@@ -169,6 +170,10 @@ func FuzzAPIBodies(f *testing.F) {
 		{4, "", `{"upstream":"` + k0 + `","outcome":"failure","status":502,"latency":"120ms"}`},
 		{4, "", `{"upstream":"` + k0 + `","outcome":"ban","status":-1}`},
 		{4, "", `{"upstream":"` + k0 + `","outcome":"success","latency":"5 minutes"}`},
+		{5, "", `{"add":[{"url":"http://u:hunter2@127.0.0.1:9","meta":{"region":"ap"}},{"url":"http://127.0.0.1:1"}],"remove":["http://127.0.0.1:2"]}`},
+		{5, "", `{"add":[{"url":"http://127.0.0.1:9"}],"remove":["http://127.0.0.1:9"]}`},
+		{5, "", `{"add":[{"url":"ftp://127.0.0.1:9"}]}`},
+		{5, "", `{"remove":["http://user:` + secretPW + `@127.0.0.1:3","nonsense"]}`},
 	} {
 		f.Add(s.route, s.upstream, []byte(s.body))
 	}
@@ -209,6 +214,10 @@ func FuzzAPIBodies(f *testing.F) {
 				t.Fatalf("%s = %d %s; the policy is now %s", what, got, out, after.Policy)
 			}
 		case "/v1/pool":
+			if rt.method == "PATCH" {
+				checkPoolUpdate(t, c, what, got, body, out)
+				return
+			}
 			var u Upstream
 			if got != 201 || json.Unmarshal(out, &u) != nil || c.Upstream(u.Upstream) == nil {
 				t.Fatalf("%s = %d %s, and the upstream is not in the pool", what, got, out)
@@ -236,4 +245,38 @@ func shortQuote(b []byte) string {
 	}
 	q, _ := json.Marshal(string(b))
 	return string(q)
+}
+
+// checkPoolUpdate fails t unless an accepted PATCH /v1/pool answered 200
+// with counts that add up to the keys it added, every one of which is now
+// in the pool, and none of those it removed.
+func checkPoolUpdate(t *testing.T, c *coord.Coordinator, what string, got int, body, out []byte) {
+	t.Helper()
+	var req PoolUpdateRequest
+	var done PoolUpdate
+	if got != 200 || json.Unmarshal(body, &req) != nil || json.Unmarshal(out, &done) != nil {
+		t.Fatalf("%s = %d %s", what, got, out)
+	}
+	added := map[string]bool{}
+	for _, a := range req.Add {
+		u, err := coord.ParseUpstream(coord.PoolEntry{URL: a.URL, Meta: a.Meta})
+		if err != nil {
+			t.Fatalf("%s accepted a bad entry %q: %v", what, a.URL, err)
+		}
+		added[u.Key()] = true
+		if c.Upstream(u.Key()) == nil {
+			t.Fatalf("%s = %s, and %s is not in the pool", what, out, u.Key())
+		}
+	}
+	if n := done.Added + done.Replaced + done.Unchanged; n != len(added) {
+		t.Fatalf("%s = %s: %d counted for %d keys added", what, out, n, len(added))
+	}
+	for _, k := range req.Remove {
+		if u, err := coord.ParseUpstream(coord.PoolEntry{URL: k}); err == nil {
+			k = u.Key()
+		}
+		if c.Upstream(k) != nil {
+			t.Fatalf("%s = %s, and %s is still in the pool", what, out, k)
+		}
+	}
 }

@@ -22,6 +22,7 @@
 //	PATCH  /v1/policy                       JSON merge patch, validated whole (write)
 //	GET    /v1/pool                         URLs redacted
 //	POST   /v1/pool                         {"url","meta"} (write)
+//	PATCH  /v1/pool                         {"add":[{"url","meta"}…],"remove":[…]} one change, all or nothing (write)
 //	DELETE /v1/pool/{upstream}              (write)
 //	POST   /v1/select                       {"region","exclude"} → proxy URL with credentials (write)
 //	POST   /v1/report                       {"upstream","outcome","status","latency"} (write)
@@ -66,7 +67,7 @@
 // Errors are {"error":{"code","message"}} with the HTTP status: 400 for bad
 // input and unknown JSON fields, 401 (with WWW-Authenticate) for a missing
 // or wrong token, 403 for writes when no token is configured, 404, 405 with
-// Allow, 413 for bodies over MaxBody, 503 when no upstream is eligible.
+// Allow, 413 for bodies over MaxBody (MaxPoolBody for PATCH /v1/pool), 503 when no upstream is eligible.
 // Reads are open; writes and select need "Authorization: Bearer <token>"
 // unless Config.Dev. Tokens are compared in constant time and never logged;
 // pool URLs are shown redacted, except by select, whose caller dials them.

@@ -23,6 +23,10 @@ import (
 // is answered 413.
 const MaxBody = 1 << 20
 
+// MaxPoolBody is the largest body PATCH /v1/pool reads (64 MiB, some
+// 500,000 entries); a larger one is answered 413.
+const MaxPoolBody = 64 << 20
+
 // HeartbeatInterval is how often an idle event stream gets a comment line.
 const HeartbeatInterval = 15 * time.Second
 
@@ -188,6 +192,7 @@ func (h *Handler) routes() {
 		{"PATCH", "/v1/policy", h.patchPolicy, true},
 		{"GET", "/v1/pool", h.listPool, false},
 		{"POST", "/v1/pool", h.addUpstream, true},
+		{"PATCH", "/v1/pool", h.updatePool, true},
 		{"DELETE", "/v1/pool/{upstream}", h.removeUpstream, true},
 		{"POST", "/v1/select", h.selectUpstream, true},
 		{"POST", "/v1/report", h.report, true},
@@ -279,6 +284,12 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return ok && decodeBytes(w, body, v)
 }
 
+// decodeUpTo is decode with a bound of its own on the body.
+func decodeUpTo(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	body, ok := readBodyUpTo(w, r, limit)
+	return ok && decodeBytes(w, body, v)
+}
+
 // decodeOptional is decode for a body that may be empty (v stays zero).
 func decodeOptional(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, ok := readBody(w, r)
@@ -308,12 +319,17 @@ func decodeBytes(w http.ResponseWriter, body []byte, v any) bool {
 
 // readBody reads a body of at most MaxBody bytes, answering 413 beyond.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	return readBodyUpTo(w, r, MaxBody)
+}
+
+// readBodyUpTo reads a body of at most limit bytes, answering 413 beyond.
+func readBodyUpTo(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge,
-				fmt.Sprintf("api: request body larger than %d bytes", MaxBody))
+				fmt.Sprintf("api: request body larger than %d bytes", limit))
 			return nil, false
 		}
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "api: cannot read the body")

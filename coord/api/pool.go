@@ -51,6 +51,33 @@ func (h *Handler) addUpstream(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, h.upstream(u))
 }
 
+// updatePool adds and removes upstreams as one change: a bad entry, or a
+// key both added and removed, is answered 400 naming it, and nothing
+// changes.
+func (h *Handler) updatePool(w http.ResponseWriter, r *http.Request) {
+	var req PoolUpdateRequest
+	if !decodeUpTo(w, r, MaxPoolBody, &req) {
+		return
+	}
+	ch := coord.PoolChange{Add: make([]coord.PoolEntry, len(req.Add)), Remove: req.Remove}
+	for i, a := range req.Add {
+		if a.URL == "" {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("api: add[%d]: url is required", i))
+			return
+		}
+		ch.Add[i] = coord.PoolEntry{URL: a.URL, Meta: a.Meta}
+	}
+	done, err := h.c.UpdatePool(ch)
+	if err != nil {
+		// ParseUpstream's errors redact the password.
+		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	h.logger.Info("pool changed through the API", "added", done.Added, "replaced", done.Replaced,
+		"unchanged", done.Unchanged, "removed", done.Removed)
+	writeJSON(w, http.StatusOK, PoolUpdate(done))
+}
+
 func (h *Handler) removeUpstream(w http.ResponseWriter, r *http.Request) {
 	key := normalizeKey(r.PathValue("upstream"))
 	if h.c.Upstream(key) == nil {

@@ -264,6 +264,14 @@ func (c *Client) AddUpstream(ctx context.Context, proxyURL string, meta map[stri
 	return u, c.do(ctx, "POST", "/v1/pool", AddRequest{URL: proxyURL, Meta: meta}, &u)
 }
 
+// UpdatePool adds and removes upstreams of the fleet's pool as one change:
+// nothing changes when any entry is bad. Use it for more than a few: each
+// AddUpstream copies the node's pool once.
+func (c *Client) UpdatePool(ctx context.Context, req PoolUpdateRequest) (PoolUpdate, error) {
+	var u PoolUpdate
+	return u, c.do(ctx, "PATCH", "/v1/pool", req, &u)
+}
+
 // RemoveUpstream removes an upstream from the fleet's pool.
 func (c *Client) RemoveUpstream(ctx context.Context, upstream string) error {
 	return c.do(ctx, "DELETE", "/v1/pool/"+seg(upstream), nil, nil)

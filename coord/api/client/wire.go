@@ -85,6 +85,23 @@ type AddRequest struct {
 	Meta map[string]string `json:"meta,omitempty"`
 }
 
+// PoolUpdateRequest is the body of PATCH /v1/pool: upstreams added (or
+// replacing those with the same key; of two with one key, the later) and
+// keys or URLs removed, as one change.
+type PoolUpdateRequest struct {
+	Add    []AddRequest `json:"add,omitempty"`
+	Remove []string     `json:"remove,omitempty"`
+}
+
+// PoolUpdate is the answer to PATCH /v1/pool: what the change did, against
+// the node's pool as it stood just before.
+type PoolUpdate struct {
+	Added     int `json:"added"`     // keys that were not in the pool
+	Replaced  int `json:"replaced"`  // keys whose URL or metadata changed
+	Unchanged int `json:"unchanged"` // keys already in the pool as given
+	Removed   int `json:"removed"`   // keys removed that were in the pool
+}
+
 // SelectRequest is the body of POST /v1/select.
 type SelectRequest struct {
 	Region  string   `json:"region,omitempty"`
