@@ -296,7 +296,10 @@ func (c *Coordinator) applyPoolFacts(recs []state.Record) {
 		c.badFacts.Add(1)
 		c.logger.Warn("pool fact ignored", logkey.Upstream, rec.Upstream, logkey.Origin, rec.Origin, logkey.Err, err)
 	}
-	c.pool.apply(puts, removes, c.pol.Load().sel.Window)
+	if c.pool.apply(puts, removes, c.pol.Load().sel.Window) {
+		c.logger.Info("pool changed by the fleet's facts", "entries", len(puts), "removals", len(removes),
+			"upstreams", len(c.pool.load().list))
+	}
 }
 
 // runBuffer is how many transitions Run's subscription holds. Beyond it

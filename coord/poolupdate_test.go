@@ -1,11 +1,14 @@
 package coord
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,4 +184,64 @@ func TestUpdatePoolReachesAnotherCoordinator(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, "b's pool is a's shared pool", func() bool {
 		return maps.Equal(poolView(b), want)
 	})
+}
+
+// TestPoolFactsLoggedOncePerChange: a pool of facts from the fleet is one
+// line in the log at Info, not one a fact (those are Debug), however many
+// facts it is; the policy's change is still a line of its own.
+func TestPoolFactsLoggedOncePerChange(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	tb, err := state.NewTable(state.Config{Node: "b", Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{Table: tb, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := state.NewTable(state.Config{Node: "other"})
+	var recs []state.Record
+	for i := range 500 {
+		host := fmt.Sprintf("10.4.%d.%d:8080", i/250, i%250)
+		recs = append(recs, other.PutFact(state.KindPool, "http://"+host, []byte(`{"url":"http://`+host+`"}`)))
+	}
+	for _, r := range recs { // before Run: its first catch-up takes them all
+		tb.Merge(r, state.SourceGossip)
+	}
+	tb.Merge(other.PutFact(state.KindPolicy, "", []byte(`{"retry":{"max_attempts":4}}`)), state.SourceGossip)
+	run(t, c)
+	t.Cleanup(func() { _ = c.Close() })
+	testutil.Eventually(t, 5*time.Second, "the pool applied", func() bool { return len(c.Upstreams()) == 500 })
+	testutil.Eventually(t, 5*time.Second, "the summary logged", func() bool {
+		return strings.Contains(buf.String(), "pool changed by the fleet's facts")
+	})
+	log := buf.String()
+	if n := strings.Count(log, "pool changed by the fleet's facts"); n != 1 || !strings.Contains(log, "entries=500") {
+		t.Errorf("%d summaries, want 1 with entries=500:\n%s", n, log)
+	}
+	if n := strings.Count(log, "kind=pool"); n != 0 {
+		t.Errorf("%d pool facts logged one by one at Info", n)
+	}
+	if !strings.Contains(log, "kind=policy") {
+		t.Errorf("the policy fact's change is not logged:\n%s", log)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -114,7 +114,13 @@ func (t *Table) publish(tr *Transition) {
 		t.logger.Info("breaker transition", logkey.Upstream, r.Upstream, logkey.From, tr.From, logkey.To, r.Phase,
 			logkey.Gen, r.Gen, logkey.Origin, r.Origin, logkey.Source, tr.Source, logkey.Reason, r.Reason)
 	} else {
-		t.logger.Info("fact changed", logkey.Kind, r.kind(), logkey.Key, r.Upstream, logkey.Origin, r.Origin,
+		log := t.logger.Info
+		if r.kind() == KindPool {
+			// A pool loaded at once is as many facts: 100,000 lines on
+			// every node. coord logs each change of the pool once.
+			log = t.logger.Debug
+		}
+		log("fact changed", logkey.Kind, r.kind(), logkey.Key, r.Upstream, logkey.Origin, r.Origin,
 			"deleted", r.Deleted, logkey.Source, tr.Source)
 	}
 }

@@ -29,7 +29,8 @@ type Config struct {
 	// MaxSkew is how far ahead of local wall time a remote HLC may be before
 	// it is clamped and counted (default 2s).
 	MaxSkew time.Duration
-	// Logger receives transitions at Info and dropped publications at Debug
+	// Logger receives transitions at Info (a pool fact's at Debug: a pool
+	// loaded at once is as many) and dropped publications at Debug
 	// (default: discard).
 	Logger *slog.Logger
 	// MaxPairs bounds the (proxy, site) pairs held (default 1,000,000).
