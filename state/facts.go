@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 	"strings"
 )
@@ -60,10 +61,15 @@ func (t *Table) Facts(kind Kind) []Record {
 // its latest form, however many transitions its subscription dropped:
 // the way to keep up with facts when missing one is not an option (a
 // node's pool).
+//
+// It reads the facts changed since seq, not every fact the table holds: at
+// 100,000 facts, a pass over them all took 10 ms with the facts locked,
+// on every node for every change of the pool.
 func (t *Table) FactsSince(kind Kind, seq uint64) (changed []Record, last uint64) {
 	t.factsMu.Lock()
-	for k, f := range t.facts {
-		if k.kind == kind && f.seq > seq {
+	for _, e := range t.factLog.since(seq) {
+		// A key changed again later is read at its later number.
+		if f := t.facts[e.key]; e.key.kind == kind && f.seq == e.seq {
 			changed = append(changed, f.rec)
 		}
 	}
@@ -94,7 +100,54 @@ func (t *Table) mergeFact(r Record, src Source) bool {
 	t.factSeq++
 	seq := t.factSeq
 	t.facts[k] = factEntry{rec: r, seq: seq}
+	t.factLog.add(seq, k, t.facts)
 	t.factsMu.Unlock()
 	t.publish(&Transition{Record: r, Source: src, Seq: seq})
 	return true
+}
+
+// factLog is the facts' keys in the order of their merge numbers: each
+// merge appends its own, so that FactsSince reads the changes since a
+// number without a pass over every fact. A key merged again stays at its
+// older number too, until the log, grown to twice the facts, is compacted
+// to each fact's last.
+type factLog struct {
+	entries []factLogEntry // by seq, ascending
+}
+
+type factLogEntry struct {
+	seq uint64
+	key factKey
+}
+
+// minFactLog is the size under which the log is never compacted.
+const minFactLog = 1024
+
+// add appends the merge numbered seq of key; facts is the table's, with
+// that merge in it already.
+func (l *factLog) add(seq uint64, key factKey, facts map[factKey]factEntry) {
+	l.entries = append(l.entries, factLogEntry{seq: seq, key: key})
+	if len(l.entries) > minFactLog && len(l.entries) > 2*len(facts) {
+		l.compact(facts)
+	}
+}
+
+// compact keeps each fact's last number only.
+func (l *factLog) compact(facts map[factKey]factEntry) {
+	kept := make([]factLogEntry, 0, 2*len(facts))
+	for _, e := range l.entries {
+		if facts[e.key].seq == e.seq {
+			kept = append(kept, e)
+		}
+	}
+	l.entries = kept
+}
+
+// since returns the entries numbered after seq.
+func (l *factLog) since(seq uint64) []factLogEntry {
+	if seq == 1<<64-1 {
+		return nil
+	}
+	i, _ := slices.BinarySearchFunc(l.entries, seq+1, func(e factLogEntry, s uint64) int { return cmp.Compare(e.seq, s) })
+	return l.entries[i:]
 }

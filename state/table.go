@@ -64,9 +64,10 @@ type Table struct {
 	subsMu sync.Mutex // guards subs (copy on write)
 	subs   atomic.Pointer[[]*Subscription]
 
-	factsMu sync.Mutex // guards facts and factSeq
+	factsMu sync.Mutex // guards facts, factSeq and factLog
 	facts   map[factKey]factEntry
 	factSeq uint64 // facts merged so far: the seq of the last one
+	factLog factLog
 
 	dirtyMu sync.Mutex // guards dirty
 	dirty   []*breaker // upstreams whose own failures changed since PendingEvidence

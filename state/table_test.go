@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -457,5 +458,68 @@ func TestSubscriptionsIndependent(t *testing.T) {
 		if n := len(s.C); n != 1 {
 			t.Errorf("subscription %d still open got %d transitions, want 1", i, n)
 		}
+	}
+}
+
+// TestFactsSinceAgainstAModel: over thousands of random changes to a few
+// dozen pool facts and a policy (so that the table's log of changes is
+// compacted many times), after ten facts written once at the start,
+// FactsSince from any number it returned earlier
+// gives exactly the pool facts whose last change came after it, each in
+// its latest form, as a plain map of keys to their last change says.
+func TestFactsSinceAgainstAModel(t *testing.T) {
+	tb, _ := newTestTable(t, "a", policy.BreakerPolicy{})
+	type last struct {
+		seq     uint64
+		value   string
+		deleted bool
+	}
+	model := map[string]last{}
+	rng := rand.New(rand.NewPCG(17, 4))
+	var seqs []uint64
+	for i := range 10 { // cold: written once, before thousands of others
+		key := fmt.Sprintf("http://10.0.1.%d:80", i)
+		tb.PutFact(KindPool, key, []byte("cold"))
+		model[key] = last{seq: tb.FactSeq(), value: "cold"}
+		seqs = append(seqs, tb.FactSeq())
+	}
+	for op := range 6000 {
+		key := fmt.Sprintf("http://10.0.0.%d:80", rng.IntN(40))
+		switch n := rng.IntN(10); {
+		case n == 0:
+			tb.PutFact(KindPolicy, "", []byte(fmt.Sprint(op)))
+		case n < 3:
+			tb.DeleteFact(KindPool, key)
+			model[key] = last{seq: tb.FactSeq(), deleted: true}
+		default:
+			v := fmt.Sprint(op)
+			tb.PutFact(KindPool, key, []byte(v))
+			model[key] = last{seq: tb.FactSeq(), value: v}
+		}
+		seqs = append(seqs, tb.FactSeq())
+		if op%97 != 0 {
+			continue
+		}
+		for range 5 {
+			since := seqs[rng.IntN(len(seqs))]
+			var want []string
+			for k, l := range model {
+				if l.seq > since {
+					want = append(want, fmt.Sprintf("%s=%s/%v", k, l.value, l.deleted))
+				}
+			}
+			slices.Sort(want)
+			recs, lastSeq := tb.FactsSince(KindPool, since)
+			var got []string
+			for _, r := range recs {
+				got = append(got, fmt.Sprintf("%s=%s/%v", r.Upstream, r.Value, r.Deleted))
+			}
+			if !slices.Equal(got, want) || lastSeq != tb.FactSeq() {
+				t.Fatalf("op %d, FactsSince(%d) = %v, %d\nwant %v, %d", op, since, got, lastSeq, want, tb.FactSeq())
+			}
+		}
+	}
+	if got, _ := tb.FactsSince(KindPool, 1<<64-1); len(got) != 0 {
+		t.Fatalf("FactsSince(the largest number) = %v", got)
 	}
 }
