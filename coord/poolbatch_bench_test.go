@@ -12,7 +12,9 @@ import (
 // New with n upstreams (an agent started with a pool file of n lines), a
 // running coordinator applying n pool facts merged from another node at
 // once (a node joining a fleet that shares a pool of n), and one upstream
-// added to a pool of n and removed again (POST and DELETE /v1/pool).
+// added to a pool of n and removed again (POST and DELETE /v1/pool), and
+// n upstreams added to a running coordinator as one change (PATCH
+// /v1/pool, retrycoord pool load).
 //
 //	go test -run '^$' -bench BenchmarkPoolLoad ./coord
 func BenchmarkPoolLoad(b *testing.B) {
@@ -41,6 +43,19 @@ func BenchmarkPoolLoad(b *testing.B) {
 				if !c.Remove("http://192.0.2.1:8080") {
 					b.Fatal("not removed")
 				}
+			}
+		})
+		b.Run(fmt.Sprintf("update/upstreams=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				c, err := New(Config{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				run(b, c)
+				if _, err := c.UpdatePool(PoolChange{Add: pool}); err != nil {
+					b.Fatal(err)
+				}
+				_ = c.Close()
 			}
 		})
 		b.Run(fmt.Sprintf("join/upstreams=%d", n), func(b *testing.B) {
