@@ -109,13 +109,13 @@ func TestStreamMessageWaitsForRoomInTheInbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := (*delegate)(n)
-	d.NotifyMsg([]byte("first")) // fills the queue
-	d.NotifyMsg([]byte("small"))
-	if got := n.Stats().InboxDropped; got != 1 {
-		t.Fatalf("InboxDropped = %d after a packet into a full queue, want 1", got)
-	}
 	waiting := make(chan struct{}, 2)
 	n.inboxWait = func() { waiting <- struct{}{} }
+	d.NotifyMsg([]byte("first"))                         // fills the queue
+	d.NotifyMsg(bytes.Repeat([]byte{'p'}, PacketBudget)) // as large as a packet gets
+	if got := n.Stats().InboxDropped; got != 1 || len(waiting) != 0 {
+		t.Fatalf("InboxDropped = %d, %d waits, after a packet into a full queue; want 1, 0", got, len(waiting))
+	}
 	big := bytes.Repeat([]byte{'x'}, PacketBudget+1)
 	delivered := make(chan struct{})
 	go func() {

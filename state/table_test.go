@@ -522,4 +522,9 @@ func TestFactsSinceAgainstAModel(t *testing.T) {
 	if got, _ := tb.FactsSince(KindPool, 1<<64-1); len(got) != 0 {
 		t.Fatalf("FactsSince(the largest number) = %v", got)
 	}
+	// The log of changes stays within twice the facts (or its floor),
+	// however many changes there were.
+	if n, bound := len(tb.factLog.entries), max(minFactLog, 2*len(tb.facts))+1; n > bound {
+		t.Fatalf("the log holds %d changes of %d facts, over %d", n, len(tb.facts), bound)
+	}
 }
