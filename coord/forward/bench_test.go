@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"maps"
@@ -85,14 +86,17 @@ const interleaveRound = 2000
 //
 // The two rows run one after the other, and this shared host's speed
 // drifts by a third within seconds, so their ratio moves with it. The
-// interleaved row runs four paths in turns of interleaveRound requests (a
-// quarter of b.N each) and reports the requests/s and CPU time per request
-// of the other three as fractions of direct's over the same minutes: via
+// interleaved row runs five paths in turns of interleaveRound requests (a
+// fifth of b.N each) and reports the requests/s and CPU time per request
+// of the other four as fractions of direct's over the same minutes: via
 // the agent (via/direct-req/s, direct/via-cpu); via stdlibProxy, the
 // forward proxy one writes with net/http alone (stdlib/direct-req/s,
 // direct/stdlib-cpu), a yardstick for what one more proxy hop costs in Go
-// before any coordination; and via byteRelay, which parses nothing
-// (relay/direct-req/s, direct/relay-cpu): the most any hop can reach.
+// before any coordination; via httpRelay, which parses each request and
+// answer with net/http's parser and does nothing else (parse/direct-req/s,
+// direct/parse-cpu): the most a hop that reads HTTP can reach; and via
+// byteRelay, which parses nothing (relay/direct-req/s, direct/relay-cpu):
+// the most any hop can reach.
 //
 //	go test -run '^$' -bench BenchmarkForwardThroughput -benchtime=5s ./coord/forward
 func BenchmarkForwardThroughput(b *testing.B) {
@@ -113,24 +117,28 @@ func BenchmarkForwardThroughput(b *testing.B) {
 		_, purl := serve(b, Config{Coordinator: c})
 		via := newClientFleet(b, purl, origin.URL)
 		stdlib := newClientFleet(b, stdlibProxy(b, up.URL()), origin.URL)
+		parse := newClientFleet(b, httpRelay(b, up.Addr()), origin.URL)
 		relay := newClientFleet(b, byteRelay(b, up.Addr()), origin.URL)
-		var directRun, viaRun, stdlibRun, relayRun fleetRun
+		var directRun, viaRun, stdlibRun, parseRun, relayRun fleetRun
 		b.ReportAllocs()
 		b.ResetTimer()
 		for left := b.N; left > 0; {
-			n := min(left, 4*interleaveRound)
-			directRun.add(direct.run(b, n/4))
-			viaRun.add(via.run(b, n/4))
-			stdlibRun.add(stdlib.run(b, n/4))
-			relayRun.add(relay.run(b, n-3*(n/4)))
+			n := min(left, 5*interleaveRound)
+			directRun.add(direct.run(b, n/5))
+			viaRun.add(via.run(b, n/5))
+			stdlibRun.add(stdlib.run(b, n/5))
+			parseRun.add(parse.run(b, n/5))
+			relayRun.add(relay.run(b, n-4*(n/5)))
 			left -= n
 		}
 		b.StopTimer()
-		if directRun.reqs > 0 && viaRun.reqs > 0 && stdlibRun.reqs > 0 {
+		if directRun.reqs > 0 && viaRun.reqs > 0 && stdlibRun.reqs > 0 && parseRun.reqs > 0 {
 			b.ReportMetric(viaRun.perSecond()/directRun.perSecond(), "via/direct-req/s")
 			b.ReportMetric(directRun.cpuPerRequest()/viaRun.cpuPerRequest(), "direct/via-cpu")
 			b.ReportMetric(stdlibRun.perSecond()/directRun.perSecond(), "stdlib/direct-req/s")
 			b.ReportMetric(directRun.cpuPerRequest()/stdlibRun.cpuPerRequest(), "direct/stdlib-cpu")
+			b.ReportMetric(parseRun.perSecond()/directRun.perSecond(), "parse/direct-req/s")
+			b.ReportMetric(directRun.cpuPerRequest()/parseRun.cpuPerRequest(), "direct/parse-cpu")
 			b.ReportMetric(relayRun.perSecond()/directRun.perSecond(), "relay/direct-req/s")
 			b.ReportMetric(directRun.cpuPerRequest()/relayRun.cpuPerRequest(), "direct/relay-cpu")
 		}
@@ -216,6 +224,86 @@ func byteRelay(b *testing.B, upstream string) string {
 			wg.Add(2)
 			go pipe(u, c)
 			go pipe(c, u)
+		}
+	}()
+	b.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// httpRelay starts a hop in front of upstream (host:port) that reads HTTP
+// and does nothing else: each connection accepted gets a connection of its
+// own to upstream, and one goroutine reads a request (http.ReadRequest),
+// writes it on (Request.WriteProxy), reads the answer (http.ReadResponse)
+// and writes it back (Response.Write), until either side closes. No server
+// (no timeouts, no noticing a client that went away), no pool, no choice:
+// the most a proxy hop that parses HTTP with net/http's parser can reach
+// on this host. It returns the hop's URL; its goroutines are gone once b
+// has ended.
+func httpRelay(b *testing.B, upstream string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	track := func(c ...net.Conn) {
+		mu.Lock()
+		conns = append(conns, c...)
+		mu.Unlock()
+	}
+	hop := func(c, u net.Conn) {
+		defer wg.Done()
+		defer c.Close()
+		defer u.Close()
+		br, bw := bufio.NewReader(c), bufio.NewWriter(c)
+		ubr, ubw := bufio.NewReader(u), bufio.NewWriter(u)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.WriteProxy(ubw) != nil || ubw.Flush() != nil {
+				return
+			}
+			resp, err := http.ReadResponse(ubr, req)
+			if err != nil {
+				return
+			}
+			err = resp.Write(bw)
+			_ = resp.Body.Close()
+			if err != nil || bw.Flush() != nil {
+				return
+			}
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				b.Error(err)
+				_ = c.Close()
+				continue
+			}
+			track(c, u)
+			wg.Add(1)
+			go hop(c, u)
 		}
 	}()
 	b.Cleanup(func() {
