@@ -1,14 +1,12 @@
 package coord
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -190,7 +188,7 @@ func TestUpdatePoolReachesAnotherCoordinator(t *testing.T) {
 // line in the log at Info, not one a fact (those are Debug), however many
 // facts it is; the policy's change is still a line of its own.
 func TestPoolFactsLoggedOncePerChange(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	tb, err := state.NewTable(state.Config{Node: "b", Logger: logger})
 	if err != nil {
@@ -226,22 +224,4 @@ func TestPoolFactsLoggedOncePerChange(t *testing.T) {
 	if !strings.Contains(log, "kind=policy") {
 		t.Errorf("the policy fact's change is not logged:\n%s", log)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -18,7 +18,7 @@ func TestAdminWatchBudgets(t *testing.T) {
 	a.c.Table().CountFirst("example.com", time.Now())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		env := map[string]string{adminEnvAddr: a.srv.URL}

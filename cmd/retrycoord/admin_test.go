@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/proxywhirl/retrycoord/coord"
 	"github.com/proxywhirl/retrycoord/coord/api"
 	"github.com/proxywhirl/retrycoord/internal/testproxy"
+	"github.com/proxywhirl/retrycoord/internal/testutil"
 )
 
 const adminTestToken = "admin-t0ken"
@@ -210,7 +210,7 @@ func TestAdminWatch(t *testing.T) {
 	a := newAdminAgent(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		env := map[string]string{adminEnvAddr: a.srv.URL}
@@ -238,24 +238,6 @@ func TestAdminWatch(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("watch after cancel: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestAdminCommandSet(t *testing.T) {

@@ -119,7 +119,7 @@ func TestAgentThatNeverStartedLogsNoStop(t *testing.T) {
 	defer taken.Close()
 	for _, flag := range []string{"--gossip-bind", "--api-addr", "--proxy-addr"} {
 		t.Run(flag, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testutil.SyncBuffer
 			s := testAgentSettingsWith(t, "second", "", flag, taken.Addr().String())
 			a, err := startAgent(context.Background(), s, slog.New(slog.NewJSONHandler(&logs, nil)))
 			if err == nil {

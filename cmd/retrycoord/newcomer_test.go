@@ -96,7 +96,7 @@ func TestWatchBanner(t *testing.T) {
 		wantBanner bool
 	}{{[]string{"watch"}, true}, {[]string{"watch", "--json"}, false}} {
 		ctx, cancel := context.WithCancel(context.Background())
-		var stdout, stderr syncBuffer
+		var stdout, stderr testutil.SyncBuffer
 		done := make(chan error, 1)
 		go func() {
 			env := map[string]string{adminEnvAddr: a.srv.URL}

@@ -139,7 +139,7 @@ func TestNoSecretsLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logs1, logs2, text1, text2 syncBuffer
+	var logs1, logs2, text1, text2 testutil.SyncBuffer
 	s1 := testAgentSettings(t, "node-1", poolFile)
 	s1.redisURL = "redis://:" + redisTestPassword + "@" + rsrv.Addr()
 	a1, err := startAgent(context.Background(), s1, captureLogger(&logs1, &text1))
@@ -309,7 +309,7 @@ func TestNoSecretsLeak(t *testing.T) {
 	})
 
 	shutdown()
-	for name, b := range map[string]*syncBuffer{"node-1 JSON log": &logs1, "node-2 JSON log": &logs2, "node-1 text log": &text1, "node-2 text log": &text2} {
+	for name, b := range map[string]*testutil.SyncBuffer{"node-1 JSON log": &logs1, "node-2 JSON log": &logs2, "node-1 text log": &text1, "node-2 text log": &text2} {
 		s := b.String()
 		if s == "" {
 			t.Errorf("%s is empty", name)

@@ -185,57 +185,19 @@ func stdlibProxy(b *testing.B, upstream string) string {
 // two writes a request, the hand-offs between goroutines, and no HTTP. It
 // returns the relay's URL; its goroutines are gone once b has ended.
 func byteRelay(b *testing.B, upstream string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	track := func(c net.Conn) {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-	}
-	pipe := func(dst, src net.Conn) {
-		defer wg.Done()
-		_, _ = io.Copy(dst, src)
-		_ = dst.Close()
-		_ = src.Close()
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", upstream)
-			if err != nil {
-				b.Error(err)
-				_ = c.Close()
-				continue
-			}
-			track(c)
-			track(u)
-			wg.Add(2)
-			go pipe(u, c)
-			go pipe(c, u)
-		}
-	}()
-	b.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
+	return startHop(b, upstream, func(c, u net.Conn) {
+		back := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(c, u)
 			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+			_ = u.Close()
+			close(back)
+		}()
+		_, _ = io.Copy(u, c)
+		_ = u.Close()
+		_ = c.Close()
+		<-back
 	})
-	return "http://" + ln.Addr().String()
 }
 
 // httpRelay starts a hop in front of upstream (host:port) that reads HTTP
@@ -248,24 +210,7 @@ func byteRelay(b *testing.B, upstream string) string {
 // on this host. It returns the hop's URL; its goroutines are gone once b
 // has ended.
 func httpRelay(b *testing.B, upstream string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	track := func(c ...net.Conn) {
-		mu.Lock()
-		conns = append(conns, c...)
-		mu.Unlock()
-	}
-	hop := func(c, u net.Conn) {
-		defer wg.Done()
-		defer c.Close()
-		defer u.Close()
+	return startHop(b, upstream, func(c, u net.Conn) {
 		br, bw := bufio.NewReader(c), bufio.NewWriter(c)
 		ubr, ubw := bufio.NewReader(u), bufio.NewWriter(u)
 		for {
@@ -286,7 +231,24 @@ func httpRelay(b *testing.B, upstream string) string {
 				return
 			}
 		}
+	})
+}
+
+// startHop listens on a loopback port and, for each connection accepted,
+// dials upstream and calls serve with both in a goroutine of its own; both
+// connections are closed after serve returns. It returns the hop's URL;
+// when b ends it closes the listener and every connection and waits for
+// every serve.
+func startHop(b *testing.B, upstream string, serve func(client, up net.Conn)) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
 	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -301,9 +263,16 @@ func httpRelay(b *testing.B, upstream string) string {
 				_ = c.Close()
 				continue
 			}
-			track(c, u)
+			mu.Lock()
+			conns = append(conns, c, u)
+			mu.Unlock()
 			wg.Add(1)
-			go hop(c, u)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				defer u.Close()
+				serve(c, u)
+			}()
 		}
 	}()
 	b.Cleanup(func() {

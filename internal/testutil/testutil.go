@@ -1,7 +1,9 @@
 package testutil
 
 import (
+	"bytes"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,4 +48,24 @@ func Rank[T any](sorted []T, q float64) T {
 	// 7.000000000000001) kept from moving the rank up by one.
 	i := int(math.Ceil(q*float64(len(sorted))-1e-9)) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers:
+// a logger's output that a test reads while the code under test writes.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
