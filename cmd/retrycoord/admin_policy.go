@@ -223,7 +223,8 @@ func newPoolLoadCommand(o *adminOptions) *cobra.Command {
 			"sends it as one change: each upstream is added, or replaces the one with its key,\n" +
 			"and the fleet takes them all at once. With --replace, the upstreams of this\n" +
 			"node's pool that the file does not hold are removed in the same change. A bad\n" +
-			"line fails the whole load, naming the line, and nothing changes.",
+			"line fails the whole load, naming the line, and nothing changes; so does a file\n" +
+			"with no upstream in it.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r := cmd.InOrStdin()
@@ -238,6 +239,11 @@ func newPoolLoadCommand(o *adminOptions) *cobra.Command {
 			lines, err := parsePoolFile(r)
 			if err != nil {
 				return fmt.Errorf("pool load %s: %w", args[0], err)
+			}
+			if len(lines) == 0 {
+				// With --replace it would empty the fleet's pool: a wrong
+				// file, most likely.
+				return fmt.Errorf("pool load %s: the file holds no upstream; nothing sent", args[0])
 			}
 			cl := o.client(false)
 			req := api.PoolUpdateRequest{Add: make([]api.AddRequest, len(lines))}

@@ -11,8 +11,9 @@ import (
 
 // TestPoolLoad: `pool load` sends a pool file as one change — added, then
 // unchanged when loaded again, the rest removed with --replace — refuses a
-// file with a bad line naming it and changing nothing, reads standard
-// input for -, and never prints a password.
+// file with a bad line naming it, and one with no upstream (which would
+// empty the pool with --replace), changing nothing; reads standard input
+// for -, and never prints a password.
 func TestPoolLoad(t *testing.T) {
 	a := newAdminAgent(t, nil)
 	dir := t.TempDir()
@@ -49,6 +50,8 @@ func TestPoolLoad(t *testing.T) {
 		{"again", []string{"pool", "load", list}, "", "added 0, replaced 0, unchanged 2, removed 0\n", false,
 			append(slices.Clone(start), "http://127.0.0.1:9 ap", "http://127.0.0.1:10 us")},
 		{"bad line", []string{"pool", "load", bad}, "", `line 2: "http://amy:xxxxx@127.0.0.1:99999"`, true,
+			append(slices.Clone(start), "http://127.0.0.1:9 ap", "http://127.0.0.1:10 us")},
+		{"no upstream, replacing", []string{"pool", "load", "-", "--replace"}, "# only a comment\n\n", "the file holds no upstream", true,
 			append(slices.Clone(start), "http://127.0.0.1:9 ap", "http://127.0.0.1:10 us")},
 		{"stdin, replacing", []string{"pool", "load", "-", "--replace", "--json"}, "http://zed:hunter2@127.0.0.1:10 region=eu\n",
 			`"replaced": 1,`, false, []string{"http://127.0.0.1:10 eu"}},
