@@ -62,8 +62,13 @@
 //
 // A Node is safe for concurrent use. The Table never waits for it: the
 // node's subscription is bounded (QueueSize) and drops, and counts, when
-// full. memberlist's delegate callbacks never block either: NotifyMsg
-// copies each message to a bounded queue served by one receiver goroutine.
+// full; the sender then sends this node's own facts changed since the last
+// it saw from the table (no fact is lost; a dropped breaker transition
+// waits for push/pull or the breaker's next one). memberlist's delegate
+// callbacks do not block its packet handling: NotifyMsg copies each
+// message to a bounded queue served by one receiver goroutine, dropping a
+// packet when the queue is full; only a message that came on a stream (a
+// burst sent reliably) waits, up to 2s, in that stream's own goroutine.
 // New starts nothing. Start starts memberlist, the sender, the receiver, a
 // ticker goroutine (evidence, re-join, membership view) and a small
 // goroutine that re-advertises the node metadata when the poison guard

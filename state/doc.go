@@ -61,8 +61,9 @@
 // Settle with a success) takes no lock, reads no clock and allocates
 // nothing. Each breaker has its own lock; while it is held nothing is sent,
 // called back or logged above Debug. Transitions are published after the lock
-// is released, to bounded Subscriptions that drop (and count) rather than
-// block. A Table starts no goroutines.
+// is released, to bounded Subscriptions that drop (count, and signal on
+// Missed) rather than block; a reader that must not miss a fact catches up
+// with FactsSince. A Table starts no goroutines.
 //
 // # Usage
 //
