@@ -296,8 +296,8 @@ func (c *Coordinator) applyPoolFacts(recs []state.Record) {
 		c.badFacts.Add(1)
 		c.logger.Warn("pool fact ignored", logkey.Upstream, rec.Upstream, logkey.Origin, rec.Origin, logkey.Err, err)
 	}
-	if c.pool.apply(puts, removes, c.pol.Load().sel.Window) {
-		c.logger.Info("pool changed by the fleet's facts", "entries", len(puts), "removals", len(removes),
+	if d := c.pool.apply(puts, removes, c.pol.Load().sel.Window); d.changed() {
+		c.logger.Info("pool changed by the fleet's facts", "added", d.Added, "replaced", d.Replaced, "removed", d.Removed,
 			"upstreams", len(c.pool.load().list))
 	}
 }

@@ -208,46 +208,55 @@ func (p *pool) load() *poolSnap { return p.snap.Load() }
 // put adds or replaces an upstream. An upstream with the same key, URL and
 // metadata is kept (with its statistics); it reports whether anything
 // changed.
-func (p *pool) put(u *Upstream, window int) bool { return p.apply([]*Upstream{u}, nil, window) }
+func (p *pool) put(u *Upstream, window int) bool {
+	return p.apply([]*Upstream{u}, nil, window).changed()
+}
 
 // remove removes an upstream by key; it reports whether it was there.
-func (p *pool) remove(key string) bool { return p.apply(nil, []string{key}, 0) }
+func (p *pool) remove(key string) bool { return p.apply(nil, []string{key}, 0).Removed > 0 }
 
 // apply removes the upstreams with the given keys, then puts each of puts
 // in order (a later one with the same key wins), as remove and put would
-// one by one, but makes one new snapshot for all of them: a pool of n
-// loaded one upstream at a time would copy and sort n snapshots: 10 s for
-// 10,000 upstreams, some 20 minutes for 100,000. The new snapshot's list is the old one
-// with the removed left out and the replaced swapped in place, merged
-// with the added, sorted among themselves. It reports whether anything
-// changed.
-func (p *pool) apply(puts []*Upstream, removes []string, window int) bool {
+// one by one, and counts what they would have done; but it makes one new
+// snapshot for all of them: a pool of n loaded one upstream at a time
+// would copy and sort n snapshots: 10 s for 10,000 upstreams, some 20
+// minutes for 100,000. The new snapshot's list is the old one with the
+// removed left out and the replaced swapped in place, merged with the
+// added, sorted among themselves.
+func (p *pool) apply(puts []*Upstream, removes []string, window int) PoolChanged {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cur := p.load()
+	var done PoolChanged
 	var next map[string]*Upstream // made on the first change
+	lookup := func(k string) *Upstream {
+		if next != nil {
+			return next[k]
+		}
+		return cur.byKey[k]
+	}
 	change := func() {
 		if next == nil {
 			next = maps.Clone(cur.byKey)
 		}
 	}
 	for _, k := range removes {
-		if cur.byKey[k] != nil {
+		if lookup(k) != nil {
 			change()
 			delete(next, k)
+			done.Removed++
 		}
 	}
 	for _, u := range puts {
-		var old *Upstream
-		if next != nil {
-			old = next[u.key]
-		} else {
-			old = cur.byKey[u.key]
-		}
-		if old != nil && old.url.String() == u.url.String() && maps.Equal(old.meta, u.meta) {
+		old := lookup(u.key)
+		switch {
+		case old == nil:
+			done.Added++
+		case old.url.String() == u.url.String() && maps.Equal(old.meta, u.meta):
+			done.Unchanged++
 			continue
-		}
-		if old != nil {
+		default:
+			done.Replaced++
 			u.stats.copyFrom(&old.stats)
 		}
 		u.stats.init(window)
@@ -255,7 +264,7 @@ func (p *pool) apply(puts []*Upstream, removes []string, window int) bool {
 		next[u.key] = u
 	}
 	if next == nil {
-		return false
+		return done
 	}
 	list := make([]*Upstream, 0, len(next))
 	for _, u := range cur.list {
@@ -272,7 +281,7 @@ func (p *pool) apply(puts []*Upstream, removes []string, window int) bool {
 	byKey := func(a, b *Upstream) int { return strings.Compare(a.key, b.key) }
 	slices.SortFunc(added, byKey)
 	p.snap.Store(&poolSnap{byKey: next, list: mergeSorted(list, added, byKey)})
-	return true
+	return done
 }
 
 // mergeSorted returns a and b, both sorted by cmp, merged into a new

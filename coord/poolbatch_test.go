@@ -20,7 +20,8 @@ import (
 // entries, the list sorted by key and holding exactly them, an entry put
 // again unchanged kept as it was (the same Upstream), one put with a new
 // URL or metadata replacing it with its statistics carried over, one
-// removed and put again in the same batch starting afresh. The model is a
+// removed and put again in the same batch starting afresh; and it counts
+// what those operations did (added, replaced, unchanged, removed). The model is a
 // map changed one operation at a time; the batches are drawn from a fixed
 // seed, so every run checks the same ones.
 func TestPoolApplyIsPutAndRemoveOneByOne(t *testing.T) {
@@ -57,28 +58,31 @@ func TestPoolApplyIsPutAndRemoveOneByOne(t *testing.T) {
 
 		// The model, one operation at a time.
 		want := maps.Clone(model)
-		changed := false
+		var counts PoolChanged
 		for _, k := range removes {
 			if _, ok := want[k]; ok {
 				delete(want, k)
-				changed = true
+				counts.Removed++
 			}
 		}
 		for _, u := range puts {
 			old, ok := want[u.key]
 			if ok && old.u.url.String() == u.url.String() && maps.Equal(old.u.meta, u.meta) {
+				counts.Unchanged++
 				continue
 			}
 			e := entry{u: u, fresh: true}
+			counts.Added++
 			if ok {
 				e = entry{u: u, seen: old.seen}
+				counts.Added--
+				counts.Replaced++
 			}
 			want[u.key] = e
-			changed = true
 		}
 
-		if got := p.apply(puts, removes, 100); got != changed {
-			t.Fatalf("batch %d: apply reported a change %v, want %v", batch, got, changed)
+		if got := p.apply(puts, removes, 100); got != counts {
+			t.Fatalf("batch %d: apply counted %+v, want %+v", batch, got, counts)
 		}
 		snap := p.load()
 		keys := slices.Sorted(maps.Keys(want))

@@ -3,7 +3,6 @@ package coord
 import (
 	"bytes"
 	"fmt"
-	"maps"
 
 	"github.com/proxywhirl/retrycoord/state"
 )
@@ -25,6 +24,9 @@ type PoolChanged struct {
 	Unchanged int // keys already in the pool as given
 	Removed   int // keys removed that were in the pool
 }
+
+// changed reports whether the pool changed.
+func (d PoolChanged) changed() bool { return d.Added+d.Replaced+d.Removed > 0 }
 
 // UpdatePool adds and removes upstreams as one change: every entry is
 // parsed first, and one that does not parse, or a key both added and
@@ -53,6 +55,7 @@ func (c *Coordinator) UpdatePool(ch PoolChange) (PoolChanged, error) {
 		puts = append(puts, u)
 	}
 	removes := make([]string, 0, len(ch.Remove))
+	gone := make(map[string]bool, len(ch.Remove))
 	for _, k := range ch.Remove {
 		if u, err := ParseUpstream(PoolEntry{URL: k}); err == nil {
 			k = u.key
@@ -60,29 +63,13 @@ func (c *Coordinator) UpdatePool(ch PoolChange) (PoolChanged, error) {
 		if _, ok := at[k]; ok {
 			return PoolChanged{}, fmt.Errorf("coord: %s is both added and removed", k)
 		}
-		removes = append(removes, k)
+		if !gone[k] {
+			gone[k] = true
+			removes = append(removes, k)
+		}
 	}
 
-	var done PoolChanged
-	before := c.pool.load().byKey
-	for _, u := range puts {
-		switch old := before[u.key]; {
-		case old == nil:
-			done.Added++
-		case old.url.String() == u.url.String() && maps.Equal(old.meta, u.meta):
-			done.Unchanged++
-		default:
-			done.Replaced++
-		}
-	}
-	seen := make(map[string]bool, len(removes))
-	for _, k := range removes {
-		if before[k] != nil && !seen[k] {
-			done.Removed++
-		}
-		seen[k] = true
-	}
-	c.pool.apply(puts, removes, c.pol.Load().sel.Window)
+	done := c.pool.apply(puts, removes, c.pol.Load().sel.Window)
 	for _, u := range puts {
 		v := entryValue(u)
 		if f, ok := c.tb.Fact(state.KindPool, u.key); ok && bytes.Equal(f.Value, v) {
@@ -90,7 +77,7 @@ func (c *Coordinator) UpdatePool(ch PoolChange) (PoolChanged, error) {
 		}
 		c.tb.PutFact(state.KindPool, u.key, v)
 	}
-	for k := range seen {
+	for _, k := range removes {
 		c.tb.DeleteFact(state.KindPool, k)
 	}
 	return done, nil

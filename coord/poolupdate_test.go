@@ -215,8 +215,8 @@ func TestPoolFactsLoggedOncePerChange(t *testing.T) {
 		return strings.Contains(buf.String(), "pool changed by the fleet's facts")
 	})
 	log := buf.String()
-	if n := strings.Count(log, "pool changed by the fleet's facts"); n != 1 || !strings.Contains(log, "entries=500") {
-		t.Errorf("%d summaries, want 1 with entries=500:\n%s", n, log)
+	if n := strings.Count(log, "pool changed by the fleet's facts"); n != 1 || !strings.Contains(log, "added=500") {
+		t.Errorf("%d summaries, want 1 with added=500:\n%s", n, log)
 	}
 	if n := strings.Count(log, "kind=pool"); n != 0 {
 		t.Errorf("%d pool facts logged one by one at Info", n)
